@@ -1,0 +1,81 @@
+"""The Flask extension: ``ALRoster(app)`` or ``ALRoster()`` then ``init_app(app)``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from .models import bind_database
+from .settings import DEFAULTS
+from .sync.runner import SyncOptions
+
+
+class ALRoster:
+    """OneRoster rostering through ClassLink for a Flask app.
+
+    Keeps nothing of the app: per-app state lives in ``app.extensions["al_roster"]``.
+    """
+
+    def __init__(self, app: Flask | None = None):
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Registers the extension on ``app``.
+
+        Configuration keys (defaults in :data:`al_roster.settings.DEFAULTS`):
+        AL_ROSTER_DATABASE_URL (SQLite in the instance folder by default),
+        AL_ROSTER_REDIS_URL, AL_ROSTER_QUEUE, AL_ROSTER_STORAGE_DIR, AL_ROSTER_URL_PREFIX,
+        AL_ROSTER_DEFAULT_DELETION_THRESHOLD, AL_ROSTER_MAX_PACKAGE_BYTES,
+        AL_ROSTER_LANDING_URL, AL_ROSTER_DEV_LOGIN, AL_ROSTER_SUPPORT_EMAIL,
+        AL_ROSTER_CLASSLINK_CLIENT_ID, AL_ROSTER_CLASSLINK_CLIENT_SECRET,
+        AL_ROSTER_CLASSLINK_SERVER_METADATA_URL, AL_ROSTER_CLASSLINK_USERINFO_URL,
+        AL_ROSTER_CLASSLINK_SCOPES, AL_ROSTER_LTI_KEY_GRACE_MINUTES, AL_ROSTER_SYNC_CRON,
+        AL_ROSTER_SMTP_HOST, AL_ROSTER_SMTP_PORT, AL_ROSTER_SMTP_USERNAME,
+        AL_ROSTER_SMTP_PASSWORD, AL_ROSTER_SMTP_STARTTLS, AL_ROSTER_MAIL_FROM,
+        AL_ROSTER_BASE_URL, AL_ROSTER_STAFF.
+        """
+        if "al_roster" in app.extensions:
+            raise RuntimeError("ALRoster is already registered on this app.")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        if not app.config["AL_ROSTER_DATABASE_URL"]:
+            path = os.path.join(app.instance_path, "al_roster.sqlite3")
+            app.config["AL_ROSTER_DATABASE_URL"] = f"sqlite:///{path}"
+        if not app.config["AL_ROSTER_STORAGE_DIR"]:
+            app.config["AL_ROSTER_STORAGE_DIR"] = os.path.join(app.instance_path, "al_roster")
+        state = RosterState(app.config)
+        app.extensions["al_roster"] = state
+        from .cli import cli
+        app.cli.add_command(cli, "al-roster")
+        from .web import register_web
+        register_web(app, state)
+        app.teardown_appcontext(_close_database)
+
+
+class RosterState:
+    """What the extension knows about one app: its settings and database."""
+
+    def __init__(self, config):
+        self.config = config
+        self.db = bind_database(config["AL_ROSTER_DATABASE_URL"])
+
+    def setting(self, key: str):
+        return self.config[key]
+
+    @property
+    def sync_options(self) -> SyncOptions:
+        return SyncOptions(storage_dir=Path(self.config["AL_ROSTER_STORAGE_DIR"]),
+                           max_package_bytes=int(self.config["AL_ROSTER_MAX_PACKAGE_BYTES"]))
+
+
+def roster_state() -> RosterState:
+    """The extension state of the current app."""
+    return current_app.extensions["al_roster"]
+
+
+def _close_database(exc) -> None:
+    state = current_app.extensions["al_roster"]
+    if not state.db.is_closed() and not state.db.in_transaction():
+        state.db.close()

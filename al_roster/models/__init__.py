@@ -1,0 +1,30 @@
+"""Peewee models, all bound to :data:`database` (a DatabaseProxy)."""
+from .accounts import Account, AccountEvent
+from .base import BaseModel, bind_database, database, is_postgres
+from .classes import ImportedClass, Membership
+from .district import District
+from .roster import (
+    ROSTER_MODELS,
+    AcademicSession,
+    Course,
+    Enrollment,
+    Org,
+    RosterClass,
+    RosterRecord,
+    RosterRole,
+    RosterUser,
+    present,
+)
+from .runs import RunChange, RunIssue, SyncRun
+
+ALL_MODELS = [
+    District, SyncRun, RunIssue, RunChange, *ROSTER_MODELS.values(),
+    Account, AccountEvent, ImportedClass, Membership,
+]
+
+__all__ = [
+    "ALL_MODELS", "ROSTER_MODELS", "AcademicSession", "Account", "AccountEvent", "BaseModel",
+    "Course", "District", "Enrollment", "ImportedClass", "Membership", "Org", "RosterClass",
+    "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun",
+    "bind_database", "database", "is_postgres", "present",
+]

@@ -1,0 +1,67 @@
+"""The database every model is bound to, and how a URL becomes a connection.
+
+Models are declared against :data:`database`, a :class:`peewee.DatabaseProxy`, so they exist
+before any app does; :func:`bind_database` points the proxy at SQLite or PostgreSQL.
+"""
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+
+database = peewee.DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",  # readers (sign-ins) are not blocked by a running sync
+    "foreign_keys": 1,
+    "busy_timeout": 30_000,
+    "synchronous": "normal",
+    "cache_size": -64_000,
+}
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class JSONText(peewee.TextField):
+    """JSON kept as text, the same on SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+def open_database(url: str) -> peewee.Database:
+    """A database for ``sqlite:///path`` or ``postgresql://...`` (not yet connected)."""
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ":memory:"
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, autoconnect=True)
+    if scheme in ("postgres", "postgresql"):
+        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+    raise ValueError(f"AL_ROSTER_DATABASE_URL must be sqlite:/// or postgresql://, not {scheme}://")
+
+
+def bind_database(url: str) -> peewee.Database:
+    """Point the models at the database named by ``url`` and return it."""
+    db = open_database(url)
+    current = database.obj
+    if current is not None and not current.is_closed():
+        current.close()
+    database.initialize(db)
+    return db
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    db = db or database.obj
+    return isinstance(db, peewee.PostgresqlDatabase)

@@ -1,0 +1,279 @@
+"""Checking and normalising the rows of one OneRoster CSV file.
+
+:class:`FileReader` reads a file's header once, then turns each row into a flat tuple ready
+for bulk loading::
+
+    (line, sourcedId, status, dateLastModified, *values, extra, row_hash)
+
+``values`` follow :func:`~al_roster.oneroster.entities.all_stored_columns`, so 1.1 and 1.2
+files land in the same table shape. ``status`` is ``active`` or ``tobedeleted``. ``extra``
+is the ``metadata.*`` columns as JSON (or None). ``row_hash`` is a signed 64-bit digest of
+every stored value and the extras: equal hashes mean nothing changed.
+
+A bad row is reported to the :class:`IssueLog` with its line and field and is not
+yielded; a header that lacks a required column rejects the package.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+
+from ..errors import PackageRejected
+from .entities import LEADING_COLUMNS, Column, Entity, all_stored_columns
+from .issues import IssueLog
+
+SOURCED_ID = re.compile(r"^[0-9A-Za-z./@_-]{1,255}$")
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
+YEAR = re.compile(r"^\d{4}$")
+SEPARATOR = "\x1f"
+
+
+class BadValue(ValueError):
+    """A value a column cannot take; the message is shown to the district."""
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _sourced_id(value: str) -> str:
+    if not SOURCED_ID.match(value):
+        raise BadValue(f"'{value}' is not a valid sourcedId (letters, digits and . / @ _ - only).")
+    return value
+
+
+def _id_list(value: str) -> str:
+    ids = [v.strip() for v in value.split(",") if v.strip()]
+    for item in ids:
+        _sourced_id(item)
+    return ",".join(ids)
+
+
+def _plain_list(value: str) -> str:
+    return ",".join(v.strip() for v in value.split(",") if v.strip())
+
+
+def _date(value: str) -> str:
+    try:
+        if DATE.match(value):
+            dt.date.fromisoformat(value)
+            return value
+    except ValueError:
+        pass
+    raise BadValue(f"'{value}' is not a date in the form YYYY-MM-DD.")
+
+
+def _year(value: str) -> str:
+    if not YEAR.match(value):
+        raise BadValue(f"'{value}' is not a year in the form YYYY.")
+    return value
+
+
+def _bool(value: str) -> bool:
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    raise BadValue(f"'{value}' must be true or false.")
+
+
+CHECKS: dict[str, Callable[[str], object]] = {
+    "text": _text, "id": _sourced_id, "ids": _id_list, "list": _plain_list,
+    "date": _date, "year": _year, "bool": _bool,
+}
+
+
+def row_hash(values) -> int:
+    """A stable signed 64-bit digest of a row's values (fits BIGINT on both databases)."""
+    joined = SEPARATOR.join("" if v is None else str(v) for v in values)
+    digest = hashlib.blake2b(joined.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class FileReader:
+    """Reads one entity file of a package in the manifest's mode."""
+
+    def __init__(self, entity: Entity, version: str, mode: str, issues: IssueLog):
+        self.entity, self.version, self.mode, self.issues = entity, version, mode, issues
+        self.file = entity.file_name
+        self.columns = entity.columns(version)
+        self.targets = all_stored_columns(entity)
+        self.width = len(self.targets)
+
+    # -- header --------------------------------------------------------------------------
+    def _bind_header(self, header: list[str]) -> None:
+        names = [h.strip() for h in header]
+        position = {}
+        for index, name in enumerate(names):
+            if name and name not in position:
+                position[name] = index
+        lowered = {n.lower(): n for n in names if n}
+        for required in ("sourcedId",) + tuple(c.name for c in self.columns if c.required):
+            if required not in position:
+                self._reject_missing_column(required, lowered)
+        if self.mode == "delta" and "status" not in position:
+            self._reject_missing_column("status", lowered)
+        self.sourced_id_at = position["sourcedId"]
+        self.status_at = position.get("status")
+        self.modified_at = position.get("dateLastModified")
+        if self.modified_at is None:
+            self.issues.warning(self.file, 1, "dateLastModified",
+                                self._missing_hint("dateLastModified", lowered))
+        self.bindings = self._bind_values(position)
+        self.extras = [(i, n) for i, n in enumerate(names) if n.startswith("metadata.")]
+        self._warn_unknown_columns(names)
+
+    def _bind_values(self, position: dict[str, int]) -> list:
+        target_index = {c.attr: i for i, c in enumerate(self.targets)}
+        bindings = []
+        for column in self.columns:
+            if column.name in position and column.stored:
+                bindings.append((position[column.name], target_index[column.attr], column,
+                                 CHECKS.get(column.kind)))
+        return bindings
+
+    def _warn_unknown_columns(self, names: list[str]) -> None:
+        known = set(LEADING_COLUMNS) | {c.name for c in self.columns}
+        expected = {n.lower(): n for n in known}
+        for name in names:
+            if not name or name in known or name.startswith("metadata."):
+                continue
+            close = expected.get(name.lower()) or next(
+                iter(difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.85)), None)
+            hint = f" Did you mean '{close}'? Headers are case-sensitive." if close else ""
+            self.issues.warning(self.file, 1, name,
+                                f"Column '{name}' is not a OneRoster {self.version} column of "
+                                f"{self.file}; its values were ignored.{hint}")
+
+    def _missing_hint(self, name: str, lowered: dict[str, str]) -> str:
+        if name.lower() in lowered:
+            return (f"The header has '{lowered[name.lower()]}' where OneRoster expects '{name}': "
+                    "headers are case-sensitive.")
+        return f"The header has no '{name}' column."
+
+    def _reject_missing_column(self, name: str, lowered: dict[str, str]) -> None:
+        raise PackageRejected(
+            f"{self.file}: {self._missing_hint(name, lowered)} It is required, so the package "
+            "was rejected and nothing changed.",
+            file=self.file, line=1, field=name,
+            reason="header_case" if name.lower() in lowered else "missing_column")
+
+    # -- rows ----------------------------------------------------------------------------
+    def read(self, rows: Iterator[list[str]]) -> Iterator[tuple]:
+        """Yields the file's good rows as flat tuples; reports the bad ones."""
+        rows = iter(rows)
+        header = next(rows, None)
+        if header is None:
+            raise PackageRejected(f"{self.file} is empty: it needs at least its header row.",
+                                  file=self.file, line=1)
+        self._bind_header(header)
+        for line, row in enumerate(rows, start=2):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            staged = self._read_row(line, row)
+            if staged is not None:
+                yield staged
+
+    def _read_row(self, line: int, row: list[str]) -> tuple | None:
+        sourced_id = self._cell(row, self.sourced_id_at)
+        if not sourced_id or not SOURCED_ID.match(sourced_id):
+            shown = f"'{sourced_id}' is not a valid sourcedId" if sourced_id else "sourcedId is empty"
+            self.issues.error(self.file, line, "sourcedId",
+                              f"{shown}; the row was skipped.")
+            return None
+        status = self._status(line, row)
+        if status is None:
+            return None
+        modified = self._cell(row, self.modified_at) if self.modified_at is not None else None
+        if modified and not DATETIME.match(modified):
+            self.issues.folded_warning(self.file, line, "dateLastModified",
+                                       "dateLastModified is not a DateTime "
+                                       "(YYYY-MM-DDTHH:MM:SS.sssZ); kept as text.")
+        values = [None] * self.width
+        if status == "active" and not self._fill_values(line, row, values):
+            return None
+        extra = self._extra(row)
+        return (line, sourced_id, status, modified or None, *values, extra,
+                row_hash(values + [extra]))
+
+    def _status(self, line: int, row: list[str]) -> str | None:
+        raw = self._cell(row, self.status_at) if self.status_at is not None else ""
+        status = "tobedeleted" if raw == "inactive" else raw
+        if raw == "inactive":
+            self.issues.folded_warning(self.file, line, "status",
+                                       "status 'inactive' (removed from OneRoster 1.1) was read "
+                                       "as 'tobedeleted'.")
+        if self.mode == "bulk":
+            if raw:
+                self.issues.folded_warning(self.file, line, "status",
+                                           "A bulk file should leave status and dateLastModified "
+                                           "blank; rows marked tobedeleted were left out.")
+            return "active" if status in ("", "active") else self._skip_bulk_deleted(status)
+        if status in ("active", "tobedeleted"):
+            return status
+        if not raw:
+            self.issues.folded_warning(self.file, line, "status",
+                                       "A delta row has no status; read as 'active'.")
+            return "active"
+        self.issues.error(self.file, line, "status",
+                          f"status '{raw}' must be active or tobedeleted; the row was skipped.")
+        return None
+
+    def _skip_bulk_deleted(self, status: str) -> None:
+        if status != "tobedeleted":
+            self.issues.folded_warning(self.file, None, "status",
+                                       f"Unknown status '{status}' in a bulk file; those rows "
+                                       "were left out.")
+        return None
+
+    def _fill_values(self, line: int, row: list[str], values: list) -> bool:
+        ok = True
+        for at, target, column, check in self.bindings:
+            raw = self._cell(row, at)
+            if not raw:
+                if column.required:
+                    self.issues.error(self.file, line, column.name,
+                                      f"{column.name} is required; the row was skipped.")
+                    ok = False
+                continue
+            try:
+                values[target] = self._check(line, column, check, raw)
+            except BadValue as exc:
+                self.issues.error(self.file, line, column.name,
+                                  f"{column.name}: {exc} The row was skipped.")
+                ok = False
+        return ok
+
+    def _check(self, line: int, column: Column, check, raw: str):
+        if column.vocab is None:
+            if column.kind == "bool" and raw not in ("true", "false") and raw.lower() in ("true", "false"):
+                self.issues.folded_warning(self.file, line, column.name,
+                                           f"{column.name} '{raw}' read as '{raw.lower()}' "
+                                           "(OneRoster booleans are lower case).")
+                raw = raw.lower()
+            return check(raw)
+        if raw in column.vocab:
+            return raw
+        for word in column.vocab:
+            if word.lower() == raw.lower():
+                self.issues.folded_warning(self.file, line, column.name,
+                                           f"{column.name} '{raw}' read as '{word}' "
+                                           "(OneRoster values are case-sensitive).")
+                return word
+        allowed = ", ".join(sorted(column.vocab))
+        raise BadValue(f"'{raw}' is not one of: {allowed}.")
+
+    def _extra(self, row: list[str]) -> str | None:
+        if not self.extras:
+            return None
+        extra = {name: row[i].strip() for i, name in self.extras if i < len(row) and row[i].strip()}
+        return json.dumps(extra, ensure_ascii=False, sort_keys=True) if extra else None
+
+    @staticmethod
+    def _cell(row: list[str], at: int) -> str:
+        return row[at].strip() if at < len(row) else ""

@@ -1,0 +1,60 @@
+"""Every AL_ROSTER_* setting, its default, and how the command line reads them from the
+environment when no host app is involved."""
+from __future__ import annotations
+
+import os
+
+CLASSLINK_METADATA_URL = "https://launchpad.classlink.com/.well-known/openid-configuration"
+CLASSLINK_USERINFO_URL = "https://nodeapi.classlink.com/v2/my/info"
+
+DEFAULTS: dict[str, object] = {
+    # Where the roster copy and app tables live; None: SQLite in the instance folder.
+    "AL_ROSTER_DATABASE_URL": None,
+    # Redis for jobs and single-use nonces; None: jobs run inline, nonces in the database.
+    "AL_ROSTER_REDIS_URL": None,
+    "AL_ROSTER_QUEUE": "al_roster",
+    # Kept packages (held runs, processed CSV drops); None: <instance>/al_roster/packages.
+    "AL_ROSTER_STORAGE_DIR": None,
+    "AL_ROSTER_URL_PREFIX": "/roster",
+    "AL_ROSTER_DEFAULT_DELETION_THRESHOLD": 0.10,
+    "AL_ROSTER_MAX_PACKAGE_BYTES": 20 * 1024**3,
+    # Where signed-in users land when no valid `next` was given.
+    "AL_ROSTER_LANDING_URL": "/",
+    "AL_ROSTER_DEV_LOGIN": False,
+    "AL_ROSTER_SUPPORT_EMAIL": None,
+    "AL_ROSTER_CLASSLINK_CLIENT_ID": None,
+    "AL_ROSTER_CLASSLINK_CLIENT_SECRET": None,
+    "AL_ROSTER_CLASSLINK_SERVER_METADATA_URL": CLASSLINK_METADATA_URL,
+    "AL_ROSTER_CLASSLINK_USERINFO_URL": CLASSLINK_USERINFO_URL,
+    "AL_ROSTER_CLASSLINK_SCOPES": "openid profile email oneroster",
+    # Minutes past which a retired LTI tool key is no longer served in the JWKS.
+    "AL_ROSTER_LTI_KEY_GRACE_MINUTES": 60 * 24 * 7,
+    # rq cron schedule of the nightly sync, in UTC (rq 2.x reads cron strings as UTC).
+    "AL_ROSTER_SYNC_CRON": "0 7 * * *",
+    "AL_ROSTER_SMTP_HOST": None,
+    "AL_ROSTER_SMTP_PORT": 25,
+    "AL_ROSTER_SMTP_USERNAME": None,
+    "AL_ROSTER_SMTP_PASSWORD": None,
+    "AL_ROSTER_SMTP_STARTTLS": False,
+    "AL_ROSTER_MAIL_FROM": "al-roster@localhost",
+    "AL_ROSTER_BASE_URL": "http://127.0.0.1:5000",
+    "AL_ROSTER_STAFF": "",  # comma-separated account ids or e-mails granted staff access
+}
+
+
+def coerce(key: str, raw: str) -> object:
+    """An environment string read as the type of the setting's default."""
+    default = DEFAULTS.get(key)
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def from_environment(environ=None) -> dict[str, object]:
+    """The AL_ROSTER_* settings found in the environment, typed like their defaults."""
+    environ = os.environ if environ is None else environ
+    return {k: coerce(k, v) for k, v in environ.items() if k.startswith("AL_ROSTER_")}

@@ -1,0 +1,107 @@
+"""Apply: the planned changes written to the roster copy in a few set-based statements.
+
+Per entity, in this order: keep the before-values of rows about to be updated or restored
+(for the diff and for undo), update them, insert the new rows, then tombstone the removed
+ones (keeping what undo needs). Statements whose plan count is zero are skipped, so a night
+with no changes costs only the comparison.
+"""
+from __future__ import annotations
+
+import peewee
+
+from ..models.runs import RunChange
+from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
+from .plan import EntityPlan, removal_condition
+from .sql import json_object
+from .staging import Stage, roster_table, stage_table
+
+#: Row columns a change record keeps besides the entity's own.
+TRACKED = ("extra", "row_hash", "date_last_modified", "removed_run_id")
+COPIED = ("date_last_modified", "extra", "row_hash")
+
+
+def value_columns(entity: Entity) -> list[str]:
+    return [c.attr for c in all_stored_columns(entity)]
+
+
+def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
+               plans: dict[str, EntityPlan]) -> None:
+    for entity in ENTITIES:
+        plan = plans.get(entity.name)
+        if plan is None:
+            continue
+        if plan.updated or plan.restored:
+            _record_updates(db, stage, entity, run_id)
+            _update(db, stage, entity, run_id)
+        if plan.created:
+            _insert(db, stage, entity, run_id)
+        if plan.deleted:
+            _remove(db, stage, entity, run_id)
+
+
+def _changed(alias_r: str = "r", alias_s: str = "s") -> str:
+    return (f"{alias_s}.status = 'active' AND ({alias_r}.row_hash <> {alias_s}.row_hash "
+            f"OR {alias_r}.removed_run_id IS NOT NULL)")
+
+
+def _record_updates(db, stage: Stage, entity: Entity, run_id: int) -> None:
+    p, columns = db.param, value_columns(entity)
+    before = json_object(db, "r", columns + list(TRACKED))
+    after = json_object(db, "s", columns + list(COPIED))
+    db.execute_sql(
+        f'INSERT INTO "{RunChange._meta.table_name}" (run_id, entity, row_id, sourced_id, kind, '
+        "prev_last_run_id, before, after) "
+        f"SELECT {p}, {p}, r.id, r.sourced_id, CASE WHEN r.removed_run_id IS NULL "
+        f"THEN 'updated' ELSE 'restored' END, r.last_run_id, {before}, {after} "
+        f'FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
+        f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id WHERE {_changed()}",
+        [run_id, entity.name, stage.district_id])
+
+
+def _update(db, stage: Stage, entity: Entity, run_id: int) -> None:
+    p, roster = db.param, roster_table(entity)
+    sets = ", ".join(f'"{c}" = s."{c}"' for c in value_columns(entity) + list(COPIED))
+    db.execute_sql(
+        f'UPDATE "{roster}" SET {sets}, removed_run_id = NULL, last_run_id = {p} '
+        f'FROM "{stage_table(entity)}" s WHERE "{roster}".district_id = {p} '
+        f'AND "{roster}".sourced_id = s.sourced_id AND {_changed(chr(34) + roster + chr(34))}',
+        [run_id, stage.district_id])
+
+
+def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
+    p, roster = db.param, roster_table(entity)
+    columns = value_columns(entity) + list(COPIED)
+    names = ", ".join(f'"{c}"' for c in columns)
+    picks = ", ".join(f's."{c}"' for c in columns)
+    db.execute_sql(
+        f'INSERT INTO "{roster}" (district_id, sourced_id, {names}, first_run_id, last_run_id) '
+        f"SELECT {p}, s.sourced_id, {picks}, {p}, {p} FROM \"{stage_table(entity)}\" s "
+        f"WHERE s.status = 'active' AND NOT EXISTS (SELECT 1 FROM \"{roster}\" r "
+        f"WHERE r.district_id = {p} AND r.sourced_id = s.sourced_id)",
+        [stage.district_id, run_id, run_id, stage.district_id])
+
+
+def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
+    p, roster = db.param, roster_table(entity)
+    db.execute_sql(
+        f'INSERT INTO "{RunChange._meta.table_name}" (run_id, entity, row_id, sourced_id, kind, '
+        f"prev_last_run_id) SELECT {p}, {p}, r.id, r.sourced_id, 'removed', r.last_run_id "
+        f'FROM "{roster}" r WHERE r.district_id = {p} AND {removal_condition(stage, entity.name)}',
+        [run_id, entity.name, stage.district_id])
+    db.execute_sql(
+        f'UPDATE "{roster}" SET removed_run_id = {p}, last_run_id = {p} '
+        f'WHERE district_id = {p} AND {removal_condition(stage, entity.name, chr(34) + roster + chr(34))}',
+        [run_id, run_id, stage.district_id])
+
+
+def derive_user_roles(db, district_id: int) -> None:
+    """OneRoster 1.2 keeps a user's role in roles.csv: copy the primary one onto the user."""
+    users, roles = roster_table(ENTITIES[4]), roster_table(ENTITIES[5])
+    p = db.param
+    db.execute_sql(
+        f'UPDATE "{users}" SET role = (SELECT rr.role FROM "{roles}" rr WHERE rr.district_id = {p} '
+        f'AND rr.user_sourced_id = "{users}".sourced_id AND rr.removed_run_id IS NULL '
+        "ORDER BY CASE WHEN rr.role_type = 'primary' THEN 0 ELSE 1 END, rr.id LIMIT 1) "
+        f'WHERE district_id = {p} AND EXISTS (SELECT 1 FROM "{roles}" rr WHERE '
+        f'rr.district_id = {p} AND rr.user_sourced_id = "{users}".sourced_id)',
+        [district_id, district_id, district_id])

@@ -1,0 +1,59 @@
+"""One sync per district at a time, across processes and machines.
+
+On PostgreSQL a session-level advisory lock (released by the server if the process dies);
+on SQLite, whose file lives on one machine, an exclusive ``flock`` on a file beside it.
+Either way a killed sync leaves no lock behind, which is how a run left ``running`` is
+recognised as dead.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import peewee
+
+from ..models.base import is_postgres
+
+LOCK_NAMESPACE = 0x616C52  # "alR": keeps our advisory locks apart from the host app's
+
+
+class DistrictLock:
+    def __init__(self, db: peewee.Database, district_id: int, lock_dir: str | os.PathLike):
+        self.db, self.district_id, self.lock_dir = db, district_id, Path(lock_dir)
+        self._fd: int | None = None
+        self.held = False
+
+    def try_acquire(self) -> bool:
+        if is_postgres(self.db):
+            self.held = bool(self.db.execute_sql(
+                "SELECT pg_try_advisory_lock(%s, %s)",
+                [LOCK_NAMESPACE, self.district_id]).fetchone()[0])
+            return self.held
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_dir / f"district-{self.district_id}.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd, self.held = fd, True
+        return True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        if is_postgres(self.db):
+            self.db.execute_sql("SELECT pg_advisory_unlock(%s, %s)",
+                                [LOCK_NAMESPACE, self.district_id])
+        elif self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        self.held = False
+
+    def __enter__(self) -> DistrictLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,34 @@
+"""A run as the JSON the command line, the API and the console show."""
+from __future__ import annotations
+
+from ..models import RunIssue, SyncRun
+
+COUNT_KEYS = ("created", "updated", "deleted", "unchanged", "restored", "rows")
+
+
+def run_report(run: SyncRun, *, issue_limit: int | None = None) -> dict:
+    counts = run.counts or {}
+    entity_counts = {name: {k: c.get(k, 0) for k in COUNT_KEYS}
+                     for name, c in counts.items() if name != "reconciliation"}
+    issues = RunIssue.select().where(RunIssue.run == run).order_by(RunIssue.id)
+    if issue_limit is not None:
+        issues = issues.limit(issue_limit)
+    return {
+        "run": run.id,
+        "district": run.district.slug,
+        "status": run.status,
+        "source": run.source,
+        "sourceName": run.source_name,
+        "version": run.oneroster_version,
+        "files": run.modes or {},
+        "counts": entity_counts,
+        "reconciliation": counts.get("reconciliation"),
+        "errors": run.error_count,
+        "warnings": run.warning_count,
+        "issues": [{"file": i.file, "line": i.line, "field": i.field, "severity": i.severity,
+                    "message": i.message, "count": i.count} for i in issues],
+        "message": run.message,
+        "startedAt": run.started_at.isoformat() + "Z" if run.started_at else None,
+        "finishedAt": run.finished_at.isoformat() + "Z" if run.finished_at else None,
+        "seconds": run.seconds,
+    }

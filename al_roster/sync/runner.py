@@ -1,0 +1,195 @@
+"""Running a sync: read -> stage -> plan -> guard -> apply -> reconcile -> report.
+
+:func:`sync_package` is the one way a package reaches a district's roster copy, whatever
+its source. It holds the district's lock for the whole run, records the run before it
+starts (so a killed run is visible afterwards), and does all the work in one transaction:
+a rejected, held or failed run changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import PackageRejected, SyncBusy
+from ..models import District, RunIssue, SyncRun, database
+from ..models.district import utcnow
+from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
+from ..oneroster.issues import IssueLog
+from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
+from ..services.reconcile import reconcile_imported_classes
+from .apply import apply_plan, derive_user_roles
+from .causes import likely_causes
+from .lock import DistrictLock
+from .plan import EntityPlan, deletion_hold, plan_changes
+from .staging import Stager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncOptions:
+    """Where a sync keeps what outlives it; built from the AL_ROSTER_* settings."""
+
+    storage_dir: Path
+    max_package_bytes: int = DEFAULT_MAX_BYTES
+
+    @property
+    def lock_dir(self) -> Path:
+        return self.storage_dir / "locks"
+
+    @property
+    def package_dir(self) -> Path:
+        return self.storage_dir / "packages"
+
+
+class _HeldForReview(Exception):
+    def __init__(self, plans, hold):
+        super().__init__(hold.describe())
+        self.plans, self.hold = plans, hold
+
+
+def sync_package(district: District, path: str | os.PathLike, options: SyncOptions, *,
+                 source: str = "cli", source_name: str | None = None,
+                 run: SyncRun | None = None, force: bool = False) -> SyncRun:
+    """Syncs one package into the district's copy and returns its finished run.
+
+    ``force`` skips the deletion guard (an approved held run); ``run`` reuses that run.
+    Raises :class:`SyncBusy` if the district is already syncing; an unexpected error is
+    recorded on the run (failed) and raised.
+    """
+    db = database.obj
+    lock = DistrictLock(db, district.id, options.lock_dir)
+    if not lock.try_acquire():
+        raise SyncBusy(_busy_message(district))
+    with lock:
+        fail_abandoned_runs(district)
+        if run is None:
+            run = SyncRun.create(district=district, source=source,
+                                 source_name=source_name or os.path.basename(str(path)),
+                                 worker=_worker())
+        else:
+            run.status, run.worker, run.started_at = RUNNING, _worker(), utcnow()
+            run.save()
+        return _run(db, district, run, Path(path), options, force)
+
+
+def _run(db, district, run, path, options, force) -> SyncRun:
+    issues = IssueLog()
+    try:
+        with CsvPackage(path, max_bytes=options.max_package_bytes) as package:
+            issues = package.issues
+            run.oneroster_version, run.modes = package.version, package.modes
+            _sync_in_transaction(db, district, run, package, force)
+    except _HeldForReview as held:
+        run.package_path = _keep_package(path, run, options)
+        causes = likely_causes(held.hold, held.plans, issues, _previous_counts(district, run))
+        _finish(run, HELD, " ".join([held.hold.describe(), "Likely cause:", *causes]),
+                issues, held.plans)
+    except PackageRejected as exc:
+        issues.error(exc.file, exc.line, exc.field, exc.message)
+        _finish(run, REJECTED, exc.message, issues)
+    except Exception as exc:
+        log.exception("sync of %s (run %s) failed", district.slug, run.id)
+        _finish(run, FAILED, f"The sync failed unexpectedly and changed nothing: {exc}", issues)
+        raise
+    return run
+
+
+def _sync_in_transaction(db, district, run, package, force) -> None:
+    stager = Stager(db, district.id, package, package.issues)
+    try:
+        with db.atomic():
+            stage = stager.run()
+            plans = plan_changes(db, stage)
+            hold = None if force else deletion_hold(plans, district.deletion_threshold)
+            if hold is not None:
+                raise _HeldForReview(plans, hold)
+            apply_plan(db, stage, run.id, plans)
+            if package.version == "1.2" and {"users", "roles"} & set(plans):
+                derive_user_roles(db, district.id)
+            reconciled = reconcile_imported_classes(db, district.id, run.id)
+            _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
+    finally:
+        stager.drop()
+
+
+def _summary(plans: dict[str, EntityPlan]) -> str:
+    created = sum(p.created + p.restored for p in plans.values())
+    updated = sum(p.updated for p in plans.values())
+    deleted = sum(p.deleted for p in plans.values())
+    if not (created or updated or deleted):
+        return "Applied: nothing changed."
+    return f"Applied: {created:,} created, {updated:,} updated, {deleted:,} removed."
+
+
+def _finish(run: SyncRun, status: str, message: str, issues: IssueLog,
+            plans: dict[str, EntityPlan] | None = None, reconciled: dict | None = None) -> None:
+    counts = {name: plan.to_dict() for name, plan in (plans or {}).items()}
+    if reconciled is not None:
+        counts["reconciliation"] = reconciled
+    omitted = issues.omitted()
+    if omitted:
+        message += f" ({omitted:,} further issues were counted but not listed.)"
+    run.status, run.message, run.counts, run.finished_at = status, message, counts, utcnow()
+    run.error_count, run.warning_count = issues.error_count, issues.warning_count
+    with database.atomic():
+        run.save()
+        RunIssue.delete().where(RunIssue.run == run).execute()
+        rows = [dict(run=run.id, file=i.file, line=i.line, field=i.field, severity=i.severity,
+                     message=i.message, count=i.count) for i in issues.items]
+        for start in range(0, len(rows), 500):
+            RunIssue.insert_many(rows[start:start + 500]).execute()
+
+
+def _keep_package(path: Path, run: SyncRun, options: SyncOptions) -> str:
+    """A copy of the package that approving the held run will apply."""
+    options.package_dir.mkdir(parents=True, exist_ok=True)
+    target = options.package_dir / f"run-{run.id}"
+    if path.is_dir():
+        return shutil.make_archive(str(target), "zip", root_dir=path)
+    shutil.copyfile(path, f"{target}.zip")
+    return f"{target}.zip"
+
+
+def _previous_counts(district: District, run: SyncRun) -> dict | None:
+    previous = (SyncRun.select().where((SyncRun.district == district) & (SyncRun.status == APPLIED)
+                                       & (SyncRun.id != run.id))
+                .order_by(SyncRun.id.desc()).first())
+    return previous.counts if previous else None
+
+
+def _worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _busy_message(district: District) -> str:
+    running = (SyncRun.select().where((SyncRun.district == district) & (SyncRun.status == RUNNING))
+               .order_by(SyncRun.id.desc()).first())
+    detail = f" (run {running.id}, started {running.started_at:%Y-%m-%d %H:%M} UTC)" if running else ""
+    return (f"A sync of {district.slug} is already running{detail}; this one was not started. "
+            "Try again when it has finished.")
+
+
+def fail_abandoned_runs(district: District) -> int:
+    """Marks failed the runs left 'running' by a process that died. Call with the lock held."""
+    return (SyncRun.update(status=FAILED, finished_at=utcnow(),
+                           message="The sync stopped before it finished (its process was "
+                                   "killed or its machine restarted); nothing it did was kept.")
+            .where((SyncRun.district == district) & (SyncRun.status == RUNNING)).execute())
+
+
+def check_abandoned_runs(district: District, options: SyncOptions) -> int:
+    """If no sync holds the district's lock, its 'running' runs are dead: mark them failed."""
+    if not SyncRun.select().where((SyncRun.district == district)
+                                  & (SyncRun.status == RUNNING)).exists():
+        return 0
+    lock = DistrictLock(database.obj, district.id, options.lock_dir)
+    if not lock.try_acquire():
+        return 0
+    with lock:
+        return fail_abandoned_runs(district)
+

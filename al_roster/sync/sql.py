@@ -1,0 +1,84 @@
+"""The few places SQLite and PostgreSQL differ for the sync: bulk loading and JSON."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from itertools import islice
+
+import peewee
+
+from ..models.base import is_postgres
+
+CHUNK_ROWS = 20_000
+
+
+def chunks(rows: Iterable[tuple], size: int = CHUNK_ROWS) -> Iterator[list[tuple]]:
+    rows = iter(rows)
+    while chunk := list(islice(rows, size)):
+        yield chunk
+
+
+def column_type(field: peewee.Field, db: peewee.Database) -> str:
+    if isinstance(field, peewee.BooleanField):
+        return "BOOLEAN"
+    if isinstance(field, peewee.DateField):
+        return "DATE"
+    if isinstance(field, peewee.BigIntegerField):
+        return "BIGINT"
+    if isinstance(field, peewee.IntegerField):
+        return "INTEGER"
+    return "TEXT"
+
+
+def create_temp_table(db: peewee.Database, name: str, columns: list[tuple[str, str]]) -> None:
+    cols = ", ".join(f'"{c}" {t}' for c, t in columns)
+    if is_postgres(db):
+        db.execute_sql(f'DROP TABLE IF EXISTS "{name}"')
+        db.execute_sql(f'CREATE TEMP TABLE "{name}" ({cols}) ON COMMIT DROP')
+    else:
+        db.execute_sql(f'DROP TABLE IF EXISTS temp."{name}"')
+        db.execute_sql(f'CREATE TEMP TABLE "{name}" ({cols})')
+
+
+def drop_temp_table(db: peewee.Database, name: str) -> None:
+    prefix = "" if is_postgres(db) else "temp."
+    db.execute_sql(f'DROP TABLE IF EXISTS {prefix}"{name}"')
+
+
+def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
+    """Loads rows into a table as fast as the database allows: COPY or executemany."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    total = 0
+    cursor = db.cursor()
+    if is_postgres(db):
+        copy = f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)'
+        for chunk in chunks(rows):
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(chunk)
+            buffer.seek(0)
+            cursor.copy_expert(copy, buffer)
+            total += len(chunk)
+    else:
+        insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+        for chunk in chunks(rows):
+            cursor.executemany(insert, chunk)
+            total += len(chunk)
+    return total
+
+
+def json_object(db: peewee.Database, alias: str, columns: list[str]) -> str:
+    """SQL building a JSON object text of ``alias``'s columns."""
+    pairs = ", ".join(f"'{c}', {alias}.\"{c}\"" for c in columns)
+    if is_postgres(db):
+        return f"json_build_object({pairs})::text"
+    return f"json_object({pairs})"
+
+
+def json_field(db: peewee.Database, expr: str, key: str, sql_type: str) -> str:
+    """SQL reading one typed value back out of a JSON object text."""
+    if is_postgres(db):
+        cast = {"TEXT": "", "BOOLEAN": "::boolean", "DATE": "::date", "BIGINT": "::bigint",
+                "INTEGER": "::integer"}[sql_type]
+        return f"(({expr})::json->>'{key}'){cast}"
+    return f"json_extract({expr}, '$.{key}')"

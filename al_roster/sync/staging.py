@@ -1,0 +1,205 @@
+"""Read -> stage: a package's files streamed into temporary tables, then checked in bulk.
+
+Every entity gets a staging table shaped like its roster table (an empty one when the
+manifest says the file is absent, so later SQL need not special-case it). Rows are
+checked one by one while they stream in (:mod:`al_roster.oneroster.rows`); what needs the
+whole package (duplicate sourcedIds, references to other files or to the roster copy) is
+checked afterwards in SQL, and the offending rows are reported and left out.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import peewee
+
+from ..models.roster import ROSTER_MODELS
+from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
+from ..oneroster.issues import ERROR, WARNING, IssueLog
+from ..oneroster.package import CsvPackage
+from ..oneroster.rows import FileReader
+from .sql import bulk_load, column_type, create_temp_table, drop_temp_table
+
+ISSUE_SAMPLE = 1000
+#: List references checked while reading, against the small entities' id sets.
+LIST_TARGETS = ("orgs", "academicSessions")
+
+
+def stage_table(entity: Entity) -> str:
+    return "stage_" + entity.name.lower()
+
+
+def roster_table(entity: Entity) -> str:
+    return ROSTER_MODELS[entity.name]._meta.table_name
+
+
+def stage_columns(entity: Entity) -> list[str]:
+    return ["line", "sourced_id", "status", "date_last_modified",
+            *(c.attr for c in all_stored_columns(entity)), "extra", "row_hash"]
+
+
+@dataclass
+class StagedEntity:
+    entity: Entity
+    mode: str
+    rows: int = 0  # rows kept after every check
+    read: int = 0  # rows that passed the per-row checks
+
+
+@dataclass
+class Stage:
+    """The staged package: per entity its mode and row counts."""
+
+    district_id: int
+    version: str
+    entities: dict[str, StagedEntity] = field(default_factory=dict)
+
+    def mode(self, name: str) -> str:
+        return self.entities[name].mode
+
+
+class Stager:
+    """Loads and checks one package inside the caller's transaction."""
+
+    def __init__(self, db: peewee.Database, district_id: int, package: CsvPackage,
+                 issues: IssueLog):
+        self.db, self.district_id, self.package, self.issues = db, district_id, package, issues
+        self.stage = Stage(district_id, package.version)
+        self._known: dict[str, set[str]] = {}
+
+    def run(self) -> Stage:
+        for entity in ENTITIES:
+            self._create(entity)
+        for entity in ENTITIES:
+            mode = self.package.modes.get(entity.name, "absent")
+            staged = self.stage.entities[entity.name] = StagedEntity(entity, mode)
+            if mode != "absent":
+                self._load(entity, staged)
+                self._drop_duplicates(entity)
+                self._check_references(entity)
+                staged.rows = self._count(entity)
+            if entity.name in LIST_TARGETS:
+                self._known[entity.name] = self._target_ids(entity)
+        return self.stage
+
+    def drop(self) -> None:
+        for entity in ENTITIES:
+            drop_temp_table(self.db, stage_table(entity))
+
+    # -- loading -------------------------------------------------------------------------
+    def _create(self, entity: Entity) -> None:
+        model = ROSTER_MODELS[entity.name]
+        types = {c.attr: column_type(model._meta.columns[c.attr], self.db)
+                 for c in all_stored_columns(entity)}
+        columns = [("line", "INTEGER"), ("sourced_id", "TEXT"), ("status", "TEXT"),
+                   ("date_last_modified", "TEXT"), *types.items(), ("extra", "TEXT"),
+                   ("row_hash", "BIGINT")]
+        create_temp_table(self.db, stage_table(entity), columns)
+
+    def _load(self, entity: Entity, staged: StagedEntity) -> None:
+        reader = FileReader(entity, self.package.version, staged.mode, self.issues)
+        rows = reader.read(self.package.csv_rows(entity.file_name))
+        rows = self._check_list_references(entity, rows)
+        staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
+        self.db.execute_sql(
+            f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
+
+    def _check_list_references(self, entity: Entity, rows: Iterator[tuple]) -> Iterator[tuple]:
+        """Drops rows whose list of orgs or terms names one that exists nowhere."""
+        targets = all_stored_columns(entity)
+        checks = [(4 + i, c) for i, c in enumerate(targets)
+                  if c.kind == "ids" and c.refers_to in LIST_TARGETS]
+        if not checks:
+            yield from rows
+            return
+        for row in rows:
+            bad = next(((c, v) for at, c in checks if row[at]
+                        for v in row[at].split(",") if v not in self._known[c.refers_to]), None)
+            if bad is None:
+                yield row
+                continue
+            column, value = bad
+            self.issues.error(entity.file_name, row[0], column.name,
+                              f"{column.name} names '{value}', which is not in "
+                              f"{column.refers_to}.csv nor in the district's roster; "
+                              "the row was skipped.")
+
+    def _target_ids(self, entity: Entity) -> set[str]:
+        sql, params = self._valid_targets(entity)
+        return {r[0] for r in self.db.execute_sql(f"SELECT sourced_id FROM ({sql}) t", params)}
+
+    # -- checks in bulk ------------------------------------------------------------------
+    def _drop_duplicates(self, entity: Entity) -> None:
+        table = stage_table(entity)
+        dupes = (f'SELECT s.line, s.sourced_id, d.first_line FROM "{table}" s JOIN '
+                 f'(SELECT sourced_id, MIN(line) AS first_line FROM "{table}" GROUP BY sourced_id '
+                 f'HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id WHERE s.line > d.first_line')
+        found = self.db.execute_sql(dupes).fetchall()
+        if not found:
+            return
+        samples = [(line, f"sourcedId '{sid}' already appears on line {first}; this row was "
+                          "skipped.") for line, sid, first in found[:ISSUE_SAMPLE]]
+        self.issues.many(ERROR, entity.file_name, "sourcedId", samples, len(found))
+        lines = [r[0] for r in found]
+        for start in range(0, len(lines), 500):
+            part = lines[start:start + 500]
+            self.db.execute_sql(f'DELETE FROM "{table}" WHERE line IN '
+                                f'({", ".join([self.db.param] * len(part))})', part)
+
+    def _valid_targets(self, target: Entity) -> tuple[str, list]:
+        """SQL (and params) of the sourcedIds a reference to ``target`` may name."""
+        stage = stage_table(target)
+        sql = f"SELECT sourced_id FROM \"{stage}\" WHERE status = 'active'"
+        mode = self.stage.entities.get(target.name)
+        if mode is None or mode.mode != "bulk":
+            sql += (f" UNION SELECT r.sourced_id FROM \"{roster_table(target)}\" r "
+                    f"WHERE r.district_id = {self.db.param} AND r.removed_run_id IS NULL "
+                    f"AND NOT EXISTS (SELECT 1 FROM \"{stage}\" d WHERE d.sourced_id = "
+                    "r.sourced_id AND d.status = 'tobedeleted')")
+            return sql, [self.district_id]
+        return sql, []
+
+    def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
+        stage, col = stage_table(entity), column.attr
+        condition = (f"s.status = 'active' AND s.\"{col}\" IS NOT NULL AND NOT EXISTS "
+                     f"(SELECT 1 FROM \"{stage_table(target)}\" t WHERE t.sourced_id = "
+                     f"s.\"{col}\" AND t.status = 'active')")
+        params: list = []
+        if self.stage.entities[target.name].mode != "bulk":
+            condition += (f" AND NOT EXISTS (SELECT 1 FROM \"{roster_table(target)}\" r WHERE "
+                          f"r.district_id = {self.db.param} AND r.sourced_id = s.\"{col}\" AND "
+                          "r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                          f"\"{stage_table(target)}\" d WHERE d.sourced_id = r.sourced_id "
+                          "AND d.status = 'tobedeleted'))")
+            params.append(self.district_id)
+        return condition, params
+
+    def _check_references(self, entity: Entity) -> None:
+        """Reports rows naming a record that exists neither in the package nor the copy."""
+        by_name = {e.name: e for e in ENTITIES}
+        stage = stage_table(entity)
+        for column in all_stored_columns(entity):
+            if column.kind != "id" or column.refers_to is None:
+                continue
+            target = by_name[column.refers_to]
+            condition, params = self._dangling(entity, column, target)
+            found = self.db.execute_sql(
+                f'SELECT s.line, s."{column.attr}" FROM "{stage}" s WHERE {condition} '
+                f"ORDER BY s.line LIMIT {ISSUE_SAMPLE}", params).fetchall()
+            if not found:
+                continue
+            severity = ERROR if column.required else WARNING
+            outcome = "the row was skipped" if column.required else "the row was kept"
+            samples = [(line, f"{column.name} '{value}' matches nothing in {target.file_name} "
+                              f"or the district's roster; {outcome}.") for line, value in found]
+            if column.required:
+                total = self.db.execute_sql(
+                    f'DELETE FROM "{stage}" WHERE line IN (SELECT s.line FROM "{stage}" s '
+                    f"WHERE {condition})", params).rowcount
+            else:
+                total = self.db.execute_sql(
+                    f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', params).fetchone()[0]
+            self.issues.many(severity, entity.file_name, column.name, samples, total)
+
+    def _count(self, entity: Entity) -> int:
+        return self.db.execute_sql(f'SELECT COUNT(*) FROM "{stage_table(entity)}"').fetchone()[0]

@@ -1,0 +1,11 @@
+"""The plugin's blueprint: sign-in, class import and the support console."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("al_roster", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+
+def register_web(app: Flask, state) -> None:
+    app.register_blueprint(bp, url_prefix=app.config["AL_ROSTER_URL_PREFIX"])

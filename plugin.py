@@ -1,0 +1,61 @@
+"""The reference host app: a small education app that mounts al_roster.
+
+``create_app()`` is what ``make run`` serves and what the tests drive. A real host app does
+the same three things: configure AL_ROSTER_* keys, call ``ALRoster(app)``, and link to the
+plugin's pages from its own.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+
+from flask import Flask, render_template_string
+
+from al_roster import ALRoster
+from al_roster.models import District
+from al_roster.services.districts import last_run, roster_counts
+from al_roster.settings import from_environment
+
+HOME = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Reference app · al_roster</title></head>
+<body>
+<main>
+<h1>Districts</h1>
+{% for d in districts %}
+<section aria-labelledby="d-{{ d.district.id }}">
+  <h2 id="d-{{ d.district.id }}">{{ d.district.name }}</h2>
+  <p>Plan: {{ d.district.plan }} · rostering {{ "enabled" if d.district.rostering_enabled else "disabled" }}</p>
+  {% if d.run %}
+  <p>Last sync: run {{ d.run.id }}, {{ d.run.status }}, {{ d.run.started_at.strftime("%Y-%m-%d %H:%M") }} UTC.
+     {{ d.run.message }}</p>
+  {% else %}<p>Last sync: none yet.</p>{% endif %}
+  <table><caption>Roster copy</caption>
+    <tr><th scope="col">Records</th><th scope="col">Present</th></tr>
+    {% for name, count in d.counts.items() %}
+    <tr><td>{{ name }}</td><td>{{ "{:,}".format(count) }}</td></tr>
+    {% endfor %}
+  </table>
+</section>
+{% else %}
+<p>No districts yet: <code>al-roster district add SLUG --name NAME</code>.</p>
+{% endfor %}
+</main>
+</body></html>"""
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
+    app.config.update(from_environment())
+    app.config.update(config or {})
+    ALRoster(app)
+
+    @app.get("/")
+    def home():
+        rows = [{"district": d, "run": last_run(d), "counts": roster_counts(d)}
+                for d in District.select().order_by(District.name)]
+        return render_template_string(HOME, districts=rows)
+
+    return app
