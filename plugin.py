@@ -26,7 +26,8 @@ HOME = """<!doctype html>
 {% for d in districts %}
 <section aria-labelledby="d-{{ d.district.id }}">
   <h2 id="d-{{ d.district.id }}">{{ d.district.name }}</h2>
-  <p>Plan: {{ d.district.plan }} · rostering {{ "enabled" if d.district.rostering_enabled else "disabled" }}</p>
+  <p>Plan: {{ d.district.plan }} ·
+     rostering {{ "enabled" if d.district.rostering_enabled else "disabled" }}</p>
   {% if d.run %}
   <p>Last sync: run {{ d.run.id }}, {{ d.run.status }}, {{ d.run.started_at.strftime("%Y-%m-%d %H:%M") }} UTC.
      {{ d.run.message }}</p>

@@ -52,6 +52,7 @@ class ALRoster:
         from .web import register_web
         register_web(app, state)
         app.teardown_appcontext(_close_database)
+        _install_login_manager(app)
 
 
 class RosterState:
@@ -79,3 +80,18 @@ def _close_database(exc) -> None:
     state = current_app.extensions["al_roster"]
     if not state.db.is_closed() and not state.db.in_transaction():
         state.db.close()
+
+
+def _install_login_manager(app: Flask) -> None:
+    """Accounts sign in through Flask-Login; a host app with its own manager keeps it."""
+    from flask_login import LoginManager
+
+    from .models import Account
+
+    if getattr(app, "login_manager", None) is None:
+        manager = LoginManager()
+        manager.init_app(app)
+    else:
+        manager = app.login_manager
+    if manager._user_callback is None:
+        manager.user_loader(lambda account_id: Account.get_or_none(Account.id == int(account_id)))

@@ -39,6 +39,8 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_MAIL_FROM": "al-roster@localhost",
     "AL_ROSTER_BASE_URL": "http://127.0.0.1:5000",
     "AL_ROSTER_STAFF": "",  # comma-separated account ids or e-mails granted staff access
+    # The template the plugin's pages extend; a host app can point it at its own layout.
+    "AL_ROSTER_BASE_TEMPLATE": None,
 }
 
 

@@ -160,7 +160,7 @@ class Stager:
         return sql, []
 
     def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
-        stage, col = stage_table(entity), column.attr
+        col = column.attr
         condition = (f"s.status = 'active' AND s.\"{col}\" IS NOT NULL AND NOT EXISTS "
                      f"(SELECT 1 FROM \"{stage_table(target)}\" t WHERE t.sourced_id = "
                      f"s.\"{col}\" AND t.status = 'active')")

@@ -7,5 +7,9 @@ bp = Blueprint("al_roster", __name__, template_folder="templates", static_folder
                static_url_path="/static")
 
 
+# Each module adds its routes to ``bp``.
+from . import pages  # noqa: E402,F401
+
+
 def register_web(app: Flask, state) -> None:
     app.register_blueprint(bp, url_prefix=app.config["AL_ROSTER_URL_PREFIX"])

@@ -1,0 +1,57 @@
+"""The ``al-roster`` click group and what every command shares: the app context, output."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import click
+from flask import Flask, current_app, has_app_context
+from flask.cli import ScriptInfo
+
+from ..errors import RosterError
+
+
+def standalone_app() -> Flask:
+    """An app carrying only al_roster, configured from the environment."""
+    from ..extension import ALRoster
+    from ..settings import from_environment
+
+    instance = os.path.abspath(os.environ.get("AL_ROSTER_INSTANCE_PATH", "instance"))
+    app = Flask("al_roster_cli", instance_path=instance)
+    app.config.update(from_environment())
+    ALRoster(app)
+    return app
+
+
+def with_roster(command):
+    """Runs the command inside an app context: the host app's, or a standalone one."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        if has_app_context():
+            return _guarded(command, *args, **kwargs)
+        info = click.get_current_context().find_object(ScriptInfo)
+        app = info.load_app() if info is not None else standalone_app()
+        with app.app_context():
+            return _guarded(command, *args, **kwargs)
+    return wrapper
+
+
+def _guarded(command, *args, **kwargs):
+    try:
+        return command(*args, **kwargs)
+    except RosterError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def state():
+    return current_app.extensions["al_roster"]
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group(name="al-roster", help="OneRoster rostering through ClassLink.")
+def cli() -> None:
+    pass

@@ -1,0 +1,78 @@
+"""`al-roster sync`, `generate` and `demo`: packages into districts."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import SyncBusy
+from ..models.runs import APPLIED, HELD, REJECTED
+from ..services import districts as district_service
+from ..sync.report import run_report
+from ..sync.runner import sync_package
+from .base import cli, emit_json, state, with_roster
+
+EXIT_CODES = {APPLIED: 0, REJECTED: 2, HELD: 3}
+
+@cli.command("sync", help="Sync a OneRoster CSV package (a zip or a folder) into a district.")
+@click.argument("slug")
+@click.argument("path", type=click.Path(exists=False))
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def sync(slug, path, as_json) -> None:
+    target = district_service.get_district(slug)
+    try:
+        run = sync_package(target, path, state().sync_options, source="cli")
+    except SyncBusy as exc:
+        raise click.ClickException(exc.message) from exc
+    report = run_report(run)
+    if as_json:
+        emit_json(report)
+    else:
+        print_summary(report)
+    sys.exit(EXIT_CODES.get(run.status, 1))
+
+
+def print_summary(report: dict) -> None:
+    click.echo(f"Run {report['run']} for {report['district']}: {report['status'].upper()} "
+               f"(OneRoster {report['version'] or '?'})")
+    if report["counts"]:
+        click.echo(f"  {'file':<18}{'mode':<8}{'created':>9}{'updated':>9}{'deleted':>9}"
+                   f"{'unchanged':>11}")
+        for name, c in report["counts"].items():
+            click.echo(f"  {name:<18}{report['files'].get(name, ''):<8}"
+                       f"{c['created'] + c['restored']:>9,}{c['updated']:>9,}{c['deleted']:>9,}"
+                       f"{c['unchanged']:>11,}")
+    if report["errors"] or report["warnings"]:
+        click.echo(f"  {report['errors']:,} errors, {report['warnings']:,} warnings:")
+        for issue in report["issues"][:20]:
+            where = ":".join(str(x) for x in (issue["file"], issue["line"]) if x)
+            click.echo(f"    {issue['severity']:<8}{where} {issue['field'] or ''}: {issue['message']}")
+        if len(report["issues"]) > 20:
+            click.echo(f"    ... and {len(report['issues']) - 20} more (use --json)")
+    click.echo(report["message"] or "")
+
+
+@cli.command("generate", help="Write a realistic generated district as a OneRoster bulk package.")
+@click.argument("out", type=click.Path())
+@click.option("--students", type=int, required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--oneroster-version", type=click.Choice(["1.1", "1.2"]), default="1.1",
+              show_default=True)
+@click.option("--zip", "zip_path", type=click.Path(), help="Also write the package as this zip.")
+def generate(out, students, seed, oneroster_version, zip_path) -> None:
+    from .oneroster.generator import generate_district
+    counts = generate_district(out, students, seed=seed, version=oneroster_version,
+                               zip_path=zip_path)
+    click.echo(f"Wrote {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()
+                                            if isinstance(v, int)))
+
+
+@cli.command("demo", help="Create (or refresh) the demo district from a generated package.")
+@click.option("--students", type=int, default=600, show_default=True)
+@with_roster
+def demo(students) -> None:
+    from .services.demo import load_demo_district
+    options = state().sync_options
+    run = load_demo_district(students, options.storage_dir / "demo-package", options)
+    click.echo(f"Demo district 'demo': run {run.id} {run.status}. {run.message}")
