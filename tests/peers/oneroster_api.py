@@ -700,7 +700,9 @@ def serve_oneroster(csv_dir, version: str = "1.1", **options) -> Iterator[OneRos
     """
     api = OneRosterAPI(Path(csv_dir), version, **options)
     server = make_server("127.0.0.1", 0, api, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="oneroster-api", daemon=True)
+    # A short poll interval lets shutdown() return quickly at the end of each test.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="oneroster-api", daemon=True)
     thread.start()
     api.base_url = f"http://127.0.0.1:{server.server_port}"
     try:
