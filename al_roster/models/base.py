@@ -48,7 +48,7 @@ def open_database(url: str) -> peewee.Database:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, autoconnect=True)
     if scheme in ("postgres", "postgresql"):
-        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        return connect(url.replace("postgres://", "postgresql://", 1))
     raise ValueError(f"AL_ROSTER_DATABASE_URL must be sqlite:/// or postgresql://, not {scheme}://")
 
 

@@ -1,0 +1,177 @@
+"""A package in, an exact roster copy out: bulk, delta, idempotence, tenants, samples."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+from conftest import SAMPLES
+from packages import small_district, write_package
+
+from al_roster.models import Enrollment, RosterClass, RosterUser, RunChange, SyncRun
+from al_roster.services.districts import add_district, roster_counts
+from al_roster.sync.runner import sync_package
+
+HUB = SAMPLES / "roster-hub-1.1-bulk"
+MOODLE = SAMPLES / "moodle-enrol-oneroster"
+
+
+@pytest.fixture
+def district(app):
+    return add_district("north", "North District", plan="prime", rostering=True)
+
+
+def sync(app, district, path, **kw):
+    return sync_package(district, path, app.extensions["al_roster"].sync_options, **kw)
+
+
+def counts(run, entity):
+    return run.counts[entity]
+
+
+def test_roster_hub_sample_loads_completely(app, district):
+    run = sync(app, district, HUB)
+    assert run.status == "applied", run.message
+    assert roster_counts(district) == {"orgs": 1, "academicSessions": 4, "courses": 2,
+                                       "classes": 5, "users": 20, "roles": 0, "enrollments": 30}
+    user = RosterUser.get(RosterUser.sourced_id == "us0001")
+    assert user.given_name == "GN 01" and user.enabled_user is True
+    assert '"metadata.phoneticGivenName": "PGN 01"' in user.extra  # extension columns kept
+    assert [i.field for i in run.issues] == ["fiel.demographics"]  # the manifest typo, explained
+
+
+def test_same_package_twice_changes_nothing(app, district):
+    sync(app, district, HUB)
+    second = sync(app, district, HUB)
+    assert second.status == "applied"
+    assert all(c["created"] == c["updated"] == c["deleted"] == 0 for c in second.counts.values()
+               if "created" in c)
+    assert counts(second, "enrollments")["unchanged"] == 30
+    assert RunChange.select().where(RunChange.run_id == second.id).count() == 0
+
+
+def test_bulk_then_delta_then_bulk(app, district, tmp_path):
+    base = small_district(students=4)
+    assert sync(app, district, write_package(tmp_path / "bulk1", base)).status == "applied"
+
+    delta = {
+        "users": [dict(sourcedId="stu-1", status="active", dateLastModified="2026-11-27T10:00:00.000Z",
+                       enabledUser="true", orgSourcedIds="sch-1", role="student", username="stu1",
+                       givenName="Renamed", familyName="Pupil")],
+        "enrollments": [dict(sourcedId="enr-2", status="tobedeleted",
+                             dateLastModified="2026-11-27T10:00:00.000Z")],
+    }
+    run = sync(app, district, write_package(tmp_path / "delta", delta, modes={
+        "users": "delta", "enrollments": "delta"}))
+    assert run.status == "applied", run.message
+    assert counts(run, "users")["updated"] == 1 and counts(run, "enrollments")["deleted"] == 1
+    assert RosterUser.get(RosterUser.sourced_id == "stu-1").given_name == "Renamed"
+    removed = Enrollment.get(Enrollment.sourced_id == "enr-2")
+    assert removed.removed_run_id == run.id  # a tombstone, not a delete
+    assert "classes" not in run.counts  # absent files are not touched
+
+    again = copy.deepcopy(base)
+    again["users"] = [u for u in again["users"] if u["sourcedId"] != "stu-4"]
+    again["enrollments"] = [e for e in again["enrollments"] if e["userSourcedId"] != "stu-4"]
+    district.deletion_threshold = 0.5
+    district.save()
+    third = sync(app, district, write_package(tmp_path / "bulk2", again))
+    assert third.status == "applied", third.message
+    assert counts(third, "users")["deleted"] == 1 and counts(third, "users")["updated"] == 1
+    assert counts(third, "enrollments")["restored"] == 1  # enr-2 came back with the bulk file
+    assert Enrollment.get(Enrollment.sourced_id == "enr-2").removed_run_id is None
+    assert RosterUser.get(RosterUser.sourced_id == "stu-4").removed_run_id == third.id
+    assert roster_counts(district)["users"] == 4
+
+
+def test_delta_inactive_is_read_as_tobedeleted(app, district, tmp_path):
+    sync(app, district, write_package(tmp_path / "bulk", small_district()))
+    delta = {"enrollments": [dict(sourcedId="enr-1", status="inactive",
+                                  dateLastModified="2026-11-27T10:00:00.000Z")]}
+    run = sync(app, district, write_package(tmp_path / "d", delta, modes={"enrollments": "delta"}))
+    assert counts(run, "enrollments")["deleted"] == 1
+    assert any("inactive" in i.message for i in run.issues)
+
+
+def test_manifest_only_package_changes_nothing(app, district, tmp_path):
+    sync(app, district, write_package(tmp_path / "bulk", small_district()))
+    run = sync(app, district, write_package(tmp_path / "empty", {}))
+    assert run.status == "applied" and run.counts == {"reconciliation": run.counts["reconciliation"]}
+    assert roster_counts(district)["users"] == 5
+
+
+def test_tenants_are_separate(app, district, tmp_path):
+    other = add_district("south", "South District")
+    package = write_package(tmp_path / "p", small_district())
+    sync(app, district, package)
+    sync(app, other, package)
+    assert RosterUser.select().where(RosterUser.sourced_id == "tch-1").count() == 2
+    changed = copy.deepcopy(small_district())
+    changed["classes"][0]["title"] = "Geometry"
+    sync(app, other, write_package(tmp_path / "q", changed))
+    titles = {c.district_id: c.title for c in RosterClass.select()}
+    assert titles == {district.id: "Algebra I", other.id: "Geometry"}
+
+
+def test_bad_rows_are_skipped_and_explained(app, district, tmp_path):
+    files = small_district(students=3)
+    files["users"][1]["enabledUser"] = "maybe"
+    files["users"][2]["sourcedId"] = "bad id!"
+    files["enrollments"].append(dict(sourcedId="enr-x", classSourcedId="cls-nope",
+                                     schoolSourcedId="sch-1", userSourcedId="stu-3",
+                                     role="student"))
+    files["enrollments"].append(dict(files["enrollments"][1]))  # duplicate sourcedId
+    files["classes"][0]["classType"] = "lecture"
+    run = sync(app, district, write_package(tmp_path / "p", files))
+    assert run.status == "applied"
+    found = {(i.file, i.line, i.field) for i in run.issues if i.severity == "error"}
+    assert ("users.csv", 3, "enabledUser") in found
+    assert ("users.csv", 4, "sourcedId") in found
+    assert ("enrollments.csv", 6, "classSourcedId") in found
+    assert ("enrollments.csv", 7, "sourcedId") in found
+    assert ("classes.csv", 2, "classType") in found
+    message = next(i.message for i in run.issues if i.field == "classType")
+    assert "'lecture' is not one of: homeroom, scheduled" in message
+    assert roster_counts(district)["users"] == 2  # teacher + stu-3; two bad rows skipped
+
+
+@pytest.mark.parametrize("name", ["Test_full_data_set.zip", "Test_minimal_data_set.zip",
+                                  "oneroster_test_data.zip", "v1p2_full_dataset.zip"])
+def test_moodle_fixtures_give_precise_issues_not_tracebacks(app, district, name):
+    run = sync(app, district, MOODLE / name)
+    assert run.status in ("applied", "rejected")
+    assert run.status == "applied" or run.message
+    for issue in run.issues:
+        assert issue.file and issue.message
+    if name == "Test_full_data_set.zip":
+        messages = [i.message for i in run.issues]
+        assert any("'Scheduled' read as 'scheduled'" in m for m in messages)
+        assert any("crs-222-2023-456-12345" in m and i.line == 2 for m, i in
+                   zip(messages, run.issues))
+    if name == "v1p2_full_dataset.zip":
+        assert any("Did you mean 'preferredGivenName'" in i.message for i in run.issues)
+
+
+def test_oneroster_1_2_roles_give_users_their_role(app, district):
+    run = sync(app, district, MOODLE / "oneroster_test_data.zip")
+    assert run.status == "applied" and run.oneroster_version == "1.2"
+    assert RosterUser.get(RosterUser.sourced_id == "USER_0").role == "student"
+    assert roster_counts(district)["roles"] == 1
+
+
+def test_generated_1_2_district_loads(app, district, tmp_path):
+    from al_roster.oneroster.generator import generate_district
+    written = generate_district(tmp_path / "g", 300, seed=3, version="1.2")
+    run = sync(app, district, tmp_path / "g")
+    assert run.status == "applied", run.message
+    assert run.error_count == 0
+    got = roster_counts(district)
+    assert got["enrollments"] == written["enrollments"] and got["users"] == written["users"]
+    teachers = RosterUser.select().where(RosterUser.role == "teacher").count()
+    assert teachers > 0
+
+
+def test_runs_are_recorded(app, district):
+    run = sync(app, district, HUB, source="cli", source_name="hub.zip")
+    stored = SyncRun.get_by_id(run.id)
+    assert stored.status == "applied" and stored.source_name == "hub.zip"
+    assert stored.modes["users"] == "bulk" and stored.finished_at >= stored.started_at
