@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..services import districts as district_service
-from .base import cli, emit_json, with_roster
+from .base import cli, emit_json, state, with_roster
 
 
 @cli.group(help="Districts and their settings.")
@@ -34,7 +34,8 @@ def district_add(slug, name, classlink_tenant_id, plan, rostering, threshold) ->
 @click.option("--json", "as_json", is_flag=True)
 @with_roster
 def district_show(slug, as_json) -> None:
-    info = district_service.describe_district(district_service.get_district(slug))
+    info = district_service.describe_district(district_service.get_district(slug),
+                                             state().sync_options)
     if as_json:
         emit_json(info)
         return

@@ -50,6 +50,20 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
+def _decoded_lines(raw, file_name: str) -> Iterator[str]:
+    """UTF-8 lines (a leading BOM dropped); a bad byte rejects the file naming its line."""
+    for number, line in enumerate(raw, start=1):
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PackageRejected(
+                f"{file_name} is not UTF-8 text (byte 0x{line[exc.start]:02X} on line {number}); "
+                "export it as UTF-8 (a BOM is fine).",
+                file=file_name, line=number, reason="encoding") from exc
+
+
 class CsvPackage:
     """An open OneRoster package. Use as a context manager."""
 
@@ -129,28 +143,21 @@ class CsvPackage:
         """The file's own name in the package (its case may differ from the spec's)."""
         return os.path.basename(self._members[file_name.lower()])
 
-    def open_text(self, file_name: str) -> io.TextIOBase:
-        """The file as text: UTF-8 with or without BOM, newlines left to the csv module."""
+    def open_binary(self, file_name: str) -> io.BufferedIOBase:
         member = self._members[file_name.lower()]
-        if self._zip is not None:
-            info = self._zip.getinfo(member)
-            limit = min(self.max_bytes, max(info.file_size, 1))
-            raw = io.BufferedReader(_CountingReader(self._zip.open(member), file_name, limit))
-        else:
-            raw = open(member, "rb")
-        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        if self._zip is None:
+            return open(member, "rb")
+        info = self._zip.getinfo(member)
+        limit = min(self.max_bytes, max(info.file_size, 1))
+        return io.BufferedReader(_CountingReader(self._zip.open(member), file_name, limit))
 
     def csv_rows(self, file_name: str) -> Iterator[list[str]]:
         """The file's rows; a file that is not UTF-8 or not CSV rejects the package."""
-        with self.open_text(file_name) as text:
-            reader = csv.reader(text, strict=False)
+        with self.open_binary(file_name) as raw:
+            lines = _decoded_lines(raw, file_name)
+            reader = csv.reader(lines, strict=False)
             try:
                 yield from reader
-            except UnicodeDecodeError as exc:
-                raise PackageRejected(
-                    f"{file_name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02X} near "
-                    f"line {reader.line_num + 1}); export it as UTF-8 (a BOM is fine).",
-                    file=file_name, line=reader.line_num + 1, reason="encoding") from exc
             except csv.Error as exc:
                 raise PackageRejected(
                     f"{file_name} line {reader.line_num}: not valid CSV ({exc}).",

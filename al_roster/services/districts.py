@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..errors import DistrictNotFound, RosterError
 from ..models import ROSTER_MODELS, District, SyncRun, present
 from ..models.district import PLANS
+from ..sync.runner import SyncOptions, check_abandoned_runs
 
 
 def get_district(slug: str) -> District:
@@ -49,7 +50,9 @@ def last_run(district: District) -> SyncRun | None:
     return district.runs.order_by(SyncRun.id.desc()).first()
 
 
-def describe_district(district: District) -> dict:
+def describe_district(district: District, options: SyncOptions | None = None) -> dict:
+    if options is not None:
+        check_abandoned_runs(district, options)
     run = last_run(district)
     return {
         "slug": district.slug,
