@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -98,7 +99,8 @@ class RestSource:
         return self.scope or DEFAULT_SCOPE_V1P2
 
 
-def pull_package(source: RestSource, out_dir, *, since: datetime | None = None,
+def pull_package(source: RestSource, out_dir: str | os.PathLike, *,
+                 since: datetime | None = None,
                  sleep: Callable[[float], Any] = time.sleep) -> dict:
     """Pull every rostering collection into a new CSV package at ``out_dir``.
 
