@@ -10,7 +10,7 @@ from __future__ import annotations
 import peewee
 
 from ..models.runs import RunChange
-from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
+from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from .plan import EntityPlan, removal_condition
 from .sql import json_object
 from .staging import Stage, roster_table, stage_table
@@ -44,18 +44,52 @@ def _changed(alias_r: str = "r", alias_s: str = "s") -> str:
             f"OR {alias_r}.removed_run_id IS NOT NULL)")
 
 
-def _record_updates(db, stage: Stage, entity: Entity, run_id: int) -> None:
+CHANGE_COLUMNS = "run_id, entity, row_id, sourced_id, kind, prev_last_run_id, before, after"
+
+
+def _updates_select(db, stage: Stage, entity: Entity) -> str:
     p, columns = db.param, value_columns(entity)
     before = json_object(db, "r", columns + list(TRACKED))
     after = json_object(db, "s", columns + list(COPIED))
+    return (f"SELECT {p}, {p}, r.id, r.sourced_id, CASE WHEN r.removed_run_id IS NULL "
+            f"THEN 'updated' ELSE 'restored' END, r.last_run_id, {before}, {after} "
+            f'FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
+            f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id WHERE {_changed()}")
+
+
+def _removals_select(db, stage: Stage, entity: Entity) -> str:
+    p = db.param
+    return (f"SELECT {p}, {p}, r.id, r.sourced_id, 'removed', r.last_run_id, NULL, NULL "
+            f'FROM "{roster_table(entity)}" r WHERE r.district_id = {p} AND '
+            f"{removal_condition(stage, entity.name)}")
+
+
+def _creations_select(db, stage: Stage, entity: Entity) -> str:
+    p, roster = db.param, roster_table(entity)
+    after = json_object(db, "s", value_columns(entity))
+    return (f"SELECT {p}, {p}, 0, s.sourced_id, 'created', NULL, NULL, {after} "
+            f'FROM "{stage_table(entity)}" s WHERE s.status = \'active\' AND NOT EXISTS '
+            f'(SELECT 1 FROM "{roster}" r WHERE r.district_id = {p} AND r.sourced_id = s.sourced_id)')
+
+
+def preview_changes(db, stage: Stage, run_id: int, plans: dict[str, EntityPlan],
+                    limit: int = 1000) -> list[tuple]:
+    """A sample of what applying would change, kept for the reviewer of a held run."""
+    rows: list[tuple] = []
+    for entity in ENTITIES:
+        if entity.name not in plans:
+            continue
+        params = [run_id, entity.name, stage.district_id]
+        for select in (_updates_select, _removals_select, _creations_select):
+            rows += db.execute_sql(f"{select(db, stage, entity)} LIMIT {int(limit)}",
+                                   params).fetchall()
+    return rows
+
+
+def _record_updates(db, stage: Stage, entity: Entity, run_id: int) -> None:
     db.execute_sql(
-        f'INSERT INTO "{RunChange._meta.table_name}" (run_id, entity, row_id, sourced_id, kind, '
-        "prev_last_run_id, before, after) "
-        f"SELECT {p}, {p}, r.id, r.sourced_id, CASE WHEN r.removed_run_id IS NULL "
-        f"THEN 'updated' ELSE 'restored' END, r.last_run_id, {before}, {after} "
-        f'FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
-        f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id WHERE {_changed()}",
-        [run_id, entity.name, stage.district_id])
+        f'INSERT INTO "{RunChange._meta.table_name}" ({CHANGE_COLUMNS}) '
+        + _updates_select(db, stage, entity), [run_id, entity.name, stage.district_id])
 
 
 def _update(db, stage: Stage, entity: Entity, run_id: int) -> None:
@@ -84,10 +118,8 @@ def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
 def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
     p, roster = db.param, roster_table(entity)
     db.execute_sql(
-        f'INSERT INTO "{RunChange._meta.table_name}" (run_id, entity, row_id, sourced_id, kind, '
-        f"prev_last_run_id) SELECT {p}, {p}, r.id, r.sourced_id, 'removed', r.last_run_id "
-        f'FROM "{roster}" r WHERE r.district_id = {p} AND {removal_condition(stage, entity.name)}',
-        [run_id, entity.name, stage.district_id])
+        f'INSERT INTO "{RunChange._meta.table_name}" ({CHANGE_COLUMNS}) '
+        + _removals_select(db, stage, entity), [run_id, entity.name, stage.district_id])
     db.execute_sql(
         f'UPDATE "{roster}" SET removed_run_id = {p}, last_run_id = {p} '
         f'WHERE district_id = {p} AND {removal_condition(stage, entity.name, chr(34) + roster + chr(34))}',
@@ -96,7 +128,8 @@ def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
 
 def derive_user_roles(db, district_id: int) -> None:
     """OneRoster 1.2 keeps a user's role in roles.csv: copy the primary one onto the user."""
-    users, roles = roster_table(ENTITIES[4]), roster_table(ENTITIES[5])
+    users = roster_table(ENTITY_BY_NAME["users"])
+    roles = roster_table(ENTITY_BY_NAME["roles"])
     p = db.param
     db.execute_sql(
         f'UPDATE "{users}" SET role = (SELECT rr.role FROM "{roles}" rr WHERE rr.district_id = {p} '

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PackageRejected, SyncBusy
-from ..models import District, RunIssue, SyncRun, database
+from ..models import District, RunChange, RunIssue, SyncRun, database
 from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
 from ..services.reconcile import reconcile_imported_classes
-from .apply import apply_plan, derive_user_roles
+from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
 from .lock import DistrictLock
 from .plan import EntityPlan, deletion_hold, plan_changes
@@ -47,9 +47,9 @@ class SyncOptions:
 
 
 class _HeldForReview(Exception):
-    def __init__(self, plans, hold):
+    def __init__(self, plans, hold, preview):
         super().__init__(hold.describe())
-        self.plans, self.hold = plans, hold
+        self.plans, self.hold, self.preview = plans, hold, preview
 
 
 def sync_package(district: District, path: str | os.PathLike, options: SyncOptions, *,
@@ -71,7 +71,8 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
             run = SyncRun.create(district=district, source=source,
                                  source_name=source_name or os.path.basename(str(path)),
                                  worker=_worker())
-        else:
+        else:  # an approved held run: its preview gives way to what it really does
+            RunChange.delete().where(RunChange.run_id == run.id).execute()
             run.status, run.worker, run.started_at = RUNNING, _worker(), utcnow()
             run.save()
         return _run(db, district, run, Path(path), options, force)
@@ -89,6 +90,7 @@ def _run(db, district, run, path, options, force) -> SyncRun:
         causes = likely_causes(held.hold, held.plans, issues, _previous_counts(district, run))
         _finish(run, HELD, " ".join([held.hold.describe(), "Likely cause:", *causes]),
                 issues, held.plans)
+        _keep_preview(run, held.preview)
     except PackageRejected as exc:
         issues.error(exc.file, exc.line, exc.field, exc.message)
         _finish(run, REJECTED, exc.message, issues)
@@ -107,7 +109,7 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
             plans = plan_changes(db, stage)
             hold = None if force else deletion_hold(plans, district.deletion_threshold)
             if hold is not None:
-                raise _HeldForReview(plans, hold)
+                raise _HeldForReview(plans, hold, preview_changes(db, stage, run.id, plans))
             apply_plan(db, stage, run.id, plans)
             if package.version == "1.2" and {"users", "roles"} & set(plans):
                 derive_user_roles(db, district.id)
@@ -115,6 +117,14 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
             _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
     finally:
         stager.drop()
+
+
+def _keep_preview(run: SyncRun, rows: list[tuple]) -> None:
+    fields = [RunChange.run_id, RunChange.entity, RunChange.row_id, RunChange.sourced_id,
+              RunChange.kind, RunChange.prev_last_run_id, RunChange.before, RunChange.after]
+    with database.atomic():
+        for start in range(0, len(rows), 500):
+            RunChange.insert_many(rows[start:start + 500], fields=fields).execute()
 
 
 def _summary(plans: dict[str, EntityPlan]) -> str:

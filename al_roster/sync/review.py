@@ -1,0 +1,173 @@
+"""Review of runs: their changes, approving or rejecting a held run, undoing an applied one.
+
+Undo puts the roster copy back as it was before a run: rows the run created are deleted
+(they did not exist), rows it removed come back, rows it updated or restored get their
+before-values. It refuses when a later run changed any of the same rows, naming those
+runs, because undoing under them would lose their changes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import RunStateError, UndoConflict
+from ..models import ROSTER_MODELS, District, RunChange, SyncRun, database
+from ..models.district import utcnow
+from ..models.runs import APPLIED, DISCARDED, HELD, UNDONE
+from ..oneroster.entities import ENTITIES, all_stored_columns
+from ..services.reconcile import reconcile_imported_classes
+from .apply import COPIED
+from .lock import DistrictLock
+from .runner import SyncOptions, sync_package
+from .sql import column_type, json_field
+
+CHANGE_KINDS = ("created", "updated", "restored", "removed")
+
+
+def approve_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
+    """Applies a held run, re-planned against the roster copy as it is now."""
+    _require(run, HELD, "approve")
+    if not run.package_path or not Path(run.package_path).exists():
+        raise RunStateError(f"Run {run.id}'s package is no longer kept, so it cannot be "
+                            "applied; sync the file again instead.")
+    run.decided_by, run.decided_at = by, utcnow()
+    return sync_package(run.district, run.package_path, options, run=run, force=True)
+
+
+def reject_run(run: SyncRun, *, by: str | None = None) -> SyncRun:
+    """Discards a held run: nothing changes."""
+    _require(run, HELD, "reject")
+    run.status, run.decided_by, run.decided_at = DISCARDED, by, utcnow()
+    run.message = (run.message or "") + " Rejected by reviewer: nothing was applied."
+    run.save()
+    if run.package_path:
+        Path(run.package_path).unlink(missing_ok=True)
+    return run
+
+
+def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
+    """Puts the district's roster copy back as it was before ``run``."""
+    _require(run, APPLIED, "undo")
+    db = database.obj
+    lock = DistrictLock(db, run.district_id, options.lock_dir)
+    if not lock.try_acquire():
+        raise RunStateError("A sync of this district is running; undo it when that has finished.")
+    with lock, db.atomic():
+        conflicts = later_runs_touching(run)
+        if conflicts:
+            names = ", ".join(str(r) for r in conflicts)
+            raise UndoConflict(f"Runs {names} changed records that run {run.id} changed; "
+                               f"undo them first (newest first), then run {run.id}.",
+                               runs=conflicts)
+        for entity in ENTITIES:
+            _undo_entity(db, run, entity)
+        reconciled = reconcile_imported_classes(db, run.district_id, run.id)
+        run.status, run.decided_by, run.decided_at = UNDONE, by, utcnow()
+        run.counts = {**(run.counts or {}), "undo_reconciliation": reconciled}
+        run.save()
+    return run
+
+
+def later_runs_touching(run: SyncRun) -> list[int]:
+    """Ids of later runs that changed a row this run created, updated, restored or removed."""
+    db, p = database.obj, database.obj.param
+    found: set[int] = set()
+    for name, model in ROSTER_MODELS.items():
+        table = model._meta.table_name
+        rows = db.execute_sql(
+            f'SELECT DISTINCT r.last_run_id FROM "{table}" r WHERE r.district_id = {p} '
+            f"AND r.last_run_id <> {p} AND (r.first_run_id = {p} OR r.id IN (SELECT c.row_id "
+            f'FROM "{RunChange._meta.table_name}" c WHERE c.run_id = {p} AND c.entity = {p}))',
+            [run.district_id, run.id, run.id, run.id, name]).fetchall()
+        found.update(r[0] for r in rows)
+    return sorted(found, reverse=True)
+
+
+def _undo_entity(db, run: SyncRun, entity) -> None:
+    model = ROSTER_MODELS[entity.name]
+    table, changes, p = model._meta.table_name, RunChange._meta.table_name, db.param
+    db.execute_sql(f'DELETE FROM "{table}" WHERE district_id = {p} AND first_run_id = {p}',
+                   [run.district_id, run.id])
+    db.execute_sql(
+        f'UPDATE "{table}" SET removed_run_id = NULL, last_run_id = c.prev_last_run_id '
+        f'FROM "{changes}" c WHERE c.run_id = {p} AND c.entity = {p} AND c.kind = \'removed\' '
+        f'AND "{table}".id = c.row_id', [run.id, entity.name])
+    columns = [(c.attr, column_type(model._meta.columns[c.attr], db))
+               for c in all_stored_columns(entity)]
+    columns += [(c, column_type(model._meta.columns[c], db)) for c in COPIED]
+    columns.append(("removed_run_id", "INTEGER"))
+    sets = ", ".join(f'"{name}" = {json_field(db, "c.before", name, kind)}'
+                     for name, kind in columns)
+    db.execute_sql(
+        f'UPDATE "{table}" SET {sets}, last_run_id = c.prev_last_run_id FROM "{changes}" c '
+        f"WHERE c.run_id = {p} AND c.entity = {p} AND c.kind IN ('updated', 'restored') "
+        f'AND "{table}".id = c.row_id', [run.id, entity.name])
+
+
+def _require(run: SyncRun, status: str, action: str) -> None:
+    if run.status != status:
+        raise RunStateError(f"Run {run.id} is {run.status}; only a {status} run can be "
+                            f"{'undone' if action == 'undo' else action + 'd'}.")
+
+
+def run_changes(run: SyncRun, *, entity: str | None = None, kind: str | None = None,
+                limit: int = 50, offset: int = 0) -> dict:
+    """A page of what the run did (or, held, would do), per entity and kind of change.
+
+    Creations are read off the rows the run first saw; updates, restorations and removals
+    off its change records, with before and after values for updates.
+    """
+    db = database.obj
+    items: list[dict] = []
+    totals: dict[str, dict[str, int]] = {}
+    for name, model in ROSTER_MODELS.items():
+        if entity and name != entity:
+            continue
+        table = model._meta.table_name
+        totals[name] = _kind_totals(db, run, name, table)
+        for each in CHANGE_KINDS:
+            if kind and kind != each:
+                continue
+            items += _change_rows(db, run, name, table, each, limit + offset)
+    items.sort(key=lambda i: (i["entity"], i["kind"], i["sourcedId"]))
+    return {"run": run.id, "status": run.status, "totals": totals,
+            "changes": items[offset:offset + limit], "offset": offset, "limit": limit,
+            "held": run.status == HELD and {"plan": run.counts}}
+
+
+def _kind_totals(db, run, name, table) -> dict[str, int]:
+    p = db.param
+    created = db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE district_id = {p} '
+                             f"AND first_run_id = {p}", [run.district_id, run.id]).fetchone()[0]
+    totals = {"created": created}
+    for kind, count in db.execute_sql(
+            f'SELECT kind, COUNT(*) FROM "{RunChange._meta.table_name}" WHERE run_id = {p} '
+            f"AND entity = {p} GROUP BY kind", [run.id, name]).fetchall():
+        totals[kind] = count
+    return totals
+
+
+def _change_rows(db, run, name, table, kind, limit) -> list[dict]:
+    import json
+    p = db.param
+    if kind == "created" and run.status != HELD:
+        rows = db.execute_sql(
+            f'SELECT sourced_id FROM "{table}" WHERE district_id = {p} AND first_run_id = {p} '
+            f"ORDER BY sourced_id LIMIT {int(limit)}", [run.district_id, run.id]).fetchall()
+        return [{"entity": name, "kind": kind, "sourcedId": r[0]} for r in rows]
+    rows = db.execute_sql(
+        f'SELECT sourced_id, before, after FROM "{RunChange._meta.table_name}" WHERE run_id = {p} '
+        f"AND entity = {p} AND kind = {p} ORDER BY sourced_id LIMIT {int(limit)}",
+        [run.id, name, kind]).fetchall()
+    out = []
+    for sourced_id, before, after in rows:
+        item = {"entity": name, "kind": kind, "sourcedId": sourced_id}
+        if before and after:
+            b, a = json.loads(before), json.loads(after)
+            item["changed"] = {k: {"before": b.get(k), "after": v} for k, v in a.items()
+                               if k not in ("row_hash",) and b.get(k) != v}
+        out.append(item)
+    return out
+
+
+def district_runs(district: District, limit: int = 50) -> list[SyncRun]:
+    return list(district.runs.order_by(SyncRun.id.desc()).limit(limit))
