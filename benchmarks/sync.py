@@ -1,0 +1,167 @@
+"""Full, unchanged and delta syncs of generated districts, against a raw-load floor.
+
+For each size and database: generate a bulk district (cached under benchmarks/out/), then
+in separate processes (so peak memory is the sync's own) run a first full sync, the same
+package again (unchanged re-sync) and a 10,000-row delta; and measure the floor: the same
+CSV rows loaded raw into unindexed tables (PostgreSQL COPY; SQLite executemany in one
+transaction).
+
+    python benchmarks/sync.py --sizes 2000,10000 --databases sqlite,postgresql
+    python benchmarks/sync.py --sizes 1000000 --databases postgresql   # the largest
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+CHILD = r"""
+import json, os, sys, time
+from plugin import create_app
+from al_roster import schema
+from al_roster.models import District
+from al_roster.sync.runner import sync_package
+app = create_app({"AL_ROSTER_DATABASE_URL": sys.argv[1], "AL_ROSTER_STORAGE_DIR": sys.argv[2]})
+with app.app_context():
+    schema.upgrade(app.extensions["al_roster"].db)
+    district, _ = District.get_or_create(slug="bench", defaults={"name": "Bench",
+                                         "deletion_threshold": 1.0})
+    started = time.perf_counter()
+    run = sync_package(district, sys.argv[3], app.extensions["al_roster"].sync_options)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"status": run.status, "seconds": seconds, "message": run.message}))
+"""
+
+
+def run_child(db_url: str, storage: str, package: Path) -> dict:
+    """One sync in a fresh process; returns its timing and peak RSS in MB."""
+    process = subprocess.Popen([sys.executable, "-c", CHILD, db_url, storage, str(package)],
+                               stdout=subprocess.PIPE, cwd=HERE.parent)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.stdout.close()
+    if status != 0:
+        raise SystemExit(f"sync failed: {output!r}")
+    result = json.loads(output.decode().strip().splitlines()[-1])
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def generated(size: int) -> tuple[Path, Path]:
+    from al_roster.oneroster.generator import generate_delta, generate_district
+    base, delta = OUT / f"district-{size}", OUT / f"delta-{size}"
+    if not (base / "manifest.csv").exists():
+        generate_district(base, size, seed=1)
+    if not (delta / "manifest.csv").exists():
+        generate_delta(size, delta, 10_000, seed=1)
+    return base, delta
+
+
+def csv_rows(package: Path) -> int:
+    total = 0
+    for path in package.glob("*.csv"):
+        if path.name != "manifest.csv":
+            with open(path, "rb") as handle:
+                total += sum(1 for _ in handle) - 1
+    return total
+
+
+def floor_sqlite(package: Path) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "floor.db")
+        started = time.perf_counter()
+        with conn:
+            for path in sorted(package.glob("*.csv")):
+                with open(path, newline="", encoding="utf-8") as handle:
+                    reader = csv.reader(handle)
+                    header = next(reader)
+                    cols = ", ".join(f'"c{i}"' for i in range(len(header)))
+                    conn.execute(f'CREATE TABLE "{path.stem}" ({cols})')
+                    marks = ", ".join("?" * len(header))
+                    conn.executemany(f'INSERT INTO "{path.stem}" VALUES ({marks})', reader)
+        seconds = time.perf_counter() - started
+        conn.close()
+    return seconds
+
+
+def floor_postgres(package: Path, url: str) -> float:
+    import psycopg2
+    conn = psycopg2.connect(url)
+    started = time.perf_counter()
+    with conn, conn.cursor() as cur:
+        for path in sorted(package.glob("*.csv")):
+            with open(path, encoding="utf-8") as handle:
+                header = next(csv.reader([handle.readline()]))
+                cols = ", ".join(f'"c{i}" TEXT' for i in range(len(header)))
+                cur.execute(f'CREATE TEMP TABLE "floor_{path.stem}" ({cols})')
+                cur.copy_expert(f'COPY "floor_{path.stem}" FROM STDIN WITH (FORMAT csv)', handle)
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
+def fresh_database(kind: str, tmp: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+    import psycopg2
+    name = f"al_roster_bench_{os.getpid()}"
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def bench(size: int, kind: str) -> dict:
+    base, delta = generated(size)
+    rows = csv_rows(base)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = fresh_database(kind, Path(tmp))
+        first = run_child(url, tmp, base)
+        again = run_child(url, tmp, base)
+        changed = run_child(url, tmp, delta)
+        floor = floor_sqlite(base) if kind == "sqlite" else floor_postgres(base, url)
+    return {"students": size, "database": kind, "rows": rows, "seconds": first["seconds"],
+            "rows_per_s": rows / first["seconds"], "peak_mb": max(first["peak_mb"],
+                                                                 again["peak_mb"]),
+            "resync_s": again["seconds"], "delta_s": changed["seconds"], "floor_s": floor,
+            "vs_floor": first["seconds"] / floor,
+            "statuses": [first["status"], again["status"], changed["status"]]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="2000,10000")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>8} {'rows/s':>9} {'peak MB':>8} "
+          f"{'resync s':>9} {'delta s':>8} {'floor s':>8} {'x floor':>8}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        for kind in args.databases.split(","):
+            r = bench(size, kind)
+            print(f"{r['students']:>9,} {kind:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
+                  f"{r['rows_per_s']:>9,.0f} {r['peak_mb']:>8.0f} {r['resync_s']:>9.1f} "
+                  f"{r['delta_s']:>8.2f} {r['floor_s']:>8.1f} {r['vs_floor']:>8.1f}"
+                  + ("" if r["statuses"] == ["applied"] * 3 else f"  {r['statuses']}"),
+                  flush=True)
+            if args.json:
+                print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
