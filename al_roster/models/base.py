@@ -65,3 +65,10 @@ def bind_database(url: str) -> peewee.Database:
 def is_postgres(db: peewee.Database | None = None) -> bool:
     db = db or database.obj
     return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def write_transaction(db: peewee.Database | None = None):
+    """A transaction that will write: on SQLite it takes the write lock up front, so two
+    writers wait their turn (busy_timeout) instead of one failing with 'database is locked'."""
+    db = db or database.obj
+    return db.atomic() if is_postgres(db) else db.atomic("IMMEDIATE")

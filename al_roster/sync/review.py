@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import RunStateError, UndoConflict
 from ..models import ROSTER_MODELS, District, RunChange, SyncRun, database
+from ..models.base import write_transaction
 from ..models.district import utcnow
 from ..models.runs import APPLIED, DISCARDED, HELD, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
@@ -51,7 +52,7 @@ def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> Sy
     lock = DistrictLock(db, run.district_id, options.lock_dir)
     if not lock.try_acquire():
         raise RunStateError("A sync of this district is running; undo it when that has finished.")
-    with lock, db.atomic():
+    with lock, write_transaction(db):
         conflicts = later_runs_touching(run)
         if conflicts:
             names = ", ".join(str(r) for r in conflicts)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import PackageRejected, SyncBusy
 from ..models import District, RunChange, RunIssue, SyncRun, database
+from ..models.base import write_transaction
 from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog
@@ -104,7 +105,7 @@ def _run(db, district, run, path, options, force) -> SyncRun:
 def _sync_in_transaction(db, district, run, package, force) -> None:
     stager = Stager(db, district.id, package, package.issues)
     try:
-        with db.atomic():
+        with write_transaction(db):
             stage = stager.run()
             plans = plan_changes(db, stage)
             hold = None if force else deletion_hold(plans, district.deletion_threshold)
@@ -122,7 +123,7 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
 def _keep_preview(run: SyncRun, rows: list[tuple]) -> None:
     fields = [RunChange.run_id, RunChange.entity, RunChange.row_id, RunChange.sourced_id,
               RunChange.kind, RunChange.prev_last_run_id, RunChange.before, RunChange.after]
-    with database.atomic():
+    with write_transaction():
         for start in range(0, len(rows), 500):
             RunChange.insert_many(rows[start:start + 500], fields=fields).execute()
 
@@ -146,7 +147,7 @@ def _finish(run: SyncRun, status: str, message: str, issues: IssueLog,
         message += f" ({omitted:,} further issues were counted but not listed.)"
     run.status, run.message, run.counts, run.finished_at = status, message, counts, utcnow()
     run.error_count, run.warning_count = issues.error_count, issues.warning_count
-    with database.atomic():
+    with write_transaction():
         run.save()
         RunIssue.delete().where(RunIssue.run == run).execute()
         rows = [dict(run=run.id, file=i.file, line=i.line, field=i.field, severity=i.severity,
