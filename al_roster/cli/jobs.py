@@ -1,0 +1,148 @@
+"""`al-roster district source`, `sync-now`, `nightly`, `worker`, `cron`: sources and jobs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from ..services import districts as district_service
+from ..services import sources
+from .base import cli, emit_json, state, with_roster
+from .districts import district
+
+CRON_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cron.py"
+
+
+@district.command("source", help="Set where a district's OneRoster packages come from.")
+@click.argument("slug")
+@click.option("--csv-drop", "csv_drop", type=click.Path(file_okay=False),
+              help="Folder the district's zips arrive in (an SFTP drop).")
+@click.option("--settle-seconds", type=int, default=sources.DEFAULT_SETTLE_SECONDS,
+              show_default=True, help="A drop file unchanged this long is complete.")
+@click.option("--oneroster-api", "api_url", help="The OneRoster REST server's address.")
+@click.option("--oneroster-version", type=click.Choice(["1.1", "1.2"]))
+@click.option("--client-id")
+@click.option("--client-secret-env",
+              help="NAME of the environment variable holding the client secret.")
+@click.option("--token-url", help="OAuth 2 token endpoint (1.2), if not {url}/token.")
+@click.option("--none", "clear", is_flag=True, help="Remove the district's source.")
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def district_source(slug, csv_drop, settle_seconds, api_url, oneroster_version, client_id,
+                    client_secret_env, token_url, clear, as_json) -> None:
+    target = district_service.get_district(slug)
+    chosen = [bool(csv_drop), bool(api_url), clear]
+    if sum(chosen) > 1:
+        raise click.UsageError("Choose one of --csv-drop, --oneroster-api and --none.")
+    if csv_drop:
+        sources.set_csv_drop(target, csv_drop, settle_seconds=settle_seconds)
+    elif api_url:
+        missing = [name for name, value in (("--oneroster-version", oneroster_version),
+                                            ("--client-id", client_id),
+                                            ("--client-secret-env", client_secret_env))
+                   if not value]
+        if missing:
+            raise click.UsageError(f"--oneroster-api also needs {', '.join(missing)}.")
+        sources.set_oneroster_api(target, api_url, oneroster_version, client_id,
+                                  client_secret_env, token_url=token_url)
+    elif clear:
+        sources.clear_source(target)
+    info = sources.describe_source(target)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(_describe(slug, info))
+
+
+def _describe(slug: str, info: dict) -> str:
+    if info["kind"] == sources.CSV_DROP:
+        return f"{slug}: CSV drop at {info['directory']}"
+    if info["kind"] == sources.ONEROSTER_API:
+        secret = "set" if info["secretSet"] else "NOT set in this environment"
+        return (f"{slug}: OneRoster {info['version']} API at {info['url']}, client id "
+                f"{info['client_id']}, secret from ${info['client_secret_env']} ({secret})")
+    return f"{slug}: no source"
+
+
+@cli.command("sync-now", help="Sync a district from its source now (queued when Redis is set).")
+@click.argument("slug")
+@click.option("--full", is_flag=True, help="A full pull from a REST source, not a delta.")
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def sync_now(slug, full, as_json) -> None:
+    from .. import jobs
+    target = district_service.get_district(slug)
+    if state().setting("AL_ROSTER_REDIS_URL"):
+        job = jobs.enqueue_sync(target.id, full=full)
+        result = {"district": slug, "queued": job.id, "queue": job.origin}
+        if as_json:
+            emit_json(result)
+        else:
+            click.echo(f"Queued job {job.id} on {job.origin}; `al-roster district show {slug}` "
+                       "shows its run when a worker has done it.")
+        return
+    result = jobs.run_district_sync(target.id, full=full)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"{slug}: {result['status']}"
+                   + (f" (run {result['run']})" if result["run"] else "")
+                   + f". {result['message']}")
+    if result["status"] in ("failed", "rejected"):
+        sys.exit(1)
+
+
+@cli.command("nightly", help="Sync every due district now: queued with Redis, inline without.")
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def nightly(as_json) -> None:
+    from .. import jobs
+    if state().setting("AL_ROSTER_REDIS_URL"):
+        result = jobs.sync_all_districts()
+        if as_json:
+            emit_json(result)
+        else:
+            click.echo(f"Queued {len(result['queued'])} district syncs"
+                       + (f"; already queued tonight: {', '.join(result['alreadyQueued'])}"
+                          if result["alreadyQueued"] else "") + ".")
+        return
+    results = jobs.run_all_inline()
+    if as_json:
+        emit_json(results)
+        return
+    if not results:
+        click.echo("No district has a source and rostering enabled.")
+    for row in results:
+        click.echo(f"{row['district']}: {row['status']}"
+                   + (f" (run {row['run']})" if row["run"] else "") + f". {row['message']}")
+
+
+def _rq(args: list[str]) -> None:
+    url = state().setting("AL_ROSTER_REDIS_URL")
+    if not url:
+        raise click.ClickException("AL_ROSTER_REDIS_URL is not set; without Redis, "
+                                   "`al-roster nightly` syncs inline instead.")
+    command = [sys.executable, "-m", "rq.cli", *args, "--url", url]
+    click.echo("$ " + " ".join(command[2:]), err=True)
+    env = dict(os.environ)
+    env.setdefault("AL_ROSTER_REDIS_URL", url)
+    sys.exit(subprocess.call(command, env=env))
+
+
+@cli.command("worker", help="Start an RQ worker on the al_roster queue (`rq worker`).",
+             context_settings={"ignore_unknown_options": True})
+@click.argument("rq_args", nargs=-1, type=click.UNPROCESSED)
+@with_roster
+def worker(rq_args) -> None:
+    _rq(["worker", "--with-scheduler", *rq_args, state().setting("AL_ROSTER_QUEUE")])
+
+
+@cli.command("cron", help="Start the one RQ cron process with config/cron.py (`rq cron`).",
+             context_settings={"ignore_unknown_options": True})
+@click.argument("rq_args", nargs=-1, type=click.UNPROCESSED)
+@with_roster
+def cron(rq_args) -> None:
+    _rq(["cron", *rq_args, str(CRON_CONFIG)])
