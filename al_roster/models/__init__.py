@@ -3,6 +3,7 @@ from .accounts import Account, AccountEvent
 from .base import BaseModel, bind_database, database, is_postgres
 from .classes import ImportedClass, Membership
 from .district import District
+from .lti import LTI_MODELS, LtiDeployment, LtiRegistration, LtiToolKey, UsedNonce
 from .roster import (
     ROSTER_MODELS,
     AcademicSession,
@@ -19,12 +20,13 @@ from .runs import RunChange, RunIssue, SyncRun
 
 ALL_MODELS = [
     District, SyncRun, RunIssue, RunChange, *ROSTER_MODELS.values(),
-    Account, AccountEvent, ImportedClass, Membership,
+    Account, AccountEvent, ImportedClass, Membership, *LTI_MODELS,
 ]
 
 __all__ = [
     "ALL_MODELS", "ROSTER_MODELS", "AcademicSession", "Account", "AccountEvent", "BaseModel",
-    "Course", "District", "Enrollment", "ImportedClass", "Membership", "Org", "RosterClass",
-    "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun",
+    "Course", "District", "Enrollment", "ImportedClass", "LtiDeployment", "LtiRegistration",
+    "LtiToolKey", "Membership", "Org", "RosterClass",
+    "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun", "UsedNonce",
     "bind_database", "database", "is_postgres", "present",
 ]

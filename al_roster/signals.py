@@ -1,0 +1,20 @@
+"""Signals for host apps (blinker, as Flask's own): connect a receiver to act on sign-ins.
+
+    from al_roster.signals import account_created
+
+    @account_created.connect_via(app)
+    def welcome(sender, account, via, **extra): ...
+
+``account_created``: a first sign-in made an account (``account``, ``via``: "sso", "lti"
+or "dev"). ``student_placed``: a sign-in put a student in imported classes they were not in
+(``account``, ``class_ids``: ImportedClass ids). Both are sent with the app as sender, after
+the database changes are committed.
+"""
+from __future__ import annotations
+
+from flask.signals import Namespace
+
+_signals = Namespace()
+
+account_created = _signals.signal("al-roster-account-created")
+student_placed = _signals.signal("al-roster-student-placed")

@@ -1,0 +1,104 @@
+"""The end every sign-in shares, and the account's own routes.
+
+- :func:`complete_sign_in`: a fresh session (nothing from before sign-in survives it), the
+  Flask-Login session, then a redirect to a validated same-site ``next`` or the landing page.
+- ``GET /api/me``: the signed-in account as JSON (401 when nobody is).
+- ``GET|POST /logout``: a sign-out button, and signing out (POST, with the CSRF token).
+"""
+from __future__ import annotations
+
+import string
+from urllib.parse import urlsplit
+
+from flask import current_app, jsonify, redirect, render_template, request, session
+from flask_login import current_user, login_user, logout_user
+
+from ..models import Account, ImportedClass, Membership
+from ..services.provisioning import SignInRefused
+from . import bp
+from .pages import friendly_page
+
+_UNSAFE_IN_NEXT = set(string.whitespace) | {"\\"} | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it stays on this site, else None.
+
+    A path must start with one slash (``//host`` is another site); browsers read a
+    backslash as a slash and drop tabs and newlines, so those are refused outright.
+    An absolute URL must name this very scheme and host.
+    """
+    if not target or len(target) > 2048 or _UNSAFE_IN_NEXT & set(target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        here = urlsplit(request.host_url)
+        return target if (parts.scheme, parts.netloc) == (here.scheme, here.netloc) else None
+    return target if target.startswith("/") and not target.startswith("//") else None
+
+
+def landing_target(next_url: str | None) -> str:
+    return safe_next(next_url) or current_app.config["AL_ROSTER_LANDING_URL"]
+
+
+def renew_session() -> None:
+    """Start from an empty session, so nothing planted before sign-in outlives it; with a
+    server-side session store that can, also under a new session id."""
+    session.clear()
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if callable(regenerate):
+        regenerate(session)
+
+
+def complete_sign_in(account: Account, next_url: str | None = None):
+    target = landing_target(next_url)
+    renew_session()
+    login_user(account)
+    return redirect(target)
+
+
+def refusal_page(refused: SignInRefused):
+    """The friendly 403: why, and who can fix it. Whoever was signed in here is signed out."""
+    logout_user()
+    session.clear()
+    return friendly_page("You can't sign in here yet", refused.message, 403,
+                         advice=refused.advice)
+
+
+def signed_in_account() -> Account | None:
+    user = current_user._get_current_object() if current_user else None
+    return user if isinstance(user, Account) and user.is_authenticated else None
+
+
+@bp.get("/api/me")
+def api_me():
+    account = signed_in_account()
+    if account is None:
+        return jsonify(error="not_signed_in", message="Nobody is signed in."), 401
+    classes = (ImportedClass.select(ImportedClass.sourced_id, ImportedClass.title)
+               .join(Membership)
+               .where((Membership.district_id == account.district_id)
+                      & (Membership.user_sourced_id == account.sourced_id)
+                      & Membership.removed_at.is_null()
+                      & (ImportedClass.district == account.district_id)
+                      & (ImportedClass.status == "active"))
+               .order_by(ImportedClass.title, ImportedClass.id))
+    return jsonify(
+        sourcedId=account.sourced_id,
+        role=account.role,
+        district=account.district.slug,
+        name=account.name,
+        email=account.email,
+        classes=[{"sourcedId": c.sourced_id, "title": c.title} for c in classes],
+    )
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    next_url = request.values.get("next")
+    if request.method == "GET":
+        return render_template("al_roster/logout.html", next=safe_next(next_url) or "",
+                               signed_in=signed_in_account() is not None)
+    logout_user()
+    session.clear()
+    return redirect(landing_target(next_url))

@@ -1,0 +1,73 @@
+"""Dev sign-in for the demo: pick a roster person, sign in as them through the same
+provisioning as ClassLink sign-ins. Only with AL_ROSTER_DEV_LOGIN on, which the app refuses
+unless it runs in debug or testing mode.
+
+``GET /dev/login?district=SLUG`` lists the district's present teachers, then students (the
+district with slug "demo" by default, else the first); each is a form posting ``district``,
+``sourced_id``, ``csrf_token`` and ``next`` to ``POST /dev/login``, whose button is named
+"Sign in as <given name> <family name>".
+"""
+from __future__ import annotations
+
+from flask import abort, current_app, render_template, request
+
+from ..errors import ConfigurationError
+from ..models import District, RosterUser, present
+from ..services.demo import DEMO_SLUG
+from ..services.provisioning import SignInRefused, sign_in_roster_user
+from . import bp
+from .auth import complete_sign_in, refusal_page, safe_next
+from .pages import friendly_page
+
+
+@bp.record_once
+def _refuse_outside_development(setup_state) -> None:
+    app = setup_state.app
+    if app.config.get("AL_ROSTER_DEV_LOGIN") and not (app.debug or app.testing):
+        raise ConfigurationError(
+            "AL_ROSTER_DEV_LOGIN lets anyone sign in as anyone: it is allowed only in debug "
+            "or testing mode. Turn it off (unset AL_ROSTER_DEV_LOGIN) for this app.")
+
+
+def _require_dev_login() -> None:
+    if not current_app.config.get("AL_ROSTER_DEV_LOGIN"):
+        abort(404)
+
+
+def _chosen_district(slug: str | None) -> District | None:
+    if slug:
+        return District.get_or_none(District.slug == slug)
+    return (District.get_or_none(District.slug == DEMO_SLUG)
+            or District.select().order_by(District.id).first())
+
+
+@bp.get("/dev/login")
+def dev_login_page():
+    _require_dev_login()
+    district = _chosen_district(request.args.get("district"))
+    if district is None:
+        return friendly_page("No such district", "There is no district to sign in to.", 404,
+                             advice="`al-roster demo` makes the demo district.")
+    people = (present(RosterUser, district.id)
+              .where(RosterUser.role.in_(("teacher", "student")))
+              .order_by(RosterUser.family_name, RosterUser.given_name, RosterUser.sourced_id))
+    groups = {"teacher": [], "student": []}
+    for person in people:
+        groups[person.role].append(person)
+    return render_template("al_roster/dev_login.html", district=district,
+                           districts=District.select().order_by(District.name),
+                           teachers=groups["teacher"], students=groups["student"],
+                           next=safe_next(request.args.get("next")) or "")
+
+
+@bp.post("/dev/login")
+def dev_login():
+    _require_dev_login()
+    district = District.get_or_none(District.slug == request.form.get("district", ""))
+    if district is None:
+        return friendly_page("No such district", "That district does not exist.", 404)
+    try:
+        account = sign_in_roster_user(district, request.form.get("sourced_id"), via="dev")
+    except SignInRefused as refused:
+        return refusal_page(refused)
+    return complete_sign_in(account, request.form.get("next"))

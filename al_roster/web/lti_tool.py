@@ -1,0 +1,158 @@
+"""pylti1p3, fitted to al_roster: registrations from our tables, nonces spent once.
+
+- :class:`DatabaseToolConf`: pylti1p3's configuration lookup over ``lti_registration`` and
+  ``lti_deployment`` (one issuer may have many client ids).
+- :class:`LaunchSessionService`: pylti1p3 keeps the nonce it issues at login initiation in
+  this browser's session, for ten minutes; the launch must carry one issued here.
+  pylti1p3's own shortcut, which trusts any state it has seen validated once together with
+  the same id_token, is switched off: the state cookie is always required.
+- :class:`ToolLaunch`: after pylti1p3's checks (state, JWT format, nonce, registration,
+  signature and expiry, deployment, message), the nonce is spent; a replayed launch (even
+  with the cookies of the browser it was meant for) is refused.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from flask import current_app, session
+from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskSessionService
+from pylti1p3.deployment import Deployment
+from pylti1p3.exception import LtiException
+from pylti1p3.launch_data_storage.base import LaunchDataStorage
+from pylti1p3.registration import Registration
+from pylti1p3.tool_config.abstract import ToolConfAbstract
+
+from ..models import LtiDeployment
+from ..services import lti as lti_service
+from ..services.nonces import spend_once
+
+NONCES_KEY = "al_roster_lti_nonces"
+NONCE_LIFETIME_SECONDS = 600
+MAX_PENDING_NONCES = 8  # launches started in other tabs and not finished yet
+PLATFORM_KEYS_LIFETIME_SECONDS = 300
+
+
+class LaunchReplayed(LtiException):
+    pass
+
+
+class DatabaseToolConf(ToolConfAbstract):
+    def __init__(self) -> None:
+        super().__init__()
+        self.deployments: dict[tuple[str, str, str], LtiDeployment] = {}
+
+    def check_iss_has_one_client(self, iss: str) -> bool:
+        return False
+
+    def check_iss_has_many_clients(self, iss: str) -> bool:
+        return True
+
+    def find_registration_by_issuer(self, iss: str, *args, **kwargs) -> Registration | None:
+        return self.find_registration_by_params(iss, None)
+
+    def find_registration_by_params(self, iss: str, client_id: str | None, *args,
+                                    **kwargs) -> Registration | None:
+        row = lti_service.find_registration(iss, client_id)
+        if row is None:
+            return None
+        return (Registration().set_issuer(row.issuer).set_client_id(row.client_id)
+                .set_auth_login_url(row.auth_login_url).set_auth_token_url(row.auth_token_url)
+                .set_key_set_url(row.key_set_url).set_auth_audience(row.auth_audience))
+
+    def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
+        return None  # every issuer may have many client ids: find_deployment_by_params
+
+    def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str, *args,
+                                  **kwargs) -> Deployment | None:
+        row = lti_service.find_deployment(iss, client_id, deployment_id)
+        if row is None:
+            return None
+        self.deployments[(iss, client_id, deployment_id)] = row
+        return Deployment().set_deployment_id(deployment_id)
+
+    def deployment_of(self, iss: str, client_id: str, deployment_id: str) -> LtiDeployment:
+        """The deployment a validated launch came through (its district)."""
+        return self.deployments[(iss, client_id, deployment_id)]
+
+
+class LaunchSessionService(FlaskSessionService):
+    def save_nonce(self, nonce: str) -> None:
+        now = time.time()
+        pending = {n: at for n, at in session.get(NONCES_KEY, {}).items()
+                   if now - at < NONCE_LIFETIME_SECONDS}
+        pending[nonce] = now
+        newest = sorted(pending.items(), key=lambda item: item[1])[-MAX_PENDING_NONCES:]
+        session[NONCES_KEY] = dict(newest)
+
+    def check_nonce(self, nonce: str) -> bool:
+        pending = dict(session.get(NONCES_KEY, {}))
+        issued_at = pending.pop(nonce, None)
+        session[NONCES_KEY] = pending
+        return issued_at is not None and time.time() - issued_at < NONCE_LIFETIME_SECONDS
+
+    def save_launch_data(self, key, jwt_body) -> None:
+        pass  # launches are not resumed later: nothing to keep (and not in a cookie)
+
+    def set_state_valid(self, state: str, id_token_hash: str) -> None:
+        pass
+
+    def check_state_is_valid(self, state: str, id_token_hash: str) -> bool:
+        return False
+
+
+class ToolLaunch(FlaskMessageLaunch):
+    def validate(self) -> ToolLaunch:
+        super().validate()
+        nonce = self._jwt["body"]["nonce"]
+        if not spend_once("lti-nonce", nonce, redis_url=current_app.config["AL_ROSTER_REDIS_URL"]):
+            self._validated = False
+            raise LaunchReplayed("This launch was already used.")
+        return self
+
+    def get_public_key(self):
+        """A platform that rotated its key is asked for its key set again, once."""
+        try:
+            return super().get_public_key()
+        except LtiException as exc:
+            if "Unable to find public key" not in str(exc) or self._registration is None:
+                raise
+            PLATFORM_KEYS.forget(self._registration.get_key_set_url())
+            self._registration.set_key_set(None)
+            return super().get_public_key()
+
+
+class _PlatformKeyCache(LaunchDataStorage):
+    """Platforms' key sets (public data), kept a few minutes per process: a launch does not
+    wait for the platform's JWKS each time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def can_set_keys_expiration(self) -> bool:
+        return True
+
+    def get_value(self, key: str):
+        with self._lock:
+            expires, value = self._values.get(key, (0.0, None))
+        return value if expires > time.monotonic() else None
+
+    def set_value(self, key: str, value, exp: int | None = None) -> None:
+        with self._lock:
+            self._values[key] = (time.monotonic() + (exp or PLATFORM_KEYS_LIFETIME_SECONDS),
+                                 value)
+
+    def check_value(self, key: str) -> bool:
+        return self.get_value(key) is not None
+
+    def forget(self, key_set_url: str | None) -> None:
+        if key_set_url:
+            key = "key-set-url-" + hashlib.md5(key_set_url.encode("utf-8")).hexdigest()
+            with self._lock:
+                self._values.pop(key, None)
+
+
+PLATFORM_KEYS = _PlatformKeyCache()
