@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/al-roster db upgrade
-	$(BIN)/python -m al_roster.demo --students $(DEMO_STUDENTS)
+	$(BIN)/al-roster demo --students $(DEMO_STUDENTS)
 
 run: demo
 	AL_ROSTER_DEV_LOGIN=1 $(BIN)/flask --app plugin:create_app run --debug --host 127.0.0.1 --port 5000
