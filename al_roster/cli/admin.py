@@ -1,0 +1,167 @@
+"""`al-roster runs`, `run show|approve|reject|undo`, `district set`, `staff grant`, `why`."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import RunStateError
+from ..models import SyncRun
+from ..services import access, diagnostics
+from ..services import districts as district_service
+from ..sync.report import run_report
+from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
+from .base import cli, emit_json, state, with_roster
+from .districts import district
+from .sync import print_summary
+
+PAGE_SIZE = 50
+
+
+def _get_run(run_id: int) -> SyncRun:
+    run = SyncRun.get_or_none(SyncRun.id == run_id)
+    if run is None:
+        click.echo(f"No run {run_id}.", err=True)
+        sys.exit(1)
+    return run
+
+
+def _refused(exc: RunStateError) -> None:
+    click.echo(exc.message, err=True)
+    sys.exit(1)
+
+
+@cli.command("runs", help="A district's runs, newest first (held runs first).")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def runs(slug, as_json) -> None:
+    found = district_runs(district_service.get_district(slug), limit=100)
+    found.sort(key=lambda r: (r.status != "held", -r.id))
+    reports = [run_report(r, issue_limit=0) for r in found]
+    if as_json:
+        emit_json(reports)
+        return
+    for r in reports:
+        click.echo(f"{r['run']:>6}  {r['status'].upper():<10}{(r['startedAt'] or '')[:16]:<18}"
+                   f"{r['errors']:>5} errors  {r['message'] or ''}")
+
+
+@cli.group("run", help="One run: show it, approve or reject it when held, undo it when applied.")
+def run_group() -> None:
+    pass
+
+
+@run_group.command("show", help="A run's report and a page of its changes.")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--entity", help="Only this file's changes (users, enrollments, ...).")
+@click.option("--kind", type=click.Choice(CHANGE_KINDS))
+@click.option("--page", type=int, default=1, show_default=True)
+@with_roster
+def run_show(run_id, as_json, entity, kind, page) -> None:
+    run = _get_run(run_id)
+    report = run_report(run)
+    changes = run_changes(run, entity=entity, kind=kind, limit=PAGE_SIZE,
+                          offset=(max(page, 1) - 1) * PAGE_SIZE)
+    if as_json:
+        emit_json({**report, "changes": changes})
+        return
+    print_summary(report)
+    verb = "would make" if run.status == "held" else "made"
+    click.echo(f"Changes it {verb}:")
+    for name, totals in changes["totals"].items():
+        shown = ", ".join(f"{k} {v:,}" for k, v in totals.items() if v)
+        if shown:
+            click.echo(f"  {name:<18}{shown}")
+    for item in changes["changes"]:
+        extra = "; ".join(f"{k}: {v['before']} -> {v['after']}"
+                          for k, v in (item.get("changed") or {}).items())
+        click.echo(f"  {item['kind']:<9}{item['entity']:<18}{item['sourcedId']}  {extra}".rstrip())
+
+
+def _decide(run_id: int, action: str) -> None:
+    run = _get_run(run_id)
+    options = state().sync_options
+    try:
+        if action == "approve":
+            run = approve_run(run, options, by="cli")
+        elif action == "reject":
+            run = reject_run(run, by="cli")
+        else:
+            run = undo_run(run, options, by="cli")
+    except RunStateError as exc:
+        _refused(exc)
+    click.echo(f"Run {run.id} is now {run.status}. {run.message or ''}".rstrip())
+
+
+@run_group.command("approve", help="Apply a held run.")
+@click.argument("run_id", type=int)
+@with_roster
+def run_approve(run_id) -> None:
+    _decide(run_id, "approve")
+
+
+@run_group.command("reject", help="Discard a held run; nothing changes.")
+@click.argument("run_id", type=int)
+@with_roster
+def run_reject(run_id) -> None:
+    _decide(run_id, "reject")
+
+
+@run_group.command("undo", help="Put the roster back as it was before an applied run.")
+@click.argument("run_id", type=int)
+@with_roster
+def run_undo(run_id) -> None:
+    _decide(run_id, "undo")
+
+
+@district.command("set", help="Change a district's settings.")
+@click.argument("slug")
+@click.option("--threshold", type=float, help="Deletion threshold, a share (0.1 = 10%).")
+@click.option("--plan", type=click.Choice(["prime", "basic"]))
+@click.option("--rostering/--no-rostering", default=None,
+              help="Enable ClassLink rostering (Prime plan only).")
+@click.option("--contacts", help="Comma-separated e-mails told about held or failed runs.")
+@with_roster
+def district_set(slug, threshold, plan, rostering, contacts) -> None:
+    target = district_service.get_district(slug)
+    plan = plan or target.plan
+    rostering = target.rostering_enabled if rostering is None else rostering
+    district_service.check_plan(plan, rostering)
+    target.plan, target.rostering_enabled = plan, rostering
+    if threshold is not None:
+        target.deletion_threshold = district_service.check_threshold(threshold)
+    if contacts is not None:
+        target.contacts = contacts.strip() or None
+    target.save()
+    click.echo(f"District {target.slug}: {target.plan} plan, rostering "
+               f"{'enabled' if target.rostering_enabled else 'disabled'}, deletion threshold "
+               f"{target.deletion_threshold:.0%}, contacts {target.contacts or 'none'}.")
+
+
+@cli.group("staff", help="Support staff: who sees every district's rostering.")
+def staff() -> None:
+    pass
+
+
+@staff.command("grant", help="Give an account (by e-mail or id) staff access.")
+@click.argument("email_or_id")
+@with_roster
+def staff_grant(email_or_id) -> None:
+    for account in access.grant_staff(email_or_id):
+        click.echo(f"Account {account.id} ({account.email or account.sourced_id}) is now staff.")
+
+
+@cli.command("why", help="Why a student is (or is not) in a class, from the data.")
+@click.argument("student")
+@click.argument("class_ref", metavar="CLASS")
+@click.option("--district", "slug", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def why(student, class_ref, slug, as_json) -> None:
+    result = diagnostics.why_not_in_class(district_service.get_district(slug), student, class_ref)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(result["answer"])
