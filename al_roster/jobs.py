@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Waits (seconds) before each retry of a job that met a passing fault.
 RETRY_INTERVALS = [60, 300, 900]
-NIGHTLY_JOB_NAME = "al_roster.nightly_sync"
 #: How long a finished nightly job's id is kept, so the same night is not queued twice.
 NIGHT_TTL = 36 * 3600
 JOB_TIMEOUT = 6 * 3600
@@ -171,9 +170,9 @@ def due_districts() -> list[District]:
             .order_by(District.id) if d.can_use_rostering]
 
 
-def nightly_job_id(district_id: int, night: dt.date | None = None) -> str:
+def nightly_job_id(queue_name: str, district_id: int, night: dt.date | None = None) -> str:
     night = night or dt.datetime.now(dt.UTC).date()
-    return f"al_roster.sync.{district_id}.{night.isoformat()}"
+    return f"{queue_name}.sync.{district_id}.{night.isoformat()}"
 
 
 def sync_all_districts() -> dict:
@@ -185,7 +184,7 @@ def sync_all_districts() -> dict:
         queued, already, failed = [], [], {}
         for district in due_districts():
             try:
-                queue.enqueue(sync_district, district.id, job_id=nightly_job_id(district.id),
+                queue.enqueue(sync_district, district.id, job_id=nightly_job_id(queue.name, district.id),
                               unique=True, retry=_retry(), job_timeout=JOB_TIMEOUT,
                               result_ttl=NIGHT_TTL, failure_ttl=NIGHT_TTL,
                               description=f"nightly sync of {district.slug}")
@@ -217,7 +216,7 @@ def enqueue_sync(district_id: int, full: bool = True):
     with app_context():
         return job_queue().enqueue(
             sync_district, district_id, full=full, retry=_retry(), job_timeout=JOB_TIMEOUT,
-            job_id=f"al_roster.sync-now.{district_id}.{uuid.uuid4().hex[:12]}",
+            job_id=f"{current_app.config['AL_ROSTER_QUEUE']}.sync-now.{district_id}.{uuid.uuid4().hex[:12]}",
             description=f"sync of district {district_id} on demand")
 
 
@@ -226,5 +225,6 @@ def register_cron(registry) -> None:
     or a ``CronScheduler``, at AL_ROSTER_SYNC_CRON (UTC) on AL_ROSTER_QUEUE."""
     with app_context() as app:
         registry.register(sync_all_districts, queue_name=app.config["AL_ROSTER_QUEUE"],
-                          cron=app.config["AL_ROSTER_SYNC_CRON"], name=NIGHTLY_JOB_NAME,
+                          cron=app.config["AL_ROSTER_SYNC_CRON"],
+                          name=f"{app.config['AL_ROSTER_QUEUE']}.nightly_sync",
                           job_timeout=600)

@@ -71,7 +71,8 @@ def set_csv_drop(district: District, directory: str | os.PathLike, *,
 
 def set_oneroster_api(district: District, url: str, version: str, client_id: str,
                       client_secret_env: str, *, token_url: str | None = None,
-                      page_size: int | None = None) -> District:
+                      page_size: int | None = None, timeout: float | None = None,
+                      max_attempts: int | None = None) -> District:
     if version not in BASE_PATHS:
         raise RosterError(f"OneRoster version must be one of {', '.join(BASE_PATHS)}.")
     if not client_id:
@@ -83,8 +84,10 @@ def set_oneroster_api(district: District, url: str, version: str, client_id: str
               "client_secret_env": client_secret_env}
     if token_url:
         config["token_url"] = token_url
-    if page_size:
-        config["page_size"] = int(page_size)
+    for key, value in (("page_size", page_size), ("timeout", timeout),
+                       ("max_attempts", max_attempts)):
+        if value:
+            config[key] = value
     district.source_kind = ONEROSTER_API
     district.source_config = config
     district.save()
@@ -194,8 +197,8 @@ def _pull(district: District, work_dir: Path, *, full: bool) -> Fetched:
     source = RestSource(base_url=config.get("url", ""), version=config.get("version", ""),
                         client_id=config.get("client_id", ""), client_secret=secret,
                         token_url=config.get("token_url"),
-                        **({"page_size": int(config["page_size"])} if config.get("page_size")
-                           else {}))
+                        **{key: config[key] for key in ("page_size", "timeout", "max_attempts")
+                           if config.get(key)})
     since = None if full else delta_since(district)
     out = work_dir / ("full" if since is None else "delta")
     pull_package(source, out, since=since, sleep=sleep)
