@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from al_roster.models import Account, District
+from flask import g, has_app_context
+
+from al_roster.models import Account, District, RosterUser
 
 
 def school(today: dt.date, students: int = 3) -> dict[str, list[dict]]:
@@ -64,8 +66,12 @@ def _enrollment(sourced_id: str, class_id: str, user_id: str, role: str, **dates
 
 def account_for(district: District, sourced_id: str, role: str) -> Account:
     """The account first sign-in would make for a roster user."""
+    user = RosterUser.get_or_none((RosterUser.district_id == district.id)
+                                  & (RosterUser.sourced_id == sourced_id))
+    names = {} if user is None else dict(given_name=user.given_name, family_name=user.family_name,
+                                         email=user.email, username=user.username)
     return Account.create(district=district, sourced_id=sourced_id, role=role,
-                          classlink_user_id=f"cl-{district.id}-{sourced_id}")
+                          classlink_user_id=f"cl-{district.id}-{sourced_id}", **names)
 
 
 def sign_in(client, account: Account) -> None:
@@ -73,3 +79,5 @@ def sign_in(client, account: Account) -> None:
     with client.session_transaction() as session:
         session["_user_id"] = str(account.id)
         session["_fresh"] = True
+    if has_app_context():  # requests share the test's app context: forget who was signed in
+        g.pop("_login_user", None)
