@@ -23,6 +23,7 @@ import datetime as dt
 import importlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -172,7 +173,11 @@ def due_districts() -> list[District]:
 
 def nightly_job_id(queue_name: str, district_id: int, night: dt.date | None = None) -> str:
     night = night or dt.datetime.now(dt.UTC).date()
-    return f"{queue_name}.sync.{district_id}.{night.isoformat()}"
+    return _job_id(f"{queue_name}-sync-{district_id}-{night.isoformat()}")
+
+
+def _job_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
 def sync_all_districts() -> dict:
@@ -216,7 +221,8 @@ def enqueue_sync(district_id: int, full: bool = True):
     with app_context():
         return job_queue().enqueue(
             sync_district, district_id, full=full, retry=_retry(), job_timeout=JOB_TIMEOUT,
-            job_id=f"{current_app.config['AL_ROSTER_QUEUE']}.sync-now.{district_id}.{uuid.uuid4().hex[:12]}",
+            job_id=_job_id(f"{current_app.config['AL_ROSTER_QUEUE']}-sync-now-{district_id}-"
+                           f"{uuid.uuid4().hex[:12]}"),
             description=f"sync of district {district_id} on demand")
 
 
