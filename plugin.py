@@ -2,7 +2,8 @@
 
 ``create_app()`` is what ``make run`` serves and what the tests drive. A real host app does
 the same three things: configure AL_ROSTER_* keys, call ``ALRoster(app)``, and link to the
-plugin's pages from its own.
+plugin's pages from its own. Its "Main Menu" carries the plugin's "+" (add classes) button,
+which opens the class import popup.
 """
 from __future__ import annotations
 
@@ -19,8 +20,36 @@ from al_roster.settings import from_environment
 HOME = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Reference app · al_roster</title></head>
+<title>Reference app · al_roster</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 0 1rem; }
+  header { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center;
+           justify-content: space-between; padding: .75rem 0; border-bottom: 1px solid #ccc; }
+  .menu-items { display: flex; gap: .75rem; align-items: center; list-style: none; margin: 0;
+                padding: 0; }
+  .menu-items[hidden] { display: none; }
+  .menu-toggle { min-height: 44px; padding: .4rem .9rem; font: inherit; }
+</style></head>
 <body>
+{% from "al_roster/import_dialog.html" import add_classes_button, import_dialog with context %}
+<header>
+  {% if current_user.is_authenticated %}
+  <nav aria-label="Main Menu">
+    <button type="button" class="menu-toggle" aria-expanded="false" aria-controls="main-menu"
+            data-alr-menu-toggle>Main Menu</button>
+    <ul id="main-menu" class="menu-items" hidden>
+      <li>{{ add_classes_button() }}</li>
+      <li><a href="{{ url_for('al_roster.classes_page') }}">Your classes</a></li>
+      <li><a href="{{ url_for('al_roster.logout') }}">Sign out</a></li>
+    </ul>
+  </nav>
+  <p>Signed in as {{ current_user.name }} ({{ current_user.role }})</p>
+  {% elif config.AL_ROSTER_DEV_LOGIN %}
+  <p><a href="{{ url_for('al_roster.dev_login_page') }}">Sign in (demo)</a></p>
+  {% else %}
+  <p>Open this app from your ClassLink portal to sign in.</p>
+  {% endif %}
+</header>
 <main>
 <h1>Districts</h1>
 {% for d in districts %}
@@ -43,6 +72,8 @@ HOME = """<!doctype html>
 <p>No districts yet: <code>al-roster district add SLUG --name NAME</code>.</p>
 {% endfor %}
 </main>
+{{ import_dialog() }}
+<script src="{{ url_for('al_roster.static', filename='import_dialog.js') }}" defer></script>
 </body></html>"""
 
 
