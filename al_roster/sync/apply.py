@@ -13,7 +13,7 @@ from ..models.runs import RunChange
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from .plan import EntityPlan, removal_condition
 from .sql import json_object
-from .staging import Stage, roster_table, stage_table
+from .staging import Stage, analyze, roster_table, stage_table
 
 #: Row columns a change record keeps besides the entity's own.
 TRACKED = ("extra", "row_hash", "date_last_modified", "removed_run_id")
@@ -37,6 +37,8 @@ def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
             _insert(db, stage, entity, run_id)
         if plan.deleted:
             _remove(db, stage, entity, run_id)
+        if plan.created + plan.deleted > max(10_000, plan.present_before // 10):
+            analyze(db, roster_table(entity))
 
 
 def _changed(alias_r: str = "r", alias_s: str = "s") -> str:

@@ -56,8 +56,9 @@ def removal_condition(stage: Stage, name: str, alias: str = "r") -> str:
     if stage.mode(name) == "bulk":
         return (f"{alias}.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM \"{table}\" s "
                 f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active')")
-    return (f"{alias}.removed_run_id IS NULL AND EXISTS (SELECT 1 FROM \"{table}\" s "
-            f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'tobedeleted')")
+    # A delta names its removals: start from them, not from every row of the district.
+    return (f"{alias}.removed_run_id IS NULL AND {alias}.sourced_id IN (SELECT s.sourced_id "
+            f"FROM \"{table}\" s WHERE s.status = 'tobedeleted')")
 
 
 def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
@@ -70,9 +71,10 @@ def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
             continue
         roster, stage_t = roster_table(entity), stage_table(entity)
         plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows)
-        plan.present_before = _scalar(
-            db, f'SELECT COUNT(*) FROM "{roster}" WHERE district_id = {p} '
-                "AND removed_run_id IS NULL", [stage.district_id])
+        if staged.mode == "bulk":  # only bulk removals are weighed against the threshold
+            plan.present_before = _scalar(
+                db, f'SELECT COUNT(*) FROM "{roster}" WHERE district_id = {p} '
+                    "AND removed_run_id IS NULL", [stage.district_id])
         row = db.execute_sql(
             "SELECT COUNT(*), "
             "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
+from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
 from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, IssueLog
@@ -23,6 +24,13 @@ from .sql import bulk_load, column_type, create_temp_table, drop_temp_table
 ISSUE_SAMPLE = 1000
 #: List references checked while reading, against the small entities' id sets.
 LIST_TARGETS = ("orgs", "academicSessions")
+
+
+def analyze(db: peewee.Database, table: str) -> None:
+    """Fresh statistics, so PostgreSQL plans joins by real sizes: temporary tables are never
+    analyzed on their own, and a freshly loaded roster table looks empty to the planner."""
+    if is_postgres(db):
+        db.execute_sql(f'ANALYZE "{table}"')
 
 
 def stage_table(entity: Entity) -> str:
@@ -103,6 +111,7 @@ class Stager:
         staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
         self.db.execute_sql(
             f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
+        analyze(self.db, stage_table(entity))
 
     def _check_list_references(self, entity: Entity, rows: Iterator[tuple]) -> Iterator[tuple]:
         """Drops rows whose list of orgs or terms names one that exists nowhere."""
