@@ -210,9 +210,11 @@
       list.appendChild(item);
     });
     var message = "Imported " + plural(classes.length, "class", "classes") + ".";
-    $(this.dialog, "result-title").textContent = message;
-    this.status.textContent = message;
+    var title = $(this.dialog, "result-title");
+    title.textContent = message;
+    this.status.textContent = "";
     result.hidden = false;
+    title.focus(); // read out first, above the list it changed
   };
 
   // The "Your classes" list on the plugin's page, brought up to date after an import.
