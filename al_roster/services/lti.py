@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from ..errors import RosterError
-from ..models import District, LtiDeployment, LtiRegistration, LtiToolKey, database
+from ..models import District, LtiDeployment, LtiRegistration, LtiToolKey
+from ..models.base import write_transaction
 from ..models.district import utcnow
 
 
@@ -36,7 +37,7 @@ def register_platform(district: District, *, issuer: str, client_id: str,
     for name, url in urls.items():
         if not url.startswith(("https://", "http://")):
             raise LtiSetupError(f"{name.replace('_', '-')} must be an http(s) URL, not {url!r}.")
-    with database.atomic():
+    with write_transaction():
         LtiRegistration.insert(issuer=issuer, client_id=client_id, created_at=utcnow(),
                                **urls).on_conflict(
             conflict_target=[LtiRegistration.issuer, LtiRegistration.client_id],
@@ -104,7 +105,7 @@ def current_tool_key() -> LtiToolKey:
 
 def rotate_tool_key() -> LtiToolKey:
     """Retires the current key (still published for the grace period) and makes a new one."""
-    with database.atomic():
+    with write_transaction():
         (LtiToolKey.update(current=None, retired_at=utcnow())
          .where(LtiToolKey.current == 1).execute())
         _insert_new_key(ignore_conflict=False)

@@ -30,6 +30,7 @@ from ..models import (
     RosterUser,
     database,
 )
+from ..models.base import write_transaction
 from ..models.classes import ACTIVE
 from ..models.district import utcnow
 from ..signals import account_created, student_placed
@@ -75,7 +76,7 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
     classlink_user_id = str(classlink_user_id) if classlink_user_id not in (None, "") else None
     person = _servable_person(district, sourced_id, via=via, classlink_user_id=classlink_user_id)
     role = SERVED_ROLES[person.role]
-    with database.atomic():
+    with write_transaction():
         account, created = _account_for(district, person, classlink_user_id)
         account.district = district  # spares a query wherever the district is read
         _refresh(account, person, role, classlink_user_id)
