@@ -67,8 +67,11 @@ class RosterState:
 
     @property
     def sync_options(self) -> SyncOptions:
-        return SyncOptions(storage_dir=Path(self.config["AL_ROSTER_STORAGE_DIR"]),
-                           max_package_bytes=int(self.config["AL_ROSTER_MAX_PACKAGE_BYTES"]))
+        from .services.notifications import notify_run
+        config = self.config
+        return SyncOptions(storage_dir=Path(config["AL_ROSTER_STORAGE_DIR"]),
+                           max_package_bytes=int(config["AL_ROSTER_MAX_PACKAGE_BYTES"]),
+                           after_run=lambda run: notify_run(run, config))
 
 
 def roster_state() -> RosterState:

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,16 @@ class SyncOptions:
 
     storage_dir: Path
     max_package_bytes: int = DEFAULT_MAX_BYTES
+    #: Called with every run that finishes (or is found dead): notifications hang here.
+    after_run: Callable[[SyncRun], None] | None = None
+
+    def finished(self, run: SyncRun) -> None:
+        if self.after_run is None:
+            return
+        try:
+            self.after_run(run)
+        except Exception:  # a mail server being down must not undo a finished sync
+            log.exception("after-run hook failed for run %s", run.id)
 
     @property
     def lock_dir(self) -> Path:
@@ -67,7 +78,8 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
     if not lock.try_acquire():
         raise SyncBusy(_busy_message(district))
     with lock:
-        fail_abandoned_runs(district)
+        for dead in fail_abandoned_runs(district):
+            options.finished(dead)
         if run is None:
             run = SyncRun.create(district=district, source=source,
                                  source_name=source_name or os.path.basename(str(path)),
@@ -76,7 +88,9 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
             RunChange.delete().where(RunChange.run_id == run.id).execute()
             run.status, run.worker, run.started_at = RUNNING, _worker(), utcnow()
             run.save()
-        return _run(db, district, run, Path(path), options, force)
+        run = _run(db, district, run, Path(path), options, force)
+    options.finished(run)
+    return run
 
 
 def _run(db, district, run, path, options, force) -> SyncRun:
@@ -98,6 +112,7 @@ def _run(db, district, run, path, options, force) -> SyncRun:
     except Exception as exc:
         log.exception("sync of %s (run %s) failed", district.slug, run.id)
         _finish(run, FAILED, f"The sync failed unexpectedly and changed nothing: {exc}", issues)
+        options.finished(run)
         raise
     return run
 
@@ -185,12 +200,16 @@ def _busy_message(district: District) -> str:
             "Try again when it has finished.")
 
 
-def fail_abandoned_runs(district: District) -> int:
+def fail_abandoned_runs(district: District) -> list[SyncRun]:
     """Marks failed the runs left 'running' by a process that died. Call with the lock held."""
-    return (SyncRun.update(status=FAILED, finished_at=utcnow(),
-                           message="The sync stopped before it finished (its process was "
-                                   "killed or its machine restarted); nothing it did was kept.")
-            .where((SyncRun.district == district) & (SyncRun.status == RUNNING)).execute())
+    dead = list(SyncRun.select().where((SyncRun.district == district)
+                                       & (SyncRun.status == RUNNING)))
+    for run in dead:
+        run.status, run.finished_at = FAILED, utcnow()
+        run.message = ("The sync stopped before it finished (its process was killed or its "
+                       "machine restarted); nothing it did was kept.")
+        run.save()
+    return dead
 
 
 def check_abandoned_runs(district: District, options: SyncOptions) -> int:
@@ -202,5 +221,8 @@ def check_abandoned_runs(district: District, options: SyncOptions) -> int:
     if not lock.try_acquire():
         return 0
     with lock:
-        return fail_abandoned_runs(district)
+        dead = fail_abandoned_runs(district)
+    for run in dead:
+        options.finished(run)
+    return len(dead)
 
