@@ -175,3 +175,37 @@ def test_runs_are_recorded(app, district):
     stored = SyncRun.get_by_id(run.id)
     assert stored.status == "applied" and stored.source_name == "hub.zip"
     assert stored.modes["users"] == "bulk" and stored.finished_at >= stored.started_at
+
+
+def test_identical_bulk_file_is_not_read_again(app, district, tmp_path):
+    package = write_package(tmp_path / "p", small_district())
+    first = sync(app, district, package)
+    second = sync(app, district, package)
+    notes = [i for i in second.issues if "Identical to the file run" in i.message]
+    assert {i.file for i in notes} == {"orgs.csv", "academicSessions.csv", "courses.csv",
+                                       "classes.csv", "users.csv", "enrollments.csv"}
+    assert f"run {first.id}" in notes[0].message
+    assert counts(second, "users")["unchanged"] == 5 and counts(second, "users")["created"] == 0
+
+
+def test_identical_file_after_a_delta_is_applied_again(app, district, tmp_path):
+    package = write_package(tmp_path / "p", small_district())
+    sync(app, district, package)
+    delta = {"users": [dict(sourcedId="stu-1", status="active", enabledUser="true",
+                            orgSourcedIds="sch-1", role="student", username="stu1",
+                            givenName="Changed", familyName="Pupil")]}
+    sync(app, district, write_package(tmp_path / "d", delta, modes={"users": "delta"}))
+    third = sync(app, district, package)
+    assert counts(third, "users")["updated"] == 1  # the delta's change is undone by the bulk file
+    assert RosterUser.get(RosterUser.sourced_id == "stu-1").given_name == "Student1"
+    assert "Identical" not in " ".join(i.message for i in third.issues if i.file == "users.csv")
+
+
+def test_identical_file_is_reread_when_a_file_it_refers_to_changed(app, district, tmp_path):
+    files = small_district()
+    sync(app, district, write_package(tmp_path / "a", files))
+    files["orgs"][0]["name"] = "North High"
+    run = sync(app, district, write_package(tmp_path / "b", files))
+    skipped = {i.file for i in run.issues if "Identical" in i.message}
+    assert "orgs.csv" not in skipped and "users.csv" not in skipped  # users refer to orgs
+    assert "academicSessions.csv" in skipped

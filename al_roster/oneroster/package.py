@@ -8,6 +8,7 @@ changes nothing. Zip members are streamed, never extracted: no path ever touches
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import posixpath
@@ -150,6 +151,14 @@ class CsvPackage:
         info = self._zip.getinfo(member)
         limit = min(self.max_bytes, max(info.file_size, 1))
         return io.BufferedReader(_CountingReader(self._zip.open(member), file_name, limit))
+
+    def digest(self, file_name: str) -> str:
+        """A digest of the file's bytes: equal digests, identical files."""
+        hasher = hashlib.blake2b(digest_size=16)
+        with self.open_binary(file_name) as raw:
+            while block := raw.read(1 << 20):
+                hasher.update(block)
+        return hasher.hexdigest()
 
     def csv_rows(self, file_name: str) -> Iterator[list[str]]:
         """The file's rows; a file that is not UTF-8 or not CSV rejects the package."""

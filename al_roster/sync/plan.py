@@ -25,6 +25,8 @@ class EntityPlan:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    digest: str | None = None  # of a bulk file's bytes
+    identical_to: int | None = None  # the run that applied the same file
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,10 +69,15 @@ def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
     p = db.param
     for entity in ENTITIES:
         staged = stage.entities[entity.name]
+        if staged.identical_to is not None:
+            plans[entity.name] = EntityPlan("bulk", rows=staged.rows, unchanged=staged.rows,
+                                            digest=staged.digest,
+                                            identical_to=staged.identical_to)
+            continue
         if staged.mode == "absent":
             continue
         roster, stage_t = roster_table(entity), stage_table(entity)
-        plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows)
+        plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest)
         if staged.mode == "bulk":  # only bulk removals are weighed against the threshold
             plan.present_before = _scalar(
                 db, f'SELECT COUNT(*) FROM "{roster}" WHERE district_id = {p} '

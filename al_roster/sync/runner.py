@@ -118,7 +118,7 @@ def _run(db, district, run, path, options, force) -> SyncRun:
 
 
 def _sync_in_transaction(db, district, run, package, force) -> None:
-    stager = Stager(db, district.id, package, package.issues)
+    stager = Stager(db, district.id, package, package.issues, _previous_files(district))
     try:
         with write_transaction(db):
             stage = stager.run()
@@ -179,6 +179,23 @@ def _keep_package(path: Path, run: SyncRun, options: SyncOptions) -> str:
         return shutil.make_archive(str(target), "zip", root_dir=path)
     shutil.copyfile(path, f"{target}.zip")
     return f"{target}.zip"
+
+
+def _previous_files(district: District) -> dict[str, tuple[str, int, int]]:
+    """Per entity, the digest and rows of the file the copy of that entity last came from:
+    the newest applied run that touched it (undone runs no longer count)."""
+    found: dict[str, tuple[str, int, int]] = {}
+    touched: set[str] = set()
+    runs = (SyncRun.select().where((SyncRun.district == district) & (SyncRun.status == APPLIED))
+            .order_by(SyncRun.id.desc()).limit(60))
+    for run in runs:
+        for name, counts in (run.counts or {}).items():
+            if name in touched or not isinstance(counts, dict) or "mode" not in counts:
+                continue
+            touched.add(name)
+            if counts["mode"] == "bulk" and counts.get("digest"):
+                found[name] = (counts["digest"], counts.get("rows", 0), run.id)
+    return found
 
 
 def _previous_counts(district: District, run: SyncRun) -> dict | None:

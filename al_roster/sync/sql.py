@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from itertools import islice
 
@@ -52,18 +54,50 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
     total = 0
     cursor = db.cursor()
     if is_postgres(db):
-        copy = f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)'
-        for chunk in chunks(rows):
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(chunk)
-            buffer.seek(0)
-            cursor.copy_expert(copy, buffer)
-            total += len(chunk)
+        return _copy_pipelined(cursor, f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)',
+                               rows)
     else:
         insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
         for chunk in chunks(rows):
             cursor.executemany(insert, chunk)
             total += len(chunk)
+    return total
+
+
+def _copy_pipelined(cursor, copy: str, rows: Iterable[tuple]) -> int:
+    """COPY in chunks, the server loading one while this process reads the next.
+
+    Reading and checking rows is Python's work, loading them the server's: on two cores
+    they overlap. At most two chunks wait, so memory does not grow with the file.
+    """
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def load() -> None:
+        while (buffer := pending.get()) is not None:
+            if not failure:
+                try:
+                    cursor.copy_expert(copy, buffer)
+                except BaseException as exc:  # handed to the reading thread below
+                    failure.append(exc)
+
+    loader = threading.Thread(target=load, name="al-roster-copy", daemon=True)
+    loader.start()
+    total = 0
+    try:
+        for chunk in chunks(rows):
+            if failure:
+                break
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\n").writerows(chunk)
+            buffer.seek(0)
+            pending.put(buffer)
+            total += len(chunk)
+    finally:
+        pending.put(None)
+        loader.join()
+    if failure:
+        raise failure[0]
     return total
 
 
