@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from urllib.parse import urlparse
 
 import peewee
@@ -48,15 +49,32 @@ def open_database(url: str) -> peewee.Database:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, autoconnect=True)
     if scheme in ("postgres", "postgresql"):
-        return connect(url.replace("postgres://", "postgresql://", 1))
+        # Pooled: a sign-in is a few millisecond queries, and opening a PostgreSQL connection
+        # for every request cost as much again. Waits up to POOL_WAIT_SECONDS for a free one.
+        pooled = "postgresql+pool://" + url.split("://", 1)[1]
+        db = connect(pooled, max_connections=POOL_MAX_CONNECTIONS,
+                     stale_timeout=POOL_STALE_SECONDS, timeout=POOL_WAIT_SECONDS)
+        _forget_after_fork.add(db)
+        return db
     raise ValueError(f"AL_ROSTER_DATABASE_URL must be sqlite:/// or postgresql://, not {scheme}://")
+
+
+POOL_MAX_CONNECTIONS = 32
+POOL_STALE_SECONDS = 300
+POOL_WAIT_SECONDS = 30
+# A forked child (a preloading WSGI server's worker, an RQ work-horse) must not use the
+# parent's pooled sockets: it forgets them (without closing them under the parent's feet).
+_forget_after_fork: weakref.WeakSet = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [db.dispose() for db in list(_forget_after_fork)])
 
 
 def bind_database(url: str) -> peewee.Database:
     """Point the models at the database named by ``url`` and return it."""
     db = open_database(url)
     current = database.obj
-    if current is not None and not current.is_closed():
+    if current is not None and hasattr(current, "close_all"):
+        current.close_all()  # its idle pooled connections, not only this thread's
+    elif current is not None and not current.is_closed():
         current.close()
     database.initialize(db)
     return db

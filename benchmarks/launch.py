@@ -1,0 +1,190 @@
+"""The app's side of a student's LTI 1.3 launch, on PostgreSQL.
+
+A school of students who each sit in 8 imported classes. Each launch is a new browser
+(a Flask test client): the login initiation (POST /roster/lti/login: registration lookup,
+state cookie, nonce in the session), then the launch (POST /roster/lti/launch: state,
+signature and claims checks, the nonce spent, provisioning, placement in the 8 classes, a
+fresh session). The platform's half (signing the id_token) is done between the two and not
+timed; its key set is fetched once, then cached, as in production, so no timed request waits
+for the platform.
+
+Reported: first launches (account made, placed in 8 classes) and returning launches
+(account found, names refreshed, placement confirmed), p50 and p95 of the launch request and
+of login initiation + launch.
+
+    python benchmarks/launch.py                      # 300 students, 300 + 300 launches
+    python benchmarks/launch.py --students 2000 --launches 1000
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, jsonify
+from werkzeug.serving import make_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from al_roster import schema  # noqa: E402
+from al_roster.models import District, ImportedClass  # noqa: E402
+from al_roster.services import lti as lti_service  # noqa: E402
+from al_roster.sync.runner import sync_package  # noqa: E402
+from plugin import create_app  # noqa: E402
+
+PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+CLASSES = 8
+ISSUER, CLIENT_ID, DEPLOYMENT = "https://platform.bench", "bench-tool", "456"
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+
+
+class Platform:
+    """Signs launches with its own key; serves its key set on loopback."""
+
+    def __init__(self):
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+        app = Flask("bench_platform")
+        app.get("/jwks")(lambda: jsonify(keys=[{**jwk, "kid": "p1", "alg": "RS256"}]))
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.key_set_url = f"http://127.0.0.1:{self.server.server_port}/jwks"
+
+    def id_token(self, sourced_id: str, nonce: str, launch_url: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER, "aud": CLIENT_ID, "sub": "cl-" + sourced_id, "iat": now,
+            "exp": now + 300, "nonce": nonce, "given_name": "Bench", "family_name": "Student",
+            CLAIM + "message_type": "LtiResourceLinkRequest", CLAIM + "version": "1.3.0",
+            CLAIM + "deployment_id": DEPLOYMENT, CLAIM + "target_link_uri": launch_url,
+            CLAIM + "resource_link": {"id": "rl-1"},
+            CLAIM + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"],
+            CLAIM + "lis": {"person_sourcedid": sourced_id},
+        }
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "p1"})
+
+
+def school_files(students: int) -> dict[str, list[dict]]:
+    classes = [f"cls-{c}" for c in range(1, CLASSES + 1)]
+    users = [dict(sourcedId=f"stu-{i}", enabledUser="true", orgSourcedIds="sch-1",
+                  role="student", username=f"stu{i}", givenName=f"Student{i}",
+                  familyName="Bench", email=f"stu{i}@bench.example")
+             for i in range(1, students + 1)]
+    enrollments = [dict(sourcedId=f"e-{i}-{c}", classSourcedId=c, schoolSourcedId="sch-1",
+                        userSourcedId=f"stu-{i}", role="student", primary="false")
+                   for i in range(1, students + 1) for c in classes]
+    return {
+        "orgs": [dict(sourcedId="sch-1", name="Bench High", type="school")],
+        "academicSessions": [dict(sourcedId="yr", title="Year", type="schoolYear",
+                                  startDate="2020-08-01", endDate="2099-06-30",
+                                  schoolYear="2099")],
+        "courses": [dict(sourcedId="crs", title="Course", orgSourcedId="sch-1")],
+        "classes": [dict(sourcedId=c, title=f"Class {c}", courseSourcedId="crs",
+                         classType="scheduled", schoolSourcedId="sch-1", termSourcedIds="yr")
+                    for c in classes],
+        "users": users,
+        "enrollments": enrollments,
+    }
+
+
+@contextlib.contextmanager
+def bench_database():
+    import psycopg2
+    name = f"al_roster_bench_launch_{os.getpid()}"
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def set_up(app, platform: Platform, students: int, folder: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from packages import write_package
+    with app.app_context():
+        schema.upgrade(app.extensions["al_roster"].db)
+        district = District.create(slug="bench", name="Bench District", plan="prime",
+                                   rostering_enabled=True, classlink_tenant_id=DEPLOYMENT,
+                                   deletion_threshold=1.0)
+        run = sync_package(district, write_package(folder, school_files(students)),
+                           app.extensions["al_roster"].sync_options)
+        assert run.status == "applied", run.message
+        for c in range(1, CLASSES + 1):
+            ImportedClass.create(district=district, sourced_id=f"cls-{c}", title=f"Class {c}")
+        lti_service.register_platform(
+            district, issuer=ISSUER, client_id=CLIENT_ID, deployment_ids=[DEPLOYMENT],
+            auth_login_url="https://platform.bench/auth",
+            auth_token_url="https://platform.bench/token", key_set_url=platform.key_set_url)
+
+
+def one_launch(app, platform: Platform, sourced_id: str) -> tuple[float, float]:
+    """(login initiation seconds, launch seconds) for one new browser."""
+    browser = app.test_client()
+    started = time.perf_counter()
+    login = browser.post("/roster/lti/login", data={
+        "iss": ISSUER, "login_hint": "cl-" + sourced_id, "client_id": CLIENT_ID,
+        "lti_deployment_id": DEPLOYMENT, "target_link_uri": "http://localhost/roster/lti/launch",
+        "lti_message_hint": uuid.uuid4().hex})
+    login_seconds = time.perf_counter() - started
+    assert login.status_code == 302, login.text
+    query = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query).items()}
+    token = platform.id_token(sourced_id, query["nonce"], query["redirect_uri"])
+    started = time.perf_counter()
+    launch = browser.post("/roster/lti/launch", data={"id_token": token, "state": query["state"]})
+    launch_seconds = time.perf_counter() - started
+    assert launch.status_code == 302, launch.text
+    return login_seconds, launch_seconds
+
+
+def percentiles(samples: list[float]) -> str:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return f"p50 {cuts[49] * 1000:6.1f} ms   p95 {cuts[94] * 1000:6.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=300)
+    parser.add_argument("--launches", type=int, default=300,
+                        help="first launches, then as many returning launches")
+    args = parser.parse_args()
+    launches = min(args.launches, args.students - 1)  # the last student warms up
+    platform = Platform()
+    with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"TESTING": False, "SECRET_KEY": "bench",
+                          "AL_ROSTER_DATABASE_URL": url, "AL_ROSTER_STORAGE_DIR": tmp})
+        set_up(app, platform, args.students, Path(tmp) / "package")
+        one_launch(app, platform, f"stu-{args.students}")  # warm: key set fetched, code loaded
+        print(f"PostgreSQL, {args.students:,} students in {CLASSES} imported classes each; "
+              f"{launches} launches of each kind")
+        for kind in ("first", "returning"):
+            timings = [one_launch(app, platform, f"stu-{i}") for i in range(1, launches + 1)]
+            logins, launch_only = [t[0] for t in timings], [t[1] for t in timings]
+            both = [a + b for a, b in timings]
+            print(f"{kind:>9} launch      {percentiles(launch_only)}")
+            print(f"{kind:>9} login+launch{percentiles(both)}   (login alone "
+                  f"{percentiles(logins)})")
+        with app.app_context():
+            from al_roster.models import Account, Membership
+            assert Account.select().count() == launches + 1
+            assert Membership.select().count() == (launches + 1) * CLASSES
+        app.extensions["al_roster"].db.close()
+    platform.server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
