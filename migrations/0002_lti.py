@@ -1,5 +1,5 @@
 """LTI 1.3 registrations and deployments, the tool's keys, and spent nonces."""
-from peewee import *
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 
 
 def up(migrator, db):
