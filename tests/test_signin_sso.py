@@ -150,3 +150,11 @@ def test_sign_out(sso):
                         data={"csrf_token": csrf_from(page.text)})
     assert done.status_code == 302 and done.headers["Location"] == "/"
     assert me(browser, sso.base).status_code == 401
+
+
+def test_a_site_without_classlink_settings_says_so_instead_of_failing(sso, tmp_path):
+    bare = make_app(f"sqlite:///{tmp_path / 'bare.sqlite3'}", tmp_path)
+    with live_server(bare) as base:
+        answer = requests.get(base + "/roster/classlink/login", allow_redirects=False)
+    assert answer.status_code == 503
+    assert "ClassLink sign-in is not set up" in answer.text and "Traceback" not in answer.text

@@ -66,12 +66,14 @@ def classlink_client() -> FlaskOAuth2App:
 
 @bp.get("/classlink/login")
 def classlink_login():
-    client = classlink_client()
     next_url = safe_next(request.args.get("next"))
     if next_url:
         session[NEXT_KEY] = next_url
     try:
+        client = classlink_client()
         return client.authorize_redirect(url_for("al_roster.classlink_callback", _external=True))
+    except ConfigurationError as exc:
+        return _not_set_up(exc)
     except (requests.RequestException, ValueError) as exc:
         log.error("ClassLink discovery failed: %s", exc)
         return friendly_page("ClassLink is not answering", "We could not reach ClassLink to "
@@ -83,12 +85,21 @@ def classlink_callback():
     next_url = session.get(NEXT_KEY)
     try:
         account = _sign_in_from_callback(classlink_client())
+    except ConfigurationError as exc:
+        return _not_set_up(exc)
     except SignInRefused as refused:
         return refusal_page(refused)
     except CallbackRejected as rejected:
         log.warning("ClassLink sign-in rejected: %s", rejected.reason)
         return friendly_page("Sign-in did not work", rejected.message, 400, advice=TRY_AGAIN)
     return complete_sign_in(account, next_url)
+
+
+def _not_set_up(exc: ConfigurationError):
+    log.error("ClassLink sign-in is not configured: %s", exc.message)
+    return friendly_page("ClassLink sign-in is not set up", "This site cannot sign you in "
+                         "with ClassLink yet.", 503,
+                         advice="Please tell the site's support team; they can finish the set-up.")
 
 
 def _sign_in_from_callback(client: FlaskOAuth2App):
