@@ -8,7 +8,7 @@ import threading
 import pytest
 from signin_helpers import north_roster, setup_districts, sync_files, user
 
-from al_roster.models import Account, AccountEvent, ImportedClass, Membership, database
+from al_roster.models import Account, AccountEvent, ImportedClass, Membership, RosterUser, database
 from al_roster.services.provisioning import (
     SignInRefused,
     place_student_in_classes,
@@ -77,6 +77,15 @@ def test_refusals_say_why_name_the_admin_make_no_account_and_are_logged(district
             outcomes.append((district, sourced_id, "signed in", False, False))
     assert outcomes == [(d, s, reason, True, True) for d, s, reason in REFUSALS]
     assert Account.select().count() == 0
+
+
+def test_a_roster_user_without_a_role_is_refused_clearly(districts):
+    # OneRoster 1.2 keeps roles in roles.csv: a user with no role row has none.
+    RosterUser.update(role=None).where(RosterUser.sourced_id == "s-cy").execute()
+    with pytest.raises(SignInRefused) as refused:
+        sign_in_roster_user(districts["north"], "s-cy", via="lti")
+    assert refused.value.reason == "role_not_served"
+    assert "The roster lists you as having no role" in refused.value.message
 
 
 def test_returning_user_gets_the_same_account_with_names_from_the_roster(app, districts, tmp_path):

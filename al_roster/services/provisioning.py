@@ -62,7 +62,7 @@ class SignInRefused(RosterError):
 def refuse(reason: str, message: str, *, advice: str | None = None, **details) -> SignInRefused:
     """A refusal, logged with its reason (every refusal is: support reads these)."""
     log.warning("sign-in refused: %s %s", reason,
-                " ".join(f"{k}={v}" for k, v in details.items() if v is not None))
+                " ".join(f"{k}={v!r}" for k, v in details.items() if v is not None))
     return SignInRefused(reason, message, advice=advice, **details)
 
 
@@ -129,7 +129,7 @@ def _servable_person(district: District, sourced_id: str | None, *, via: str,
                      **details)
     if person.role not in SERVED_ROLES:
         raise refuse("role_not_served",
-                     f"The roster lists you as {_article(person.role)}; this app is for "
+                     f"The roster lists you as {_role_phrase(person.role)}; this app is for "
                      "teachers and students.", role=person.role, **details)
     return person
 
@@ -234,5 +234,7 @@ def district_today(district: District) -> dt.date:
         return dt.date.today()
 
 
-def _article(role: str) -> str:
+def _role_phrase(role: str | None) -> str:
+    if not role:
+        return "having no role"
     return ("an " if role[:1].lower() in "aeiou" else "a ") + role
