@@ -66,6 +66,7 @@ def classlink_client() -> FlaskOAuth2App:
 
 @bp.get("/classlink/login")
 def classlink_login():
+    session.pop(NEXT_KEY, None)  # an abandoned sign-in's destination is not this one's
     next_url = safe_next(request.args.get("next"))
     if next_url:
         session[NEXT_KEY] = next_url
