@@ -69,7 +69,8 @@ def find_registration(issuer: str, client_id: str | None) -> LtiRegistration | N
 
 
 def find_deployment(issuer: str, client_id: str, deployment_id: str) -> LtiDeployment | None:
-    return (LtiDeployment.select(LtiDeployment, District)
+    """The deployment, with its registration and district (one query)."""
+    return (LtiDeployment.select(LtiDeployment, LtiRegistration, District)
             .join(LtiRegistration).switch(LtiDeployment).join(District)
             .where((LtiRegistration.issuer == issuer) & (LtiRegistration.client_id == client_id)
                    & (LtiDeployment.deployment_id == deployment_id))

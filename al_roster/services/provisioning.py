@@ -76,14 +76,16 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
     classlink_user_id = str(classlink_user_id) if classlink_user_id not in (None, "") else None
     person = _servable_person(district, sourced_id, via=via, classlink_user_id=classlink_user_id)
     role = SERVED_ROLES[person.role]
-    with write_transaction():
+    with write_transaction():  # one commit: the account and its classes, or nothing
         account, created = _account_for(district, person, classlink_user_id)
         account.district = district  # spares a query wherever the district is read
         _refresh(account, person, role, classlink_user_id)
+        placed = _place(account, district_today(district)) if role == "student" else []
+    app = current_app._get_current_object()
     if created:
-        account_created.send(current_app._get_current_object(), account=account, via=via)
-    if role == "student":
-        place_student_in_classes(account)
+        account_created.send(app, account=account, via=via)
+    if placed:
+        student_placed.send(app, account=account, class_ids=placed)
     log.info("signed in: district=%s sourced_id=%s role=%s via=%s account=%s",
              district.slug, account.sourced_id, role, via, account.id)
     return account
@@ -202,7 +204,15 @@ def place_student_in_classes(account: Account, today: dt.date | None = None) -> 
     """Puts the student in every imported class they have a present, current enrollment in
     (bringing back a membership removed earlier), in one statement; returns the classes
     they were added to or brought back into."""
-    today_s = (today or district_today(account.district)).isoformat()
+    class_ids = _place(account, today or district_today(account.district))
+    if class_ids:
+        student_placed.send(current_app._get_current_object(), account=account,
+                            class_ids=class_ids)
+    return class_ids
+
+
+def _place(account: Account, today: dt.date) -> list[int]:
+    today_s = today.isoformat()
     p = database.param
     m, e, ic = (Membership._meta.table_name, Enrollment._meta.table_name,
                 ImportedClass._meta.table_name)
@@ -219,11 +229,7 @@ def place_student_in_classes(account: Account, today: dt.date | None = None) -> 
         "RETURNING imported_class_id",
         ["student", utcnow(), account.district_id, account.sourced_id, ACTIVE, today_s, today_s],
     ).fetchall()
-    class_ids = sorted(r[0] for r in rows)
-    if class_ids:
-        student_placed.send(current_app._get_current_object(), account=account,
-                            class_ids=class_ids)
-    return class_ids
+    return sorted(r[0] for r in rows)
 
 
 def district_today(district: District) -> dt.date:

@@ -26,6 +26,7 @@ from . import bp
 from .auth import complete_sign_in, refusal_page
 from .csrf import exempt
 from .lti_tool import (
+    DEPLOYMENT_CLAIM,
     PLATFORM_KEYS,
     PLATFORM_KEYS_LIFETIME_SECONDS,
     DatabaseToolConf,
@@ -38,7 +39,6 @@ from .pages import friendly_page
 log = logging.getLogger(__name__)
 
 LIS_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/lis"
-DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 TRY_AGAIN = "Open the app again from your ClassLink portal."
 
 

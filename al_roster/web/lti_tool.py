@@ -32,6 +32,7 @@ NONCES_KEY = "al_roster_lti_nonces"
 NONCE_LIFETIME_SECONDS = 600
 MAX_PENDING_NONCES = 8  # launches started in other tabs and not finished yet
 PLATFORM_KEYS_LIFETIME_SECONDS = 300
+DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 
 
 class LaunchReplayed(LtiException):
@@ -54,19 +55,34 @@ class DatabaseToolConf(ToolConfAbstract):
 
     def find_registration_by_params(self, iss: str, client_id: str | None, *args,
                                     **kwargs) -> Registration | None:
-        row = lti_service.find_registration(iss, client_id)
+        row = self._launch_deployment(iss, client_id, kwargs.get("jwt_body"))
+        row = row.registration if row is not None else lti_service.find_registration(
+            iss, client_id)
         if row is None:
             return None
         return (Registration().set_issuer(row.issuer).set_client_id(row.client_id)
                 .set_auth_login_url(row.auth_login_url).set_auth_token_url(row.auth_token_url)
                 .set_key_set_url(row.key_set_url).set_auth_audience(row.auth_audience))
 
+    def _launch_deployment(self, iss: str, client_id: str | None, jwt_body) -> LtiDeployment | None:
+        """At launch the deployment id is known already: registration, deployment and
+        district come in one query (and find_deployment_by_params needs none)."""
+        deployment_id = (jwt_body or {}).get(DEPLOYMENT_CLAIM)
+        if client_id is None or not isinstance(deployment_id, str):
+            return None
+        row = lti_service.find_deployment(iss, client_id, deployment_id)
+        if row is not None:
+            self.deployments[(iss, client_id, deployment_id)] = row
+        return row
+
     def find_deployment(self, iss: str, deployment_id: str) -> Deployment | None:
         return None  # every issuer may have many client ids: find_deployment_by_params
 
     def find_deployment_by_params(self, iss: str, deployment_id: str, client_id: str, *args,
                                   **kwargs) -> Deployment | None:
-        row = lti_service.find_deployment(iss, client_id, deployment_id)
+        row = self.deployments.get((iss, client_id, deployment_id))
+        if row is None:
+            row = lti_service.find_deployment(iss, client_id, deployment_id)
         if row is None:
             return None
         self.deployments[(iss, client_id, deployment_id)] = row
