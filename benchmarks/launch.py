@@ -14,6 +14,7 @@ of login initiation + launch.
 
     python benchmarks/launch.py                      # 300 students, 300 + 300 launches
     python benchmarks/launch.py --students 2000 --launches 1000
+    python benchmarks/launch.py --redis-url redis://127.0.0.1:6379/9
 """
 from __future__ import annotations
 
@@ -132,8 +133,8 @@ def set_up(app, platform: Platform, students: int, folder: Path) -> None:
             auth_token_url="https://platform.bench/token", key_set_url=platform.key_set_url)
 
 
-def one_launch(app, platform: Platform, sourced_id: str) -> tuple[float, float]:
-    """(login initiation seconds, launch seconds) for one new browser."""
+def one_launch(app, platform: Platform, sourced_id: str) -> tuple[float, float, float]:
+    """(login initiation seconds, launch seconds, launch CPU seconds) for one new browser."""
     browser = app.test_client()
     started = time.perf_counter()
     login = browser.post("/roster/lti/login", data={
@@ -144,11 +145,11 @@ def one_launch(app, platform: Platform, sourced_id: str) -> tuple[float, float]:
     assert login.status_code == 302, login.text
     query = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query).items()}
     token = platform.id_token(sourced_id, query["nonce"], query["redirect_uri"])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     launch = browser.post("/roster/lti/launch", data={"id_token": token, "state": query["state"]})
-    launch_seconds = time.perf_counter() - started
+    launch_seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert launch.status_code == 302, launch.text
-    return login_seconds, launch_seconds
+    return login_seconds, launch_seconds, cpu
 
 
 def percentiles(samples: list[float]) -> str:
@@ -161,21 +162,27 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=300)
     parser.add_argument("--launches", type=int, default=300,
                         help="first launches, then as many returning launches")
+    parser.add_argument("--redis-url", help="spend nonces in this Redis (as production does "
+                                            "when AL_ROSTER_REDIS_URL is set)")
     args = parser.parse_args()
     launches = min(args.launches, args.students - 1)  # the last student warms up
     platform = Platform()
     with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
         app = create_app({"TESTING": False, "SECRET_KEY": "bench",
-                          "AL_ROSTER_DATABASE_URL": url, "AL_ROSTER_STORAGE_DIR": tmp})
+                          "AL_ROSTER_DATABASE_URL": url, "AL_ROSTER_STORAGE_DIR": tmp,
+                          "AL_ROSTER_REDIS_URL": args.redis_url})
         set_up(app, platform, args.students, Path(tmp) / "package")
         one_launch(app, platform, f"stu-{args.students}")  # warm: key set fetched, code loaded
         print(f"PostgreSQL, {args.students:,} students in {CLASSES} imported classes each; "
-              f"{launches} launches of each kind")
+              f"{launches} launches of each kind; nonces spent in "
+              f"{'Redis' if args.redis_url else 'the database'}; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for kind in ("first", "returning"):
             timings = [one_launch(app, platform, f"stu-{i}") for i in range(1, launches + 1)]
             logins, launch_only = [t[0] for t in timings], [t[1] for t in timings]
-            both = [a + b for a, b in timings]
-            print(f"{kind:>9} launch      {percentiles(launch_only)}")
+            both = [t[0] + t[1] for t in timings]
+            print(f"{kind:>9} launch      {percentiles(launch_only)}   (the app's CPU "
+                  f"{percentiles([t[2] for t in timings])})")
             print(f"{kind:>9} login+launch{percentiles(both)}   (login alone "
                   f"{percentiles(logins)})")
         with app.app_context():
