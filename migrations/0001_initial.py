@@ -1,28 +1,49 @@
 """Districts, sync runs, the roster copy, accounts and imported classes."""
 from peewee import *
 
+#: The roster copy as it was first shipped: per table, its OneRoster columns (T text,
+#: B boolean, D date) and the lookup indexes beyond (district_id, sourced_id).
+ROSTER_TABLES = {
+    "roster_orgs": ("name T, type T, identifier T, parent_sourced_id T", ()),
+    "roster_academic_sessions": (
+        "title T, type T, start_date D, end_date D, parent_sourced_id T, school_year T", ()),
+    "roster_courses": ("school_year_sourced_id T, title T, course_code T, grades T, "
+                       "org_sourced_id T, subjects T, subject_codes T", ()),
+    "roster_classes": ("title T, grades T, course_sourced_id T, class_code T, class_type T, "
+                       "location T, school_sourced_id T, term_sourced_ids T, subjects T, "
+                       "subject_codes T, periods T", ()),
+    "roster_users": ("enabled_user B, org_sourced_ids T, role T, username T, user_ids T, "
+                     "given_name T, family_name T, middle_name T, identifier T, email T, sms T, "
+                     "phone T, agent_sourced_ids T, grades T, user_master_identifier T, "
+                     "preferred_given_name T, preferred_middle_name T, preferred_family_name T, "
+                     "primary_org_sourced_id T, pronouns T", (("district_id", "username"),)),
+    "roster_roles": ("user_sourced_id T, role_type T, role T, begin_date D, end_date D, "
+                     "org_sourced_id T, user_profile_sourced_id T",
+                     (("district_id", "user_sourced_id"),)),
+    "roster_enrollments": ("class_sourced_id T, school_sourced_id T, user_sourced_id T, role T, "
+                           "primary B, begin_date D, end_date D",
+                           (("district_id", "class_sourced_id"), ("district_id", "user_sourced_id"))),
+}
+FIELD = {"T": TextField, "B": BooleanField, "D": DateField}
+
+
+def roster_model(db, table, columns, lookups):
+    attrs = {
+        "district_id": IntegerField(), "sourced_id": TextField(),
+        "date_last_modified": TextField(null=True), "extra": TextField(null=True),
+        "row_hash": BigIntegerField(), "first_run_id": IntegerField(),
+        "last_run_id": IntegerField(), "removed_run_id": IntegerField(null=True),
+    }
+    for column in columns.split(", "):
+        name, kind = column.split()
+        attrs[name] = FIELD[kind](null=True)
+    indexes = ((("district_id", "sourced_id"), True),) + tuple((cols, False) for cols in lookups)
+    attrs["Meta"] = type("Meta", (), {"database": db, "table_name": table, "indexes": indexes})
+    return type(table, (Model,), attrs)
+
 
 def up(migrator, db):
-    class AcademicSession(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        title = TextField(null=True)
-        type = TextField(null=True)
-        start_date = DateField(null=True)
-        end_date = DateField(null=True)
-        parent_sourced_id = TextField(null=True)
-        school_year = TextField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_academic_sessions'
-            indexes = ((('district_id', 'sourced_id'), True),)
-    db.create_tables([AcademicSession])
+    db.create_tables([roster_model(db, t, *spec) for t, spec in ROSTER_TABLES.items()])
 
     class District(Model):
         slug = CharField(unique=True, max_length=64)
@@ -69,50 +90,6 @@ def up(migrator, db):
             table_name = 'account_event'
     db.create_tables([AccountEvent])
 
-    class Course(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        school_year_sourced_id = TextField(null=True)
-        title = TextField(null=True)
-        course_code = TextField(null=True)
-        grades = TextField(null=True)
-        org_sourced_id = TextField(null=True)
-        subjects = TextField(null=True)
-        subject_codes = TextField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_courses'
-            indexes = ((('district_id', 'sourced_id'), True),)
-    db.create_tables([Course])
-
-    class Enrollment(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        class_sourced_id = TextField(null=True)
-        school_sourced_id = TextField(null=True)
-        user_sourced_id = TextField(null=True)
-        role = TextField(null=True)
-        primary = BooleanField(null=True)
-        begin_date = DateField(null=True)
-        end_date = DateField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_enrollments'
-            indexes = ((('district_id', 'sourced_id'), True), (('district_id', 'class_sourced_id'), False), (('district_id', 'user_sourced_id'), False))
-    db.create_tables([Enrollment])
-
     class ImportedClass(Model):
         district = ForeignKeyField(District, on_delete='CASCADE')
         sourced_id = TextField()
@@ -140,110 +117,9 @@ def up(migrator, db):
         class Meta:
             database = db
             table_name = 'membership'
-            indexes = ((('imported_class', 'user_sourced_id'), True), (('district_id', 'user_sourced_id'), False))
+            indexes = ((('imported_class', 'user_sourced_id'), True),
+                       (('district_id', 'user_sourced_id'), False))
     db.create_tables([Membership])
-
-    class Org(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        name = TextField(null=True)
-        type = TextField(null=True)
-        identifier = TextField(null=True)
-        parent_sourced_id = TextField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_orgs'
-            indexes = ((('district_id', 'sourced_id'), True),)
-    db.create_tables([Org])
-
-    class RosterClass(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        title = TextField(null=True)
-        grades = TextField(null=True)
-        course_sourced_id = TextField(null=True)
-        class_code = TextField(null=True)
-        class_type = TextField(null=True)
-        location = TextField(null=True)
-        school_sourced_id = TextField(null=True)
-        term_sourced_ids = TextField(null=True)
-        subjects = TextField(null=True)
-        subject_codes = TextField(null=True)
-        periods = TextField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_classes'
-            indexes = ((('district_id', 'sourced_id'), True),)
-    db.create_tables([RosterClass])
-
-    class RosterRole(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        user_sourced_id = TextField(null=True)
-        role_type = TextField(null=True)
-        role = TextField(null=True)
-        begin_date = DateField(null=True)
-        end_date = DateField(null=True)
-        org_sourced_id = TextField(null=True)
-        user_profile_sourced_id = TextField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_roles'
-            indexes = ((('district_id', 'sourced_id'), True), (('district_id', 'user_sourced_id'), False))
-    db.create_tables([RosterRole])
-
-    class RosterUser(Model):
-        district_id = IntegerField()
-        sourced_id = TextField()
-        date_last_modified = TextField(null=True)
-        extra = TextField(null=True)
-        row_hash = BigIntegerField()
-        first_run_id = IntegerField()
-        last_run_id = IntegerField()
-        removed_run_id = IntegerField(null=True)
-        enabled_user = BooleanField(null=True)
-        org_sourced_ids = TextField(null=True)
-        role = TextField(null=True)
-        username = TextField(null=True)
-        user_ids = TextField(null=True)
-        given_name = TextField(null=True)
-        family_name = TextField(null=True)
-        middle_name = TextField(null=True)
-        identifier = TextField(null=True)
-        email = TextField(null=True)
-        sms = TextField(null=True)
-        phone = TextField(null=True)
-        agent_sourced_ids = TextField(null=True)
-        grades = TextField(null=True)
-        user_master_identifier = TextField(null=True)
-        preferred_given_name = TextField(null=True)
-        preferred_middle_name = TextField(null=True)
-        preferred_family_name = TextField(null=True)
-        primary_org_sourced_id = TextField(null=True)
-        pronouns = TextField(null=True)
-        class Meta:
-            database = db
-            table_name = 'roster_users'
-            indexes = ((('district_id', 'sourced_id'), True), (('district_id', 'username'), False))
-    db.create_tables([RosterUser])
 
     class RunChange(Model):
         run_id = IntegerField()
