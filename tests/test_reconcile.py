@@ -13,7 +13,9 @@ import pytest
 from packages import write_package
 from rosters import account_for, school
 
-from al_roster.models import Account, ImportedClass, Membership, RosterClass
+from al_roster.models import Account, Enrollment, ImportedClass, Membership, RosterClass, SyncRun
+from al_roster.models.runs import RUNNING
+from al_roster.oneroster.generator import generate_delta, generate_district
 from al_roster.services.class_import import import_classes
 from al_roster.services.class_rosters import rosters_of
 from al_roster.services.districts import add_district
@@ -255,3 +257,41 @@ def test_scoped_reconcile_leaves_other_classes_alone(setup, app):
     assert reconcile_imported_classes(app.extensions["al_roster"].db, district.id, None,
                                       class_ids=[], today=TODAY)["classes_archived"] == 0
     assert ImportedClass.get(ImportedClass.sourced_id == "cls-alg1").status == "active"
+
+
+def test_nightly_catches_enrollments_that_begin_or_end_without_a_change(setup, app):
+    """A quiet night looks only at what changed, and at enrollments whose dates came."""
+    district, sync = setup
+    files = school(TODAY)
+    end_enrollment("cls-alg1", "stu-3", TODAY + dt.timedelta(days=5))(files)
+    enrol("cls-alg1", "stu-9", beginDate=(TODAY + dt.timedelta(days=5)).isoformat())(files)
+    sync(files)
+    assert state()["cls-alg1"]["stu-3"] == ACTIVE and "stu-9" not in state()["cls-alg1"]
+    later = SyncRun.create(district=district, status=RUNNING)  # a sync with nothing to change
+    counts = reconcile_imported_classes(app.extensions["al_roster"].db, district.id, later.id,
+                                        today=TODAY + dt.timedelta(days=10))
+    assert (counts["members_added"], counts["members_removed"]) == (1, 1)
+    assert state()["cls-alg1"]["stu-3"] == REMOVED and state()["cls-alg1"]["stu-9"] == ACTIVE
+
+
+def test_nightly_agrees_with_a_full_reconciliation(app, tmp_path):
+    """After a generated day of schedule changes and renames, reconciling the whole district
+    finds nothing the nightly's narrower look missed."""
+    district = add_district("lake", "Lake", plan="prime", rostering=True, deletion_threshold=1.0)
+    options = app.extensions["al_roster"].sync_options
+    generate_district(tmp_path / "base", 400, seed=2, today=TODAY)
+    assert sync_package(district, tmp_path / "base", options).status == "applied"
+    for klass in RosterClass.select().order_by(RosterClass.id)[::2]:
+        teacher = Enrollment.get((Enrollment.class_sourced_id == klass.sourced_id)
+                                 & (Enrollment.role == "teacher"))
+        account = (Account.get_or_none(Account.sourced_id == teacher.user_sourced_id)
+                   or account_for(district, teacher.user_sourced_id, "teacher"))
+        import_classes(account, [klass.sourced_id], today=TODAY)
+    generate_delta(400, tmp_path / "delta", 300, seed=2, today=TODAY)
+    nightly = sync_package(district, tmp_path / "delta", options)
+    assert nightly.status == "applied"
+    assert nightly.counts["reconciliation"]["members_added"] > 0
+    assert nightly.counts["reconciliation"]["members_removed"] > 0
+    full = reconcile_imported_classes(app.extensions["al_roster"].db, district.id, None,
+                                      today=TODAY)
+    assert set(full.values()) == {0}
