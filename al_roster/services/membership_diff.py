@@ -80,7 +80,7 @@ def _plan(db, scope: MemberScope) -> None:
         "ON e.district_id = ic.district_id AND e.class_sourced_id = ic.sourced_id "
         f'JOIN "{T_USER}" u ON u.district_id = e.district_id AND u.sourced_id = e.user_sourced_id '
         f'LEFT JOIN "{T_MEMBER}" m ON m.imported_class_id = ic.id '
-        "AND m.user_sourced_id = e.user_sourced_id "
+        f"AND m.user_sourced_id = e.user_sourced_id {scope.people('m.user_sourced_id')} "
         f"WHERE ic.district_id = {p} AND ic.status = 'active' {scope.classes(p)} "
         f"{scope.people('e.user_sourced_id')} AND {belongs(p)} "
         "AND ((m.id IS NULL AND e.role = 'student') OR m.removed_at IS NOT NULL)",
@@ -95,7 +95,8 @@ def _plan(db, scope: MemberScope) -> None:
         f'AND NOT EXISTS (SELECT 1 FROM "{T_ENROL}" e JOIN "{T_USER}" u '
         "ON u.district_id = e.district_id AND u.sourced_id = e.user_sourced_id "
         "WHERE e.district_id = ic.district_id AND e.class_sourced_id = ic.sourced_id "
-        f"AND e.user_sourced_id = m.user_sourced_id AND {belongs(p)})",
+        f"AND e.user_sourced_id = m.user_sourced_id {scope.people('e.user_sourced_id')} "
+        f"AND {belongs(p)})",
         [scope.district_id, *scope.params, *today])
 
 
