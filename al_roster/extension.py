@@ -86,15 +86,24 @@ def _close_database(exc) -> None:
 
 
 def _install_login_manager(app: Flask) -> None:
-    """Accounts sign in through Flask-Login; a host app with its own manager keeps it."""
+    """Accounts sign in through Flask-Login. A host app with its own manager and user loader
+    keeps them: account ids carry a prefix, so its loader sees only its own users' ids."""
     from flask_login import LoginManager
 
     from .models import Account
+    from .models.accounts import ACCOUNT_ID_PREFIX
 
-    if getattr(app, "login_manager", None) is None:
+    manager = getattr(app, "login_manager", None)
+    if manager is None:
         manager = LoginManager()
         manager.init_app(app)
-    else:
-        manager = app.login_manager
-    if manager._user_callback is None:
-        manager.user_loader(lambda account_id: Account.get_or_none(Account.id == int(account_id)))
+    host_loader = manager._user_callback
+
+    def load_user(user_id: str):
+        if user_id.startswith(ACCOUNT_ID_PREFIX):
+            user_id = user_id[len(ACCOUNT_ID_PREFIX):]
+        elif host_loader is not None:
+            return host_loader(user_id)
+        return Account.get_or_none(Account.id == int(user_id)) if user_id.isdigit() else None
+
+    manager.user_loader(load_user)

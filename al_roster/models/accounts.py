@@ -7,6 +7,10 @@ from .base import BaseModel
 from .district import District, utcnow
 
 
+#: Marks our accounts' ids in the Flask-Login session, apart from a host app's own users.
+ACCOUNT_ID_PREFIX = "alr:"
+
+
 class Account(BaseModel):
     district = peewee.ForeignKeyField(District, backref="accounts", on_delete="CASCADE")
     sourced_id = peewee.TextField()
@@ -36,7 +40,7 @@ class Account(BaseModel):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{ACCOUNT_ID_PREFIX}{self.id}"
 
 
 class AccountEvent(BaseModel):
