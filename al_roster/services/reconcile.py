@@ -13,10 +13,11 @@ Set-based, in the caller's transaction, no query per student:
 
 How much is looked at:
 - ``class_ids`` (an import): those classes, every member; names are left alone;
-- a sync still running (the nightly case): only the people whose enrollments or user records
-  the run changed, or whose enrollments began or ended since the district was last
-  reconciled, plus every member of a class the run brought back. A quiet night with
-  millions of enrollments costs a scan, not a comparison of every membership;
+- a sync still running (the nightly case): only the classes the run changed, and only the
+  people whose enrollments or user records the run changed or whose enrollments began or
+  ended since the district was last reconciled, plus every member of a class the run
+  brought back. A quiet night with millions of enrollments costs a scan, not a comparison
+  of every membership;
 - anything else (the first sync, an undo, a call by hand): the whole district.
 """
 from __future__ import annotations
@@ -51,10 +52,12 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
     if class_ids is not None and not class_ids:
         return counts
     today = today or dt.date.today()
-    counts["classes_archived"] = _archive(db, district_id, run_id, class_ids)
-    restored = _restore_classes(db, district_id, class_ids)
-    counts["classes_restored"] = len(restored)
     since = None if class_ids is not None else _reconciled_since(district_id, run_id)
+    # A nightly looks only at the classes the run changed; otherwise at every class.
+    limit = _Classes(db.param, class_ids, run_id if since is not None else None)
+    counts["classes_archived"] = _archive(db, district_id, run_id, limit)
+    restored = _restore_classes(db, district_id, limit)
+    counts["classes_restored"] = len(restored)
     scope = MemberScope(district_id, today.isoformat(), class_ids)
     if since is None:
         _add(counts, reconcile_members(db, scope, run_id))
@@ -68,7 +71,7 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
         if restored:  # their rosters may have moved on while they were archived
             _add(counts, reconcile_members(db, MemberScope(district_id, today.isoformat(),
                                                            restored), run_id))
-    counts["titles_updated"] = _follow_titles(db, district_id, class_ids)
+    counts["titles_updated"] = _follow_titles(db, district_id, limit)
     if class_ids is None:
         counts["accounts_updated"] = _follow_names(db, district_id,
                                                    None if since is None else run_id)
@@ -118,10 +121,23 @@ def _collect_people(db, district_id: int, run_id: int, since: dt.date, today: dt
         db.execute_sql(f'ANALYZE "{PEOPLE}"')  # usually a few rows: let the planner know
 
 
-def _class_limit(p: str, class_ids: list[int] | None, column: str = "id") -> tuple[str, list]:
-    if class_ids is None:
-        return "", []
-    return f"AND {column} IN ({', '.join([p] * len(class_ids))})", [int(i) for i in class_ids]
+class _Classes:
+    """SQL limiting class-level work to some imported classes (by id), to the classes a run
+    changed in the roster copy, or to none of them."""
+
+    def __init__(self, p: str, class_ids: list[int] | None, changed_by_run: int | None):
+        self.p, self.class_ids, self.run_id = p, class_ids, changed_by_run
+
+    def sql(self, table: str) -> tuple[str, list]:
+        p, parts, params = self.p, [], []
+        if self.class_ids is not None:
+            parts.append(f'AND "{table}".id IN ({", ".join([p] * len(self.class_ids))})')
+            params += [int(i) for i in self.class_ids]
+        if self.run_id is not None:
+            parts.append(f'AND "{table}".sourced_id IN (SELECT c.sourced_id FROM "{T_RCLASS}" c '
+                         f'WHERE c.district_id = "{table}".district_id AND c.last_run_id = {p})')
+            params.append(self.run_id)
+        return " ".join(parts), params
 
 
 def _gone(table: str) -> str:
@@ -129,22 +145,22 @@ def _gone(table: str) -> str:
             f'AND r.sourced_id = "{table}".sourced_id AND r.removed_run_id IS NULL)')
 
 
-def _archive(db, district_id: int, run_id: int | None, class_ids) -> int:
+def _archive(db, district_id: int, run_id: int | None, classes: _Classes) -> int:
     p = db.param
-    limit, params = _class_limit(p, class_ids)
+    limit, params = classes.sql(T_CLASS)
     return db.execute_sql(
         f'UPDATE "{T_CLASS}" SET status = {p}, archived_at = {p}, archived_run_id = {p} '
         f"WHERE district_id = {p} AND status = {p} {limit} AND {_gone(T_CLASS)}",
         [ARCHIVED, utcnow(), run_id, district_id, ACTIVE, *params]).rowcount
 
 
-def _restore_classes(db, district_id: int, class_ids) -> list[int]:
+def _restore_classes(db, district_id: int, classes: _Classes) -> list[int]:
     """Un-archives the classes the SIS brought back; returns their ids.
 
     Only classes archived by a sync come back by themselves; others were archived by people.
     """
     p = db.param
-    limit, params = _class_limit(p, class_ids)
+    limit, params = classes.sql(T_CLASS)
     ids = [r[0] for r in db.execute_sql(
         f'SELECT id FROM "{T_CLASS}" WHERE district_id = {p} AND status = {p} '
         f"AND archived_run_id IS NOT NULL {limit} AND NOT {_gone(T_CLASS)}",
@@ -155,9 +171,9 @@ def _restore_classes(db, district_id: int, class_ids) -> list[int]:
     return ids
 
 
-def _follow_titles(db, district_id: int, class_ids) -> int:
+def _follow_titles(db, district_id: int, classes: _Classes) -> int:
     p = db.param
-    limit, params = _class_limit(p, class_ids, f'"{T_CLASS}".id')
+    limit, params = classes.sql(T_CLASS)
     return db.execute_sql(
         f'UPDATE "{T_CLASS}" SET title = r.title FROM "{T_RCLASS}" r '
         f'WHERE "{T_CLASS}".district_id = {p} AND r.district_id = "{T_CLASS}".district_id '
