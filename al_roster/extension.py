@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from .models import bind_database
-from .settings import DEFAULTS
+from .settings import DEFAULTS, roster_state  # noqa: F401  (re-exported)
 from .sync.runner import SyncOptions
 
 
@@ -72,11 +72,6 @@ class RosterState:
         return SyncOptions(storage_dir=Path(config["AL_ROSTER_STORAGE_DIR"]),
                            max_package_bytes=int(config["AL_ROSTER_MAX_PACKAGE_BYTES"]),
                            after_run=lambda run: notify_run(run, config))
-
-
-def roster_state() -> RosterState:
-    """The extension state of the current app."""
-    return current_app.extensions["al_roster"]
 
 
 def _close_database(exc) -> None:

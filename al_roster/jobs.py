@@ -116,7 +116,7 @@ def sync_district(district_id: int, full: bool = False) -> dict:
 
 
 def run_district_sync(district_id: int, *, full: bool = False, raise_passing: bool = False) -> dict:
-    from .extension import roster_state
+    from .settings import roster_state
     district = District.get_or_none(District.id == district_id)
     if district is None:
         return {"district": district_id, "status": "skipped", "message": "No such district."}

@@ -60,3 +60,9 @@ def from_environment(environ=None) -> dict[str, object]:
     """The AL_ROSTER_* settings found in the environment, typed like their defaults."""
     environ = os.environ if environ is None else environ
     return {k: coerce(k, v) for k, v in environ.items() if k.startswith("AL_ROSTER_")}
+
+
+def roster_state():
+    """The al_roster state of the current Flask app (its settings, database, sync options)."""
+    from flask import current_app
+    return current_app.extensions["al_roster"]

@@ -6,7 +6,6 @@ import peewee
 from .base import BaseModel
 from .district import District, utcnow
 
-
 #: Marks our accounts' ids in the Flask-Login session, apart from a host app's own users.
 ACCOUNT_ID_PREFIX = "alr:"
 

@@ -12,11 +12,11 @@ from flask import Response, abort, jsonify, redirect, render_template, request, 
 from flask_login import current_user
 
 from ..errors import AccessDenied, DistrictNotFound, RosterError, UndoConflict
-from ..extension import roster_state
 from ..models import District, RunIssue, SyncRun
 from ..models.runs import APPLIED, HELD
 from ..services import access, diagnostics
 from ..services import districts as district_service
+from ..settings import roster_state
 from ..sync.report import run_report
 from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
 from . import bp
