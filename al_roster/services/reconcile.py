@@ -54,7 +54,7 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
     today = today or dt.date.today()
     since = None if class_ids is not None else _reconciled_since(district_id, run_id)
     # A nightly looks only at the classes the run changed; otherwise at every class.
-    limit = _Classes(db.param, class_ids, run_id if since is not None else None)
+    limit = _Classes(db.param, district_id, class_ids, run_id if since is not None else None)
     counts["classes_archived"] = _archive(db, district_id, run_id, limit)
     restored = _restore_classes(db, district_id, limit)
     counts["classes_restored"] = len(restored)
@@ -125,8 +125,10 @@ class _Classes:
     """SQL limiting class-level work to some imported classes (by id), to the classes a run
     changed in the roster copy, or to none of them."""
 
-    def __init__(self, p: str, class_ids: list[int] | None, changed_by_run: int | None):
-        self.p, self.class_ids, self.run_id = p, class_ids, changed_by_run
+    def __init__(self, p: str, district_id: int, class_ids: list[int] | None,
+                 changed_by_run: int | None):
+        self.p, self.district_id = p, district_id
+        self.class_ids, self.run_id = class_ids, changed_by_run
 
     def sql(self, table: str) -> tuple[str, list]:
         p, parts, params = self.p, [], []
@@ -134,9 +136,10 @@ class _Classes:
             parts.append(f'AND "{table}".id IN ({", ".join([p] * len(self.class_ids))})')
             params += [int(i) for i in self.class_ids]
         if self.run_id is not None:
+            # Not correlated: one pass over the roster's classes, whatever the number imported.
             parts.append(f'AND "{table}".sourced_id IN (SELECT c.sourced_id FROM "{T_RCLASS}" c '
-                         f'WHERE c.district_id = "{table}".district_id AND c.last_run_id = {p})')
-            params.append(self.run_id)
+                         f"WHERE c.district_id = {p} AND c.last_run_id = {p})")
+            params += [self.district_id, self.run_id]
         return " ".join(parts), params
 
 
