@@ -77,7 +77,7 @@ def account_for(district: District, sourced_id: str, role: str) -> Account:
 def sign_in(client, account: Account) -> None:
     """Signs the test client in as the account, as Flask-Login keeps it in the session."""
     with client.session_transaction() as session:
-        session["_user_id"] = str(account.id)
+        session["_user_id"] = account.get_id()
         session["_fresh"] = True
     if has_app_context():  # requests share the test's app context: forget who was signed in
         g.pop("_login_user", None)

@@ -21,6 +21,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=15_000)  # a loaded machine is slow, not broken
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -76,6 +77,8 @@ def sign_in(page, site, name):
 def sign_out(page, site):
     page.goto(f"{site}/roster/logout")
     page.get_by_role("button", name="Sign out").click()
+    # Back home before anything else: a later navigation must not race the sign-out.
+    expect(page.get_by_role("link", name="Sign in (demo)")).to_be_visible()
 
 
 def open_import_popup(page):
