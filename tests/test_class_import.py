@@ -126,11 +126,17 @@ def test_reminder_when_a_begun_term_has_classes_not_imported(client, ada):
 
 
 def test_someone_with_no_classes_gets_the_empty_state(client, north):
-    sign_in(client, account_for(north, "aid-1", "aide"))
+    sign_in(client, account_for(north, "aid-1", "teacher"))  # teaches nothing in the roster
     body = client.get("/roster/api/importable-classes").get_json()
     assert body["terms"] == []
     assert body["empty"]["title"] == "No classes found for you in your district's SIS"
     assert "OneRoster administrator" in body["empty"]["advice"]
+
+
+def test_a_district_administrator_gets_no_list(client, north):
+    sign_in(client, account_for(north, "aid-1", "administrator"))
+    response = client.get("/roster/api/importable-classes")
+    assert response.status_code == 403 and "for teachers" in response.get_json()["message"]
 
 
 # -- importing -----------------------------------------------------------------------------------

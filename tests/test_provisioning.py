@@ -35,6 +35,7 @@ def memberships(district, sourced_id: str, *, active: bool = True) -> set[str]:
     ("north", "t-ada", "teacher"),
     ("north", "s-bo", "student"),
     ("south", "s-south", "student"),
+    ("north", "adm-1", "administrator"),  # a district admin signs in to the console
 ])
 def test_roster_people_get_an_account_with_the_rosters_role_and_names(
         districts, district, sourced_id, role):
@@ -50,7 +51,6 @@ REFUSALS = [  # district, sourcedId, reason
     ("north", "nobody", "not_in_roster"),
     ("north", "s-gone", "removed_from_roster"),
     ("north", "s-off", "disabled"),
-    ("north", "adm-1", "role_not_served"),
     ("north", "aid-1", "role_not_served"),
     ("north", "s-south", "not_in_roster"),  # a person of another district
     ("south", "s-bo", "not_in_roster"),
@@ -233,3 +233,20 @@ def test_a_returning_students_launch_is_a_few_queries_whatever_their_classes(app
         return len(seen)
 
     assert queries_for("s-bo") == queries_for("s-cy") <= 6
+
+
+def test_a_district_admin_signs_in_to_their_own_districts_console(app, districts):
+    """A district's OneRoster administrator gets the console of their district only."""
+    app.config["AL_ROSTER_DEV_LOGIN"] = True
+    client = app.test_client()
+    client.get("/roster/dev/login?district=north")
+    with client.session_transaction() as session:
+        token = session["al_roster_csrf"]
+    client.post("/roster/dev/login", data={"district": "north", "sourced_id": "adm-1",
+                                            "csrf_token": token, "next": "/"})
+    me = client.get("/roster/api/me").get_json()
+    assert me["role"] == "administrator" and me["classes"] == []
+    listed = client.get("/roster/api/admin/districts").get_json()
+    assert [d["slug"] for d in listed["districts"]] == ["north"]
+    assert client.get("/roster/api/admin/districts/south/runs").status_code == 403
+    assert client.get("/roster/api/importable-classes").status_code == 403

@@ -123,3 +123,27 @@ def test_district_set_and_staff_grant(north, runner):
     assert Account.get(Account.sourced_id == "t").is_staff
     why = invoke(runner, "why", "stu-1", "cls-1", "--district", "north").output
     assert "is not in North District's roster" in why
+
+
+def test_a_granted_teacher_sees_their_districts_console(app, tmp_path):
+    from al_roster.models import Account
+    from al_roster.services.districts import add_district
+    north = add_district("north", "North District")
+    add_district("south", "South District")
+    teacher = Account.create(district=north, sourced_id="tch-9", role="teacher",
+                             email="it.lead@north.org")
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = teacher.get_id()
+    with app.app_context():  # a fresh g: Flask-Login keeps the user loaded for the context
+        assert client.get("/roster/api/admin/districts").status_code == 403
+    result = app.test_cli_runner().invoke(args=["al-roster", "district", "grant-admin", "north",
+                                                "IT.Lead@north.org"])
+    assert result.exit_code == 0, result.output
+    assert "now sees north's rostering console" in result.output
+    with app.app_context():
+        listed = client.get("/roster/api/admin/districts").get_json()
+    assert [d["slug"] for d in listed["districts"]] == ["north"]
+    refused = app.test_cli_runner().invoke(args=["al-roster", "district", "grant-admin", "north",
+                                                 "nobody@north.org"])
+    assert refused.exit_code == 1 and "must sign in once first" in refused.output

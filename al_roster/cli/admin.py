@@ -1,4 +1,5 @@
-"""`al-roster runs`, `run show|approve|reject|undo`, `district set`, `staff grant`, `why`."""
+"""`al-roster runs`, `run show|approve|reject|undo`, `district set|grant-admin`, `staff grant`,
+`why`."""
 from __future__ import annotations
 
 import sys
@@ -138,6 +139,16 @@ def district_set(slug, threshold, plan, rostering, contacts) -> None:
     click.echo(f"District {target.slug}: {target.plan} plan, rostering "
                f"{'enabled' if target.rostering_enabled else 'disabled'}, deletion threshold "
                f"{target.deletion_threshold:.0%}, contacts {target.contacts or 'none'}.")
+
+
+@district.command("grant-admin", help="Let an account (by e-mail or sourcedId) see its "
+                                      "district's support console.")
+@click.argument("slug")
+@click.argument("who")
+@with_roster
+def district_grant_admin(slug, who) -> None:
+    account = access.grant_district_admin(district_service.get_district(slug), who)
+    click.echo(f"{account.name} ({account.sourced_id}) now sees {slug}'s rostering console.")
 
 
 @cli.group("staff", help="Support staff: who sees every district's rostering.")

@@ -20,6 +20,8 @@ class Account(BaseModel):
     email = peewee.TextField(null=True)
     username = peewee.TextField(null=True)
     is_staff = peewee.BooleanField(default=False)
+    #: Sees their district's support console though the roster does not name them an admin.
+    district_admin = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField(default=utcnow)
     last_login_at = peewee.DateTimeField(null=True)
 

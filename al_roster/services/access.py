@@ -2,8 +2,8 @@
 
 Staff (support) see every district: an account marked ``is_staff`` (``al-roster staff grant``)
 or listed by id or e-mail in the AL_ROSTER_STAFF setting. A district's OneRoster admins
-(ClassLink "Tenant Administrator", role "administrator") see their own district. Teachers
-and students see none of it.
+(the roster's district administrators, or granted with ``al-roster district grant-admin``)
+see their own district. Teachers and students see none of it.
 """
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ def is_staff(account: Account | None, staff_setting: str | None = "") -> bool:
         return True
     listed = _listed(staff_setting)
     email = (getattr(account, "email", None) or "").lower()
-    return str(account.get_id()) in listed or bool(email and email in listed)
+    return str(account.id) in listed or bool(email and email in listed)
 
 
 def is_district_admin(account: Account | None) -> bool:
+    if getattr(account, "district_admin", False):
+        return True
     role = (getattr(account, "role", None) or "").lower()
     return role in ADMIN_ROLES
 
@@ -71,3 +73,15 @@ def grant_staff(email_or_id: str) -> list[Account]:
         account.is_staff = True
         account.save()
     return accounts
+
+
+def grant_district_admin(district: District, who: str) -> Account:
+    """Lets the district's account with this e-mail or sourcedId see the district's console."""
+    account = Account.get_or_none((Account.district == district) & (
+        (fn.LOWER(Account.email) == who.strip().lower()) | (Account.sourced_id == who.strip())))
+    if account is None:
+        raise RosterError(f"No account '{who}' in {district.slug}. The person must sign in once "
+                          "first (from ClassLink), then be granted.")
+    account.district_admin = True
+    account.save()
+    return account

@@ -104,10 +104,13 @@ def district_today(district: District) -> dt.date:
 
 
 def check_may_import(account: Account) -> None:
-    """Students never import; nor does anyone whose district has rostering switched off."""
+    """Only teachers import, and only where the district has rostering switched on."""
     if account.role == STUDENT:
         raise AccessDenied("Importing classes is for teachers. Your classes appear by "
                            "themselves when you open the app from ClassLink.")
+    if account.role != TEACHER:
+        raise AccessDenied("Importing classes is for teachers: they import the classes "
+                           "they teach.")
     if not account.district.can_use_rostering:
         raise AccessDenied("Class import from the SIS is not enabled for your district; "
                            "your district's administrator can ask for it.")

@@ -37,8 +37,13 @@ from ..signals import account_created, student_placed
 
 log = logging.getLogger(__name__)
 
-#: Roster roles the app serves, and the account role each becomes.
-SERVED_ROLES = {"teacher": "teacher", "student": "student"}
+#: Roster roles the app serves, and the account role each becomes. District-level
+#: administrators (OneRoster 1.1 "administrator", 1.2 "districtAdministrator" and
+#: "systemAdministrator") sign in to the district's support console, not to classes.
+SERVED_ROLES = {
+    "teacher": "teacher", "student": "student", "administrator": "administrator",
+    "districtAdministrator": "administrator", "systemAdministrator": "administrator",
+}
 
 FIX_IT = ("Your district's OneRoster administrator can fix this in the district's SIS; "
           "the change reaches this app with the next nightly sync.")
@@ -132,7 +137,7 @@ def _servable_person(district: District, sourced_id: str | None, *, via: str,
     if person.role not in SERVED_ROLES:
         raise refuse("role_not_served",
                      f"The roster lists you as {_role_phrase(person.role)}; this app is for "
-                     "teachers and students.", role=person.role, **details)
+                     "teachers, students and district administrators.", role=person.role, **details)
     return person
 
 
