@@ -20,21 +20,11 @@ import time
 import uuid
 from pathlib import Path
 
+from sync import create_postgres_database  # benchmarks/sync.py, beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AL_ROSTER_BENCH_REDIS", "redis://127.0.0.1:6379/11")
-
-
-def fresh_database(name: str) -> str:
-    import psycopg2
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
 def package(students: int) -> Path:
@@ -104,7 +94,8 @@ def main() -> None:
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             queue = f"bench-{uuid.uuid4().hex[:8]}"
-            env = dict(os.environ, AL_ROSTER_DATABASE_URL=fresh_database(f"al_roster_fanout_{os.getpid()}"),
+            database_url = create_postgres_database(f"al_roster_fanout_{os.getpid()}")
+            env = dict(os.environ, AL_ROSTER_DATABASE_URL=database_url,
                        AL_ROSTER_REDIS_URL=REDIS_URL, AL_ROSTER_QUEUE=queue,
                        AL_ROSTER_STORAGE_DIR=str(Path(tmp) / "storage"),
                        AL_ROSTER_APP="plugin:create_app", PYTHONPATH=str(ROOT))

@@ -125,11 +125,9 @@ def floor_postgres(package: Path, url: str) -> float:
     return seconds
 
 
-def fresh_database(kind: str, tmp: Path) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+def create_postgres_database(name: str) -> str:
+    """A new, empty PostgreSQL database (dropped first if it exists); returns its URL."""
     import psycopg2
-    name = f"al_roster_bench_{os.getpid()}"
     admin = psycopg2.connect(PG_ADMIN)
     admin.autocommit = True
     with admin.cursor() as cur:
@@ -137,6 +135,12 @@ def fresh_database(kind: str, tmp: Path) -> str:
         cur.execute(f'CREATE DATABASE "{name}"')
     admin.close()
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+
+def fresh_database(kind: str, tmp: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+    return create_postgres_database(f"al_roster_bench_{os.getpid()}")
 
 
 def bench(size: int, kind: str) -> dict:

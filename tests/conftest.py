@@ -125,3 +125,22 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+CHROMIUM = "/usr/bin/chromium"
+#: Headless Chromium on a machine with no outside network: no sandbox (root), no GPU, and no
+#: background connections that would be refused.
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser is downloaded)."""
+    if not os.path.exists(CHROMIUM):
+        need_service("Chromium", FileNotFoundError(CHROMIUM))
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

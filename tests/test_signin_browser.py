@@ -19,9 +19,6 @@ expect = playwright_api.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 TEACHER = {"sub": "1001", "given_name": "Ada", "family_name": "Lovelace",
            "email": "ada@classlink.example",
            "info": {"UserId": 1001, "TenantId": 456, "SourcedId": "t-ada", "Role": "Teacher"}}
@@ -54,14 +51,6 @@ def site(tmp_path_factory):
         bind(app)
         yield base, platform
     database.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
