@@ -95,12 +95,12 @@ def _record_updates(db, stage: Stage, entity: Entity, run_id: int) -> None:
 
 
 def _update(db, stage: Stage, entity: Entity, run_id: int) -> None:
-    p, roster = db.param, roster_table(entity)
+    p, target = db.param, f'"{roster_table(entity)}"'
     sets = ", ".join(f'"{c}" = s."{c}"' for c in value_columns(entity) + list(COPIED))
     db.execute_sql(
-        f'UPDATE "{roster}" SET {sets}, removed_run_id = NULL, last_run_id = {p} '
-        f'FROM "{stage_table(entity)}" s WHERE "{roster}".district_id = {p} '
-        f'AND "{roster}".sourced_id = s.sourced_id AND {_changed(chr(34) + roster + chr(34))}',
+        f"UPDATE {target} SET {sets}, removed_run_id = NULL, last_run_id = {p} "
+        f'FROM "{stage_table(entity)}" s WHERE {target}.district_id = {p} '
+        f"AND {target}.sourced_id = s.sourced_id AND {_changed(target)}",
         [run_id, stage.district_id])
 
 
@@ -118,13 +118,13 @@ def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
 
 
 def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
-    p, roster = db.param, roster_table(entity)
+    p, target = db.param, f'"{roster_table(entity)}"'
     db.execute_sql(
         f'INSERT INTO "{RunChange._meta.table_name}" ({CHANGE_COLUMNS}) '
         + _removals_select(db, stage, entity), [run_id, entity.name, stage.district_id])
     db.execute_sql(
-        f'UPDATE "{roster}" SET removed_run_id = {p}, last_run_id = {p} '
-        f'WHERE district_id = {p} AND {removal_condition(stage, entity.name, chr(34) + roster + chr(34))}',
+        f"UPDATE {target} SET removed_run_id = {p}, last_run_id = {p} "
+        f"WHERE district_id = {p} AND {removal_condition(stage, entity.name, target)}",
         [run_id, run_id, stage.district_id])
 
 

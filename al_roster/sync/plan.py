@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import peewee
 
-from ..oneroster.entities import ENTITIES
+from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME
 from .staging import Stage, roster_table, stage_table
 
 
@@ -54,7 +54,7 @@ def _scalar(db: peewee.Database, sql: str, params: list) -> int:
 
 def removal_condition(stage: Stage, name: str, alias: str = "r") -> str:
     """SQL condition on roster rows ``alias`` that the staged file removes."""
-    table = stage_table(next(e for e in ENTITIES if e.name == name))
+    table = stage_table(ENTITY_BY_NAME[name])
     if stage.mode(name) == "bulk":
         return (f"{alias}.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM \"{table}\" s "
                 f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active')")

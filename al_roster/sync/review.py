@@ -7,6 +7,7 @@ runs, because undoing under them would lose their changes.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..errors import RunStateError, UndoConflict
@@ -148,7 +149,6 @@ def _kind_totals(db, run, name, table) -> dict[str, int]:
 
 
 def _change_rows(db, run, name, table, kind, limit) -> list[dict]:
-    import json
     p = db.param
     if kind == "created" and run.status != HELD:
         rows = db.execute_sql(

@@ -15,7 +15,7 @@ import peewee
 
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
-from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
+from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, IssueLog
 from ..oneroster.package import CsvPackage
 from ..oneroster.rows import FileReader
@@ -207,12 +207,11 @@ class Stager:
 
     def _check_references(self, entity: Entity) -> None:
         """Reports rows naming a record that exists neither in the package nor the copy."""
-        by_name = {e.name: e for e in ENTITIES}
         stage = stage_table(entity)
         for column in all_stored_columns(entity):
             if column.kind != "id" or column.refers_to is None:
                 continue
-            target = by_name[column.refers_to]
+            target = ENTITY_BY_NAME[column.refers_to]
             condition, params = self._dangling(entity, column, target)
             found = self.db.execute_sql(
                 f'SELECT s.line, s."{column.attr}" FROM "{stage}" s WHERE {condition} '
