@@ -163,3 +163,31 @@ def test_pages_show_what_the_json_says(world, client):
     assert client.get("/roster/admin/runs/999999").status_code == 404
     why = client.get("/roster/admin/why?district=north&student=nobody&class=cls-1")
     assert "is not in North District" in why.get_data(as_text=True)
+
+
+def test_staff_set_up_a_districts_source_and_lti_registration(world, client, tmp_path):
+    from al_roster.models.lti import LtiRegistration
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    sign_in(client, world["staff"])
+    post = lambda body: client.post("/roster/api/admin/districts", json=body,  # noqa: E731
+                                    headers={"X-CSRF-Token": CSRF})
+    done = post({"slug": "north", "sourceKind": "csv_drop", "csvDropDirectory": str(drop),
+                 "ltiIssuer": "https://launchpad.classlink.com", "ltiClientId": "tool-1",
+                 "ltiDeploymentIds": "456", "ltiAuthLoginUrl": "https://lp.example/auth",
+                 "ltiAuthTokenUrl": "https://lp.example/token",
+                 "ltiKeySetUrl": "https://lp.example/jwks"})
+    assert done.status_code == 200, done.get_json()
+    north = District.get(District.slug == "north")
+    assert north.source_kind == "csv_drop" and north.source_config["directory"] == str(drop)
+    assert LtiRegistration.get(LtiRegistration.client_id == "tool-1").key_set_url.endswith("/jwks")
+    api = post({"slug": "north", "sourceKind": "oneroster_api", "apiUrl": "https://or.example",
+                "apiVersion": "1.2", "apiClientId": "abc", "apiClientSecretEnv": "NORTH_SECRET"})
+    assert api.status_code == 200
+    config = District.get(District.slug == "north").source_config
+    assert config["client_secret_env"] == "NORTH_SECRET" and "secret" not in str(config.values())
+    bad = post({"slug": "north", "sourceKind": "csv_drop", "csvDropDirectory": ""})
+    assert bad.status_code == 400 and "folder" in bad.get_json()["error"]
+    sign_in(client, world["admin"])  # a district admin may not point the sync at a server path
+    refused = post({"slug": "north", "sourceKind": "csv_drop", "csvDropDirectory": str(drop)})
+    assert refused.status_code == 403

@@ -13,8 +13,9 @@ from flask_login import current_user
 
 from ..errors import AccessDenied, DistrictNotFound, RosterError, UndoConflict
 from ..models import District, RunIssue, SyncRun
+from ..models.base import write_transaction
 from ..models.runs import APPLIED, HELD
-from ..services import access, diagnostics
+from ..services import access, diagnostics, lti, sources
 from ..services import districts as district_service
 from ..settings import roster_state
 from ..sync.report import run_report
@@ -169,6 +170,12 @@ def _act(run_id: int, action: str) -> SyncRun:
 
 
 def _save_district() -> District:
+    """Creates or updates a district from the form or JSON: all of it, or nothing."""
+    with write_transaction():
+        return _save_district_fields()
+
+
+def _save_district_fields() -> District:
     viewer = _viewer()
     staff = access.is_staff(viewer, _staff_setting())
     data = request.get_json(silent=True) if request.is_json else request.form
@@ -184,6 +191,9 @@ def _save_district() -> District:
     existing = District.get_or_none(District.slug == slug)
     if existing is None and not staff:
         raise _Refused(403, "Only support staff can create districts.")
+    if (data.get("sourceKind") or data.get("ltiIssuer")) and not staff:
+        raise _Refused(403, "Only support staff can set a district's source or its LTI "
+                            "registration.")
     if existing is not None:
         _district(slug)
     try:
@@ -211,17 +221,51 @@ def _save_district() -> District:
                     setattr(district, attr, data.get(key).strip() or None)
             if not district.name:
                 district.name = slug
-        if data.get("sourceKind"):
-            district.source_kind = data.get("sourceKind")
         if data.get("contacts") is not None:
             district.contacts = data.get("contacts").strip() or None
         district.save()
+        _save_source(district, data)
+        _save_lti(district, data)
         return district
     except ValueError as exc:
         raise _Refused(400, "The deletion threshold is a share between 0 and 1 (0.1 is 10%).") \
             from exc
     except RosterError as exc:
         raise _Refused(400, exc.message) from exc
+
+
+def _text(data, key: str) -> str:
+    return str(data.get(key) or "").strip()
+
+
+def _save_source(district: District, data) -> None:
+    """The district's OneRoster source, through the same rules as `al-roster district source`."""
+    kind = _text(data, "sourceKind")
+    if not kind:
+        return
+    if kind == "none":
+        sources.clear_source(district)
+    elif kind == "csv_drop":
+        if not _text(data, "csvDropDirectory"):
+            raise RosterError("A CSV drop needs the folder the district's files arrive in.")
+        sources.set_csv_drop(district, _text(data, "csvDropDirectory"))
+    elif kind == "oneroster_api":
+        sources.set_oneroster_api(district, _text(data, "apiUrl"),
+                                  _text(data, "apiVersion") or "1.1", _text(data, "apiClientId"),
+                                  _text(data, "apiClientSecretEnv"))
+    else:
+        raise RosterError("The source is none, csv_drop or oneroster_api.")
+
+
+def _save_lti(district: District, data) -> None:
+    """The district's LTI 1.3 registration, as `al-roster lti register` makes it."""
+    if not _text(data, "ltiIssuer"):
+        return
+    lti.register_platform(
+        district, issuer=_text(data, "ltiIssuer"), client_id=_text(data, "ltiClientId"),
+        deployment_ids=[d.strip() for d in _text(data, "ltiDeploymentIds").split(",") if d.strip()],
+        auth_login_url=_text(data, "ltiAuthLoginUrl"), auth_token_url=_text(data, "ltiAuthTokenUrl"),
+        key_set_url=_text(data, "ltiKeySetUrl"))
 
 
 # --- JSON ----------------------------------------------------------------------------------
