@@ -42,10 +42,18 @@ class PackageRejected(RosterError):
 
 
 class SourceError(RosterError):
-    """A district's source (REST API, CSV drop) could not deliver a complete package."""
+    """A district's source (REST API, CSV drop) could not deliver a complete package.
+
+    ``passing`` marks a fault that may go away by itself (timeouts, HTTP 429 and 5xx after
+    the pull's own retries, data changing during the pull): worth retrying later.
+    """
 
     message = "The district's OneRoster source could not be read."
     code = "source_error"
+
+    def __init__(self, message: str | None = None, *, passing: bool = False, **details):
+        super().__init__(message, **details)
+        self.passing = passing
 
 
 class SyncBusy(RosterError):

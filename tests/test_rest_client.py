@@ -268,6 +268,7 @@ def test_wrong_secret_is_refused_clearly_and_leaves_no_package(tmp_path, sleeps,
     assert "refused the credentials" in message and server.client_id in message
     assert "not-the-secret" not in message and server.client_secret not in message
     assert statuses == [401] and sleeps == []  # refused credentials are not retried
+    assert not caught.value.passing  # nor is the job: someone must fix the credentials
     assert_failed_cleanly(tmp_path)
 
 
@@ -367,9 +368,10 @@ def test_429_retry_after_is_honoured(api, tmp_path, sleeps):
 def test_a_retry_after_beyond_reason_fails_at_once(api, tmp_path, sleeps):
     api.fail(1, status=503, retry_after="3600")
 
-    with pytest.raises(SourceError, match="come back in 3600 s"):
+    with pytest.raises(SourceError, match="come back in 3600 s") as caught:
         pull(api, tmp_path / "pkg", sleeps)
     assert sleeps == []
+    assert caught.value.passing  # the nightly job tries again later
 
 
 @pytest.mark.parametrize("status, keep, total, message", [

@@ -238,7 +238,8 @@ class _Pager:
         if total is not None and self.total is not None and total != self.total:
             raise SourceError(
                 f"GET {_show(url)}: X-Total-Count changed from {self.total} to {total} during "
-                f"the pull of {self.collection}; the data changed underneath us, try again.")
+                f"the pull of {self.collection}; the data changed underneath us, try again.",
+                passing=True)
         self.total = self.total if total is None else total
         if self.total is not None and self.received > self.total:
             raise SourceError(f"GET {_show(url)}: received {self.received} {self.collection} "
@@ -381,7 +382,7 @@ class _Api:
                     log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)",
                                 what, problem, delay, attempt, attempts)
                     self.sleep(delay)
-        raise SourceError(f"{what} failed after {attempts} attempts: {problem}")
+        raise SourceError(f"{what} failed after {attempts} attempts: {problem}", passing=True)
 
     def _attempt(self, what: str, send: Callable[[], Any]) -> Any:
         """Send once; raise _Retryable for what may pass, SourceError for what will not."""
@@ -471,7 +472,8 @@ def _retry_after(response: requests.Response, what: str) -> float | None:
     seconds = max(0.0, seconds)
     if seconds > MAX_RETRY_AFTER:
         raise SourceError(f"{what}: the server asked us to come back in {seconds:.0f} s "
-                          f"(HTTP {response.status_code}, Retry-After); try the pull later.")
+                          f"(HTTP {response.status_code}, Retry-After); try the pull later.",
+                          passing=True)
     return seconds
 
 

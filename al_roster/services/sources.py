@@ -127,8 +127,7 @@ def fetch_package(district: District, work_dir: str | os.PathLike, *,
 def is_passing(exc: SourceError) -> bool:
     """Whether a source error may pass on its own (timeouts, 429, 5xx after the pull's own
     retries, data changing during the pull), so the job is worth retrying later."""
-    text = exc.message
-    return (" failed after " in text and " attempts" in text) or "try again" in text
+    return exc.passing
 
 
 def _drop_folder(district: District) -> Path:
