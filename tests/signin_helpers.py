@@ -11,16 +11,13 @@ Districts (all on the Prime plan with rostering, except "basic" and "off"):
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 from packages import write_package
-from werkzeug.serving import make_server
+from peers.loopback import live_server  # noqa: F401  (re-exported for the sign-in tests)
 
 from al_roster.models import District, ImportedClass, database
 from al_roster.models.classes import ARCHIVED
@@ -140,20 +137,6 @@ def setup_districts(app, tmp_path: Path, today: dt.date | None = None) -> dict[s
                              status=ARCHIVED if sourced_id == "cls-band" else "active")
     ImportedClass.create(district=made["south"], sourced_id="cls-alg", title="Algebra I (South)")
     return made
-
-
-@contextlib.contextmanager
-def live_server(app) -> Iterator[str]:
-    """The app under a real HTTP server on 127.0.0.1 (a free port); yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def bind(app) -> None:

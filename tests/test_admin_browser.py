@@ -1,11 +1,9 @@
 """In Chromium: staff review a held run and approve it; the lookup finds a student."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from admin_helpers import account, half_dropped, sync, two_districts
-from werkzeug.serving import make_server
+from peers.loopback import live_server
 
 pytestmark = pytest.mark.browser
 
@@ -21,11 +19,8 @@ def live(sqlite_app, tmp_path):
         login_user(Account.get_by_id(account_id))
         return "signed in"
 
-    server = make_server("127.0.0.1", 0, sqlite_app, threaded=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield sqlite_app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with live_server(sqlite_app, threaded=False) as base:
+        yield sqlite_app, base
 
 
 def test_staff_review_and_lookup(live, tmp_path, browser):

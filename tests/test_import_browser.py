@@ -5,13 +5,12 @@ the keyboard and a phone-sized screen."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from conftest import make_app
 from packages import write_package
+from peers.loopback import live_server
 from rosters import school
-from werkzeug.serving import make_server
 
 from al_roster.models import ImportedClass
 from al_roster.services.districts import add_district
@@ -39,13 +38,8 @@ def site(tmp_path):
         run = sync_package(district, write_package(tmp_path / "package", files),
                            app.extensions["al_roster"].sync_options)
         assert run.status == "applied", run.message
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    with app.app_context():
-        yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    with live_server(app) as base, app.app_context():
+        yield base
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ Flask tool against the LTI 1.3 platform. No product code is involved."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -22,6 +20,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify, request, url_for
 from jwt import PyJWKClient
+from peers.loopback import live_server as serve
+from peers.lti_platform import (
+    LIS_CLAIM,
+    ROLES_CLAIM,
+    LtiPerson,
+    LtiPlatformError,
+    read_form,
+    run_lti_platform,
+)
+from peers.oidc_peer import (
+    OidcPeerError,
+    complete_login,
+    require_node,
+    run_oidc_provider,
+)
 from pylti1p3.contrib.flask import (
     FlaskCacheDataStorage,
     FlaskMessageLaunch,
@@ -30,53 +43,6 @@ from pylti1p3.contrib.flask import (
 )
 from pylti1p3.exception import OIDCException
 from pylti1p3.tool_config import ToolConfDict
-from werkzeug.serving import make_server
-
-try:
-    from peers.lti_platform import (
-        LIS_CLAIM,
-        ROLES_CLAIM,
-        LtiPerson,
-        LtiPlatformError,
-        read_form,
-        run_lti_platform,
-    )
-    from peers.oidc_peer import (
-        OidcPeerError,
-        complete_login,
-        require_node,
-        run_oidc_provider,
-    )
-except ImportError:  # tests/ imported as a package
-    from tests.peers.lti_platform import (
-        LIS_CLAIM,
-        ROLES_CLAIM,
-        LtiPerson,
-        LtiPlatformError,
-        read_form,
-        run_lti_platform,
-    )
-    from tests.peers.oidc_peer import (
-        OidcPeerError,
-        complete_login,
-        require_node,
-        run_oidc_provider,
-    )
-
-
-@contextlib.contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve a WSGI app on 127.0.0.1 (a free port) in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
 
 # --- OpenID Connect (ClassLink SSO) -----------------------------------------
 
