@@ -208,3 +208,17 @@ def test_identical_file_is_reread_when_a_file_it_refers_to_changed(app, district
     skipped = {i.file for i in run.issues if "Identical" in i.message}
     assert "orgs.csv" not in skipped and "users.csv" not in skipped  # users refer to orgs
     assert "academicSessions.csv" in skipped
+
+
+def test_a_1_2_role_change_alone_reaches_the_user(app, district, tmp_path):
+    from al_roster.oneroster.generator import generate_district
+    generate_district(tmp_path / "g", 200, seed=3, version="1.2")
+    sync(app, district, tmp_path / "g")
+    student = RosterUser.select().where(RosterUser.role == "student").first()
+    delta = {"roles": [dict(sourcedId=f"rol-{student.sourced_id}", status="active",
+                            userSourcedId=student.sourced_id, roleType="primary", role="aide",
+                            orgSourcedId=student.primary_org_sourced_id or "org-0001")]}
+    run = sync(app, district, write_package(tmp_path / "d", delta, version="1.2",
+                                           modes={"roles": "delta"}))
+    assert run.status == "applied", run.message
+    assert RosterUser.get_by_id(student.id).role == "aide"  # users.csv was not in the package

@@ -78,6 +78,3 @@ class IssueLog:
         if kept < self.limit:
             self._kept_per_file[issue.file] = kept + 1
             self.items.append(issue)
-
-    def to_list(self) -> list[dict]:
-        return [i.to_dict() for i in self.items]

@@ -27,7 +27,6 @@ from .entities import LEADING_COLUMNS, Column, Entity, all_stored_columns
 from .issues import IssueLog
 
 SOURCED_ID = re.compile(r"^[0-9A-Za-z./@_-]{1,255}$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 YEAR = re.compile(r"^\d{4}$")
 

@@ -128,8 +128,10 @@ def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
         [run_id, run_id, stage.district_id])
 
 
-def derive_user_roles(db, district_id: int) -> None:
-    """OneRoster 1.2 keeps a user's role in roles.csv: copy the primary one onto the user."""
+def derive_user_roles(db, district_id: int, run_id: int) -> None:
+    """OneRoster 1.2 keeps a user's role in roles.csv: copy the primary one onto the user.
+
+    Only users the run wrote, or whose roles it wrote, can have a new role."""
     users = roster_table(ENTITY_BY_NAME["users"])
     roles = roster_table(ENTITY_BY_NAME["roles"])
     p = db.param
@@ -137,6 +139,7 @@ def derive_user_roles(db, district_id: int) -> None:
         f'UPDATE "{users}" SET role = (SELECT rr.role FROM "{roles}" rr WHERE rr.district_id = {p} '
         f'AND rr.user_sourced_id = "{users}".sourced_id AND rr.removed_run_id IS NULL '
         "ORDER BY CASE WHEN rr.role_type = 'primary' THEN 0 ELSE 1 END, rr.id LIMIT 1) "
-        f'WHERE district_id = {p} AND EXISTS (SELECT 1 FROM "{roles}" rr WHERE '
-        f'rr.district_id = {p} AND rr.user_sourced_id = "{users}".sourced_id)',
-        [district_id, district_id, district_id])
+        f'WHERE district_id = {p} AND (last_run_id = {p} OR sourced_id IN (SELECT '
+        f'rr.user_sourced_id FROM "{roles}" rr WHERE rr.district_id = {p} '
+        f"AND rr.last_run_id = {p}))",
+        [district_id, district_id, run_id, district_id, run_id])

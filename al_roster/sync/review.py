@@ -93,9 +93,9 @@ def _undo_entity(db, run: SyncRun, entity) -> None:
         f'UPDATE "{table}" SET removed_run_id = NULL, last_run_id = c.prev_last_run_id '
         f'FROM "{changes}" c WHERE c.run_id = {p} AND c.entity = {p} AND c.kind = \'removed\' '
         f'AND "{table}".id = c.row_id', [run.id, entity.name])
-    columns = [(c.attr, column_type(model._meta.columns[c.attr], db))
+    columns = [(c.attr, column_type(model._meta.columns[c.attr]))
                for c in all_stored_columns(entity)]
-    columns += [(c, column_type(model._meta.columns[c], db)) for c in COPIED]
+    columns += [(c, column_type(model._meta.columns[c])) for c in COPIED]
     columns.append(("removed_run_id", "INTEGER"))
     sets = ", ".join(f'"{name}" = {json_field(db, "c.before", name, kind)}'
                      for name, kind in columns)

@@ -128,7 +128,7 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
                 raise _HeldForReview(plans, hold, preview_changes(db, stage, run.id, plans))
             apply_plan(db, stage, run.id, plans)
             if package.version == "1.2" and {"users", "roles"} & set(plans):
-                derive_user_roles(db, district.id)
+                derive_user_roles(db, district.id, run.id)
             reconciled = reconcile_imported_classes(db, district.id, run.id)
             _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
     finally:

@@ -21,7 +21,8 @@ def chunks(rows: Iterable[tuple], size: int = CHUNK_ROWS) -> Iterator[list[tuple
         yield chunk
 
 
-def column_type(field: peewee.Field, db: peewee.Database) -> str:
+def column_type(field: peewee.Field) -> str:
+    """The SQL type a staging or restoring statement gives the field's values."""
     if isinstance(field, peewee.BooleanField):
         return "BOOLEAN"
     if isinstance(field, peewee.DateField):

@@ -119,7 +119,7 @@ class Stager:
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:
         model = ROSTER_MODELS[entity.name]
-        types = {c.attr: column_type(model._meta.columns[c.attr], self.db)
+        types = {c.attr: column_type(model._meta.columns[c.attr])
                  for c in all_stored_columns(entity)}
         columns = [("line", "INTEGER"), ("sourced_id", "TEXT"), ("status", "TEXT"),
                    ("date_last_modified", "TEXT"), *types.items(), ("extra", "TEXT"),
@@ -161,21 +161,19 @@ class Stager:
 
     # -- checks in bulk ------------------------------------------------------------------
     def _drop_duplicates(self, entity: Entity) -> None:
+        """Keeps the first row of each sourcedId; reports and removes the others, in bulk."""
         table = stage_table(entity)
-        dupes = (f'SELECT s.line, s.sourced_id, d.first_line FROM "{table}" s JOIN '
+        later = (f'SELECT s.line, s.sourced_id, d.first_line FROM "{table}" s JOIN '
                  f'(SELECT sourced_id, MIN(line) AS first_line FROM "{table}" GROUP BY sourced_id '
                  f'HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id WHERE s.line > d.first_line')
-        found = self.db.execute_sql(dupes).fetchall()
+        found = self.db.execute_sql(f"{later} ORDER BY s.line LIMIT {ISSUE_SAMPLE}").fetchall()
         if not found:
             return
+        total = self.db.execute_sql(
+            f'DELETE FROM "{table}" WHERE line IN (SELECT line FROM ({later}) dup)').rowcount
         samples = [(line, f"sourcedId '{sid}' already appears on line {first}; this row was "
-                          "skipped.") for line, sid, first in found[:ISSUE_SAMPLE]]
-        self.issues.many(ERROR, entity.file_name, "sourcedId", samples, len(found))
-        lines = [r[0] for r in found]
-        for start in range(0, len(lines), 500):
-            part = lines[start:start + 500]
-            self.db.execute_sql(f'DELETE FROM "{table}" WHERE line IN '
-                                f'({", ".join([self.db.param] * len(part))})', part)
+                          "skipped.") for line, sid, first in found]
+        self.issues.many(ERROR, entity.file_name, "sourcedId", samples, total)
 
     def _valid_targets(self, target: Entity) -> tuple[str, list]:
         """SQL (and params) of the sourcedIds a reference to ``target`` may name."""
