@@ -233,3 +233,30 @@ def test_a_1_2_role_change_alone_reaches_the_user(app, district, tmp_path):
                                            modes={"roles": "delta"}))
     assert run.status == "applied", run.message
     assert RosterUser.get_by_id(student.id).role == "aide"  # users.csv was not in the package
+
+
+def test_rehash_migration_keeps_an_upgraded_copy_unchanged(app, district, tmp_path):
+    """A copy whose hashes were taken the earlier way is re-hashed by migration 0006, so the
+    next night with the same rows records nothing as updated."""
+    import importlib.util
+
+    from al_roster.schema import migrations_dir
+
+    base = small_district(students=6)
+    sync(app, district, write_package(tmp_path / "first", base))
+    for model in (RosterUser, Enrollment, RosterClass):
+        model.update(row_hash=model.row_hash + 1).execute()  # as an older release left them
+    spec = importlib.util.spec_from_file_location(
+        "rehash", migrations_dir() / "0006_row_hash_text.py")
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    migration.up(None, app.extensions["al_roster"].db)
+
+    folder = write_package(tmp_path / "again", base)
+    for path in folder.glob("*.csv"):  # other bytes, same rows: every row is read and compared
+        path.write_text(path.read_text() + "\n")
+    again = sync(app, district, folder)
+    assert again.status == "applied", again.message
+    assert {name: c["updated"] for name, c in again.counts.items() if "updated" in c} == {
+        name: 0 for name, c in again.counts.items() if "updated" in c}
+    assert counts(again, "users")["unchanged"] == RosterUser.select().count()

@@ -160,17 +160,20 @@ class CsvPackage:
                 hasher.update(block)
         return hasher.hexdigest()
 
+    def text_lines(self, file_name: str) -> Iterator[str]:
+        """The file's lines as text; a file that is not UTF-8 rejects the package."""
+        with self.open_binary(file_name) as raw:
+            yield from _decoded_lines(raw, file_name)
+
     def csv_rows(self, file_name: str) -> Iterator[list[str]]:
         """The file's rows; a file that is not UTF-8 or not CSV rejects the package."""
-        with self.open_binary(file_name) as raw:
-            lines = _decoded_lines(raw, file_name)
-            reader = csv.reader(lines, strict=False)
-            try:
-                yield from reader
-            except csv.Error as exc:
-                raise PackageRejected(
-                    f"{file_name} line {reader.line_num}: not valid CSV ({exc}).",
-                    file=file_name, line=reader.line_num) from exc
+        reader = csv.reader(self.text_lines(file_name), strict=False)
+        try:
+            yield from reader
+        except csv.Error as exc:
+            raise PackageRejected(
+                f"{file_name} line {reader.line_num}: not valid CSV ({exc}).",
+                file=file_name, line=reader.line_num) from exc
 
     # -- manifest ------------------------------------------------------------------------
     def _read_manifest(self) -> tuple[str, dict[str, str], str | None]:

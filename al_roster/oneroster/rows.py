@@ -15,14 +15,18 @@ yielded; a header that lacks a required column rejects the package.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import difflib
-import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
+
+from xxhash import xxh3_64_intdigest
 
 from ..errors import PackageRejected
+from .canonical import Field, LinePattern, line_pattern
 from .entities import LEADING_COLUMNS, Column, Entity, all_stored_columns
 from .issues import IssueLog
 
@@ -82,13 +86,83 @@ CHECKS: dict[str, Callable[[str], object] | None] = {
 }
 
 
-def row_hash(values) -> int:
-    """A stable signed 64-bit digest of a row's values (fits BIGINT on both databases).
+_HALF_RANGE = 1 << 63
+_HASH_ESCAPES = str.maketrans({"\\": "\\\\", "\x1e": "\\x1e", "\x1f": "\\x1f"})
 
-    ``repr`` keeps None, True and the text 'None' apart and is computed in C.
+
+def _hash_text(value) -> str:
+    if value is None:
+        return ""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value).translate(_HASH_ESCAPES)
+
+
+def text_hash(text: str) -> int:
+    """A stable 64-bit digest of a text (XXH3), shifted to fit a signed BIGINT."""
+    return xxh3_64_intdigest(text.encode("utf-8")) - _HALF_RANGE
+
+
+def row_hash(values, extra: str | None = None) -> int:
+    """The digest of a row's stored values (in ``all_stored_columns`` order) and extras.
+
+    Values are joined as text (None as '', booleans as true/false, dates as YYYY-MM-DD), a
+    backslash and the two separators escaped, so different values never join to the same text. A canonical
+    line hashes its captured fields the same way without building the values first.
     """
-    digest = hashlib.blake2b(repr(values).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    key = "\x1f".join(map(_hash_text, values))
+    if extra:
+        key += "\x1e" + extra.translate(_HASH_ESCAPES)
+    return text_hash(key)
+
+
+class _PushBack:
+    """An iterator of lines that can be handed one line back, for the csv module to read."""
+
+    def __init__(self, lines: Iterator[str]):
+        self._lines, self._held = lines, None
+
+    def push(self, line: str) -> None:
+        self._held = line
+
+    def __iter__(self) -> _PushBack:
+        return self
+
+    def __next__(self) -> str:
+        if self._held is not None:
+            line, self._held = self._held, None
+            return line
+        return next(self._lines)
+
+
+class _CanonicalLine:
+    """Turns a line matching a canonical pattern into the row the full checks would make."""
+
+    def __init__(self, pattern: LinePattern, targets: tuple[Column, ...]):
+        self.match = pattern.regex.fullmatch
+        width = pattern.regex.groups  # two constants follow the groups: 'active', None
+        status, none = width, width + 1
+        values = [pattern.values[c.attr] - 1 if c.attr in pattern.values else none
+                  for c in targets]
+        modified = pattern.modified - 1 if pattern.modified else none
+        self.pick_row = itemgetter(pattern.sourced_id - 1, status, modified, *values, none)
+        self.pick_hashed = itemgetter(*(v if v != none else width for v in values))
+        #: where boolean values sit in a picked row, to turn 'true' into True
+        self.bools = [3 + i for i, c in enumerate(targets)
+                      if c.kind == "bool" and c.attr in pattern.values]
+
+    def row(self, line: int, text: str) -> tuple | None:
+        match = self.match(text)
+        if match is None:
+            return None
+        picked = self.pick_row(match.groups() + ("active", None))
+        hashed = text_hash("\x1f".join(self.pick_hashed(match.groups("") + ("",))))
+        if self.bools:
+            picked = list(picked)
+            for at in self.bools:
+                if picked[at] is not None:
+                    picked[at] = picked[at] == "true"
+        return (line, *picked, hashed)
 
 
 class FileReader:
@@ -124,6 +198,7 @@ class FileReader:
         self.bindings = self._bind_values(position)
         self.extras = [(i, n) for i, n in enumerate(names) if n.startswith("metadata.")]
         self._warn_unknown_columns(names)
+        self._compile_fast_path(names)
 
     def _bind_values(self, position: dict[str, int]) -> list:
         target_index = {c.attr: i for i, c in enumerate(self.targets)}
@@ -161,20 +236,65 @@ class FileReader:
             reason="header_case" if name.lower() in lowered else "missing_column")
 
     # -- rows ----------------------------------------------------------------------------
-    def read(self, rows: Iterator[list[str]]) -> Iterator[tuple]:
-        """Yields the file's good rows as flat tuples; reports the bad ones."""
-        rows = iter(rows)
-        header = next(rows, None)
+    def read(self, lines: Iterable[str]) -> Iterator[tuple]:
+        """Yields the file's good rows as flat tuples; reports the bad ones.
+
+        ``lines`` are the file's text lines. A line in canonical form becomes a row with one
+        match (:mod:`al_roster.oneroster.canonical`); any other goes to the csv module and
+        the per-field checks, and may pull further lines (a quoted value spanning lines).
+        Lines are numbered as records, the header being line 1.
+        """
+        lines = iter(lines)
+        source = _PushBack(lines)  # the csv module's view of the same lines
+        records = csv.reader(source, strict=False)
+        header = self._next_record(records, 1)
         if header is None:
             raise PackageRejected(f"{self.file} is empty: it needs at least its header row.",
                                   file=self.file, line=1)
         self._bind_header(header)
-        for line, row in enumerate(rows, start=2):
-            if not row or (len(row) == 1 and not row[0].strip()):
+        fast = self._fast_row
+        for line, text in enumerate(lines, start=2):
+            row = fast(line, text)
+            if row is not None:
+                yield row
                 continue
-            staged = self._read_row(line, row)
+            source.push(text)
+            record = self._next_record(records, line)
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue
+            staged = self._read_row(line, record)
             if staged is not None:
                 yield staged
+
+    def _next_record(self, records, line: int) -> list[str] | None:
+        try:
+            return next(records, None)
+        except csv.Error as exc:
+            raise PackageRejected(f"{self.file} line {line}: not valid CSV ({exc}).",
+                                  file=self.file, line=line) from exc
+
+    # -- canonical lines -----------------------------------------------------------------
+    def _compile_fast_path(self, names: list[str]) -> None:
+        """Builds the pattern of a canonical line and how its groups become a row."""
+        bound = {at: column for at, _, column, _ in self.bindings}
+        fields = []
+        for at, name in enumerate(names):
+            if at in bound:
+                fields.append(Field("capture", bound[at], bound[at].required))
+            elif at == self.status_at:
+                fields.append(Field("status"))
+            elif name.startswith("metadata."):
+                fields.append(Field("empty"))  # extras are built by the full checks
+            else:
+                fields.append(Field("ignored"))
+        status = None if self.mode == "bulk" else "active"
+        self._bare, self._quoted = (
+            _CanonicalLine(line_pattern(fields, self.sourced_id_at, self.modified_at, status,
+                                        quoting), self.targets)
+            for quoting in (False, True))
+
+    def _fast_row(self, line: int, text: str) -> tuple | None:
+        return (self._quoted if '"' in text else self._bare).row(line, text)
 
     def _read_row(self, line: int, row: list[str]) -> tuple | None:
         sourced_id = self._cell(row, self.sourced_id_at)
@@ -196,7 +316,7 @@ class FileReader:
             return None
         extra = self._extra(row)
         return (line, sourced_id, status, modified or None, *values, extra,
-                row_hash(values + [extra]))
+                row_hash(values, extra))
 
     def _status(self, line: int, row: list[str]) -> str | None:
         raw = self._cell(row, self.status_at) if self.status_at is not None else ""

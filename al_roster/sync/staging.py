@@ -128,7 +128,7 @@ class Stager:
 
     def _load(self, entity: Entity, staged: StagedEntity) -> None:
         reader = FileReader(entity, self.package.version, staged.mode, self.issues)
-        rows = reader.read(self.package.csv_rows(entity.file_name))
+        rows = reader.read(self.package.text_lines(entity.file_name))
         rows = self._check_list_references(entity, rows)
         staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
         self.db.execute_sql(

@@ -1,0 +1,140 @@
+"""Lines already in canonical form, recognised with one regular-expression match.
+
+Almost every line of a real export needs no normalising: its sourcedIds are well formed, its
+vocabulary words are spelled as the spec spells them, nothing needs trimming. For those lines
+the per-field checks of :mod:`al_roster.oneroster.rows` would only confirm what one match
+over the whole line can: :func:`line_pattern` builds, from a file's header, a pattern that
+matches exactly the lines those checks would accept unchanged. Each field may be bare or
+quoted (``"us0001","","true"`` as often as ``us0001,,true``); a quoted field may hold the
+commas of a list or a title, never a doubled quote.
+
+The pattern is deliberately narrower than the checks: a line it does not match (a value to
+trim, a word in the wrong case, a bad date, a record spanning lines, ``metadata.*`` values,
+any control character) goes through the full checks, which stay the only place a message is
+written or a value is rewritten. So a line can only be fast if the slow path would have
+produced the same row.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .entities import Column
+
+#: Characters no fast value contains: field syntax, control characters and the backslash
+#: (which the row hash escapes: keeping it out keeps fast values hash-ready as they are).
+_NEVER = r'"\\\x00-\x1f\x7f'
+#: Any value that is already trimmed (no white space at either end); bare or quoted.
+_TRIMMED = {
+    False: rf"[^\s,{_NEVER}](?:[^,{_NEVER}]*[^\s,{_NEVER}])?",
+    True: rf"[^\s{_NEVER}](?:[^{_NEVER}]*[^\s{_NEVER}])?",
+}
+SOURCED_ID = r"[0-9A-Za-z./@_-]{1,255}"
+#: YYYY-MM-DD with a real month and day; 29 February (valid one year in four) and year 0000
+#: are left to the full check.
+DATE = (r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+        r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+DATETIME = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+            r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?")
+#: A field whose value is ignored (password, a column OneRoster does not have).
+_ANY_FIELD = r'(?:"[^"]*"|[^,"]*)'
+_EMPTY_FIELD = r'(?:"")?'
+
+
+def value_pattern(column: Column, quoted: bool) -> str:
+    """What a canonical, non-empty value of ``column`` looks like, bare or inside quotes."""
+    if column.vocab is not None:
+        return "(?:" + "|".join(re.escape(w) for w in sorted(column.vocab, key=len, reverse=True)) + ")"
+    kind = column.kind
+    if kind == "id":
+        return SOURCED_ID
+    if kind == "ids":
+        return rf"{SOURCED_ID}(?:,{SOURCED_ID})*" if quoted else SOURCED_ID
+    if kind == "list":
+        item = _TRIMMED[False]
+        return rf"{item}(?:,{item})*" if quoted else item
+    if kind == "date":
+        return DATE
+    if kind == "year":
+        return "[0-9]{4}"
+    if kind == "bool":
+        return "(?:true|false)"
+    return _TRIMMED[quoted]
+
+
+@dataclass(frozen=True)
+class Field:
+    """What one header position holds, for building the line pattern."""
+
+    role: str  # "capture" (a value kept), "empty" (must be blank) or "ignored"
+    column: Column | None = None
+    required: bool = False
+
+
+class _Builder:
+    def __init__(self, quoting: bool) -> None:
+        self.quoting = quoting
+        self.parts: list[str] = []
+        self.groups = 0
+
+    def capture(self, bare: str, quoted: str, required: bool) -> int:
+        """A field captured without its quotes; returns the group number of its value.
+
+        The value group is optional unless required, so a blank field reads as None."""
+        optional = "" if required else "?"
+        if not self.quoting:
+            self.groups += 1
+            self.parts.append(f"({bare}){optional}")
+            return self.groups
+        quote, value = self.groups + 1, self.groups + 2
+        self.groups += 2
+        self.parts.append(f'(")?((?({quote}){quoted}|{bare})){optional}(?({quote})")')
+        return value
+
+    def plain(self, bare: str, quoted: str) -> None:
+        self.parts.append(quoted if self.quoting else bare)
+
+
+@dataclass(frozen=True)
+class LinePattern:
+    """A compiled line pattern and where each captured value lands in its match."""
+
+    regex: re.Pattern
+    #: group numbers: the sourcedId, dateLastModified (0 if the header has none), the values
+    sourced_id: int
+    modified: int
+    values: dict[str, int]  # column attr -> group number
+
+
+def line_pattern(fields: Sequence[Field], sourced_id_at: int, modified_at: int | None,
+                 status: str | None, quoting: bool) -> LinePattern:
+    """The pattern of a canonical line for a header described by ``fields``.
+
+    ``status`` is the one status value a canonical line may carry: None for a bulk file
+    (the field must be blank), ``"active"`` for a delta. Without ``quoting`` the pattern
+    is for lines holding no quote at all, the common case, and matches faster.
+    """
+    builder = _Builder(quoting)
+    values: dict[str, int] = {}
+    sourced_id = modified = 0
+    for at, field in enumerate(fields):
+        if at:
+            builder.plain(",", ",")
+        if at == sourced_id_at:
+            sourced_id = builder.capture(SOURCED_ID, SOURCED_ID, True)
+        elif at == modified_at:
+            modified = builder.capture(DATETIME, DATETIME, False)
+        elif field.role == "status":
+            builder.plain("" if status is None else status,
+                          _EMPTY_FIELD if status is None else f'(?:{status}|"{status}")')
+        elif field.role == "capture":
+            column = field.column
+            values[column.attr] = builder.capture(
+                value_pattern(column, False), value_pattern(column, True), field.required)
+        elif field.role == "empty":
+            builder.plain("", _EMPTY_FIELD)
+        else:
+            builder.plain("[^,]*", _ANY_FIELD)
+    regex = re.compile("".join(builder.parts) + r"\r?\n?")
+    return LinePattern(regex, sourced_id, modified, values)
