@@ -111,7 +111,7 @@ def test_sigkill_mid_sync_leaves_the_copy_as_before(cli_env, tmp_path, db_url):
     run_cli(cli_env, "district", "add", "timing", "--name", "Timing")
     full = json.loads(run_cli(cli_env, "sync", "timing", str(tmp_path / "gen"), "--json")
                       .stdout)["seconds"]
-    for fraction in (0.3, 0.6, 0.85):
+    for fraction in (0.2, 0.45, 0.7):
         process = subprocess.Popen([str(BIN), "sync", "big", str(tmp_path / "gen")], env=cli_env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until_running(db_url, "big")

@@ -119,8 +119,8 @@ def test_bad_rows_are_skipped_and_explained(app, district, tmp_path):
     files["enrollments"].append(dict(sourcedId="enr-x", classSourcedId="cls-nope",
                                      schoolSourcedId="sch-1", userSourcedId="stu-3",
                                      role="student"))
-    files["enrollments"].append(dict(files["enrollments"][1]))  # duplicate sourcedId
-    files["classes"][0]["classType"] = "lecture"
+    files["enrollments"].append(dict(files["enrollments"][3]))  # duplicate sourcedId
+    files["classes"].append(dict(files["classes"][0], sourcedId="cls-2", classType="lecture"))
     run = sync(app, district, write_package(tmp_path / "p", files))
     assert run.status == "applied"
     found = {(i.file, i.line, i.field) for i in run.issues if i.severity == "error"}
@@ -128,7 +128,7 @@ def test_bad_rows_are_skipped_and_explained(app, district, tmp_path):
     assert ("users.csv", 4, "sourcedId") in found
     assert ("enrollments.csv", 6, "classSourcedId") in found
     assert ("enrollments.csv", 7, "sourcedId") in found
-    assert ("classes.csv", 2, "classType") in found
+    assert ("classes.csv", 3, "classType") in found
     message = next(i.message for i in run.issues if i.field == "classType")
     assert "'lecture' is not one of: homeroom, scheduled" in message
     assert roster_counts(district)["users"] == 2  # teacher + stu-3; two bad rows skipped

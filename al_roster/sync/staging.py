@@ -22,7 +22,8 @@ from ..oneroster.rows import FileReader
 from .sql import bulk_load, column_type, create_temp_table, drop_temp_table
 
 ISSUE_SAMPLE = 1000
-#: List references checked while reading, against the small entities' id sets.
+#: Entities small enough that references to them are always checked while reading, against
+#: their sourcedIds in memory (lists of ids are checked only against these).
 LIST_TARGETS = ("orgs", "academicSessions")
 
 
@@ -92,8 +93,6 @@ class Stager:
                 self._drop_duplicates(entity)
                 self._check_references(entity)
                 staged.rows = self._count(entity)
-            if entity.name in LIST_TARGETS:
-                self._known[entity.name] = self._target_ids(entity)
         return self.stage
 
     def _repeats_previous_file(self, entity: Entity, staged: StagedEntity) -> bool:
@@ -129,35 +128,74 @@ class Stager:
     def _load(self, entity: Entity, staged: StagedEntity) -> None:
         reader = FileReader(entity, self.package.version, staged.mode, self.issues)
         rows = reader.read(self.package.text_lines(entity.file_name))
-        rows = self._check_list_references(entity, rows)
+        rows = self._check_known_references(entity, rows)
         staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
         self.db.execute_sql(
             f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
         analyze(self.db, stage_table(entity))
 
-    def _check_list_references(self, entity: Entity, rows: Iterator[tuple]) -> Iterator[tuple]:
-        """Drops rows whose list of orgs or terms names one that exists nowhere."""
-        targets = all_stored_columns(entity)
-        checks = [(4 + i, c) for i, c in enumerate(targets)
-                  if c.kind == "ids" and c.refers_to in LIST_TARGETS]
+    def _known_targets(self, entity: Entity) -> list[tuple[int, object, set[str]]]:
+        """The references of ``entity`` checked while reading: (row position, column, ids).
+
+        Those whose target's sourcedIds are already in memory or cheap to hold: the small
+        entities (orgs, terms) always, any other when this package carries its file in bulk
+        (then its staged rows are all there is). The rest are checked in SQL after loading."""
+        checks = []
+        for at, column in enumerate(all_stored_columns(entity), start=4):
+            target = column.refers_to
+            if target is None or target == entity.name or column.kind not in ("id", "ids"):
+                continue
+            if column.kind == "ids" and target not in LIST_TARGETS:
+                continue
+            if target in LIST_TARGETS or self.stage.entities[target].mode == "bulk":
+                checks.append((at, column, self._target_ids(ENTITY_BY_NAME[target])))
+        return checks
+
+    def _check_known_references(self, entity: Entity, rows: Iterator[tuple]) -> Iterator[tuple]:
+        """Drops rows that name a required record which exists nowhere; warns for optional ones."""
+        checks = self._known_targets(entity)
         if not checks:
             yield from rows
             return
         for row in rows:
-            bad = next(((c, v) for at, c in checks if row[at]
-                        for v in row[at].split(",") if v not in self._known[c.refers_to]), None)
-            if bad is None:
+            if row[2] != "active":
                 yield row
                 continue
-            column, value = bad
-            self.issues.error(entity.file_name, row[0], column.name,
+            for at, column, known in checks:
+                value = row[at]
+                if value is None:
+                    continue
+                missing = next((v for v in value.split(",") if v not in known), None) \
+                    if column.kind == "ids" else (None if value in known else value)
+                if missing is not None and self._report_dangling(entity, row[0], column, missing):
+                    break
+            else:
+                yield row
+
+    def _report_dangling(self, entity: Entity, line: int, column, value: str) -> bool:
+        """Reports a reference to nothing; returns whether the row is skipped."""
+        target = ENTITY_BY_NAME[column.refers_to]
+        if column.kind == "ids":
+            self.issues.error(entity.file_name, line, column.name,
                               f"{column.name} names '{value}', which is not in "
-                              f"{column.refers_to}.csv nor in the district's roster; "
+                              f"{target.file_name} nor in the district's roster; "
                               "the row was skipped.")
+            return True
+        outcome = "the row was skipped" if column.required else "the row was kept"
+        message = (f"{column.name} '{value}' matches nothing in {target.file_name} or the "
+                   f"district's roster; {outcome}.")
+        if column.required:
+            self.issues.error(entity.file_name, line, column.name, message)
+        else:
+            self.issues.warning(entity.file_name, line, column.name, message)
+        return column.required
 
     def _target_ids(self, entity: Entity) -> set[str]:
-        sql, params = self._valid_targets(entity)
-        return {r[0] for r in self.db.execute_sql(f"SELECT sourced_id FROM ({sql}) t", params)}
+        if entity.name not in self._known:
+            sql, params = self._valid_targets(entity)
+            self._known[entity.name] = {
+                r[0] for r in self.db.execute_sql(f"SELECT sourced_id FROM ({sql}) t", params)}
+        return self._known[entity.name]
 
     # -- checks in bulk ------------------------------------------------------------------
     def _drop_duplicates(self, entity: Entity) -> None:
@@ -206,8 +244,9 @@ class Stager:
     def _check_references(self, entity: Entity) -> None:
         """Reports rows naming a record that exists neither in the package nor the copy."""
         stage = stage_table(entity)
+        checked = {column for _, column, _ in self._known_targets(entity)}
         for column in all_stored_columns(entity):
-            if column.kind != "id" or column.refers_to is None:
+            if column.kind != "id" or column.refers_to is None or column in checked:
                 continue
             target = ENTITY_BY_NAME[column.refers_to]
             condition, params = self._dangling(entity, column, target)
