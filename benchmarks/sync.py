@@ -4,9 +4,10 @@ For each size and database: generate a bulk district (cached under benchmarks/ou
 in separate processes (so peak memory is the sync's own) run a first full sync, the same
 package again (unchanged re-sync: files recognised byte for byte), the same rows in files
 that differ by a trailing blank line (re-read: every row read and compared) and a
-10,000-row delta; and measure the floor: the same
-CSV rows loaded raw into unindexed tables (PostgreSQL COPY; SQLite executemany in one
-transaction).
+10,000-row delta; and measure two floors: the same CSV rows loaded raw into unindexed tables
+(PostgreSQL COPY into temporary tables; SQLite executemany in one transaction), and loaded
+raw into durable tables carrying the roster copy's indexes (what any sync that keeps those
+indexes must at least pay).
 
     python benchmarks/sync.py --sizes 2000,10000 --databases sqlite,postgresql
     python benchmarks/sync.py --sizes 1000000 --databases postgresql   # the largest
@@ -91,7 +92,24 @@ def csv_rows(package: Path) -> int:
     return total
 
 
-def floor_sqlite(package: Path) -> float:
+def _floor_tables(path: Path, header: list[str], indexed: bool, text: str, key: str) -> list[str]:
+    """DDL of one floor table: the file's columns raw; ``indexed`` adds the roster copy's
+    indexes (the sync cannot do without them: launches and class imports look rows up by them)."""
+    from al_roster.models.roster import LOOKUP_INDEXES
+    from al_roster.oneroster.entities import Column
+    table = f"floor_{path.stem}"
+    cols = ", ".join(f'"c{i}" {text}' for i in range(len(header)))
+    at = {Column(name.strip()).attr: f"c{i}" for i, name in enumerate(header)}
+    if not indexed or "sourced_id" not in at:  # the manifest has no index to keep
+        return [f'CREATE TABLE "{table}" ({cols})']
+    ddl = [f'CREATE TABLE "{table}" (id {key}, district_id INTEGER DEFAULT 1, {cols})',
+           f'CREATE UNIQUE INDEX "{table}_key" ON "{table}" (district_id, "{at["sourced_id"]}")']
+    for n, (_, column) in enumerate(LOOKUP_INDEXES.get(path.stem, ())):
+        ddl.append(f'CREATE INDEX "{table}_{n}" ON "{table}" (district_id, "{at[column]}")')
+    return ddl
+
+
+def floor_sqlite(package: Path, indexed: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         conn = sqlite3.connect(Path(tmp) / "floor.db")
         started = time.perf_counter()
@@ -100,16 +118,20 @@ def floor_sqlite(package: Path) -> float:
                 with open(path, newline="", encoding="utf-8") as handle:
                     reader = csv.reader(handle)
                     header = next(reader)
+                    for statement in _floor_tables(path, header, indexed, "", "INTEGER PRIMARY KEY"):
+                        conn.execute(statement)
                     cols = ", ".join(f'"c{i}"' for i in range(len(header)))
-                    conn.execute(f'CREATE TABLE "{path.stem}" ({cols})')
                     marks = ", ".join("?" * len(header))
-                    conn.executemany(f'INSERT INTO "{path.stem}" VALUES ({marks})', reader)
+                    conn.executemany(f'INSERT INTO "floor_{path.stem}" ({cols}) VALUES ({marks})',
+                                     reader)
         seconds = time.perf_counter() - started
         conn.close()
     return seconds
 
 
-def floor_postgres(package: Path, url: str) -> float:
+def floor_postgres(package: Path, url: str, indexed: bool = False) -> float:
+    """COPY into temporary tables for the raw floor; into ordinary (logged, durable) tables
+    with the roster copy's indexes for the indexed floor."""
     import psycopg2
     conn = psycopg2.connect(url)
     started = time.perf_counter()
@@ -117,10 +139,18 @@ def floor_postgres(package: Path, url: str) -> float:
         for path in sorted(package.glob("*.csv")):
             with open(path, encoding="utf-8") as handle:
                 header = next(csv.reader([handle.readline()]))
-                cols = ", ".join(f'"c{i}" TEXT' for i in range(len(header)))
-                cur.execute(f'CREATE TEMP TABLE "floor_{path.stem}" ({cols})')
-                cur.copy_expert(f'COPY "floor_{path.stem}" FROM STDIN WITH (FORMAT csv)', handle)
+                ddl = _floor_tables(path, header, indexed, "TEXT", "BIGSERIAL PRIMARY KEY")
+                if not indexed:
+                    ddl = [d.replace("CREATE TABLE", "CREATE TEMP TABLE") for d in ddl]
+                for statement in ddl:
+                    cur.execute(statement)
+                cols = ", ".join(f'"c{i}"' for i in range(len(header)))
+                cur.copy_expert(f'COPY "floor_{path.stem}" ({cols}) FROM STDIN WITH (FORMAT csv)',
+                                handle)
     seconds = time.perf_counter() - started
+    with conn, conn.cursor() as cur:
+        for path in package.glob("*.csv"):
+            cur.execute(f'DROP TABLE IF EXISTS "floor_{path.stem}"')
     conn.close()
     return seconds
 
@@ -152,13 +182,17 @@ def bench(size: int, kind: str) -> dict:
         again = run_child(url, tmp, base)
         reread = run_child(url, tmp, reworded(base))
         changed = run_child(url, tmp, delta)
-        floor = floor_sqlite(base) if kind == "sqlite" else floor_postgres(base, url)
+        if kind == "sqlite":
+            floor, indexed = floor_sqlite(base), floor_sqlite(base, indexed=True)
+        else:
+            floor, indexed = floor_postgres(base, url), floor_postgres(base, url, indexed=True)
     return {"students": size, "database": kind, "rows": rows, "seconds": first["seconds"],
             "rows_per_s": rows / first["seconds"],
             "peak_mb": max(r["peak_mb"] for r in (first, again, reread, changed)),
             "resync_s": again["seconds"], "reread_s": reread["seconds"],
             "delta_s": changed["seconds"], "floor_s": floor,
-            "vs_floor": first["seconds"] / floor,
+            "vs_floor": first["seconds"] / floor, "indexed_floor_s": indexed,
+            "indexed_vs_floor": indexed / floor,
             "statuses": [first["status"], again["status"], reread["status"], changed["status"]]}
 
 
@@ -170,13 +204,15 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>8} {'rows/s':>9} {'peak MB':>8} "
-          f"{'resync s':>9} {'reread s':>9} {'delta s':>8} {'floor s':>8} {'x floor':>8}")
+          f"{'resync s':>9} {'reread s':>9} {'delta s':>8} {'floor s':>8} {'x floor':>8} "
+          f"{'idx floor s':>11} {'idx/floor':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in args.databases.split(","):
             r = bench(size, kind)
             print(f"{r['students']:>9,} {kind:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
                   f"{r['rows_per_s']:>9,.0f} {r['peak_mb']:>8.0f} {r['resync_s']:>9.1f} "
                   f"{r['reread_s']:>9.1f} {r['delta_s']:>8.2f} {r['floor_s']:>8.1f} {r['vs_floor']:>8.1f}"
+                  f" {r['indexed_floor_s']:>11.1f} {r['indexed_vs_floor']:>9.1f}"
                   + ("" if r["statuses"] == ["applied"] * 4 else f"  {r['statuses']}"),
                   flush=True)
             if args.json:
