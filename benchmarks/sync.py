@@ -6,8 +6,8 @@ package again (unchanged re-sync: files recognised byte for byte), the same rows
 that differ by a trailing blank line (re-read: every row read and compared) and a
 10,000-row delta; and measure two floors: the same CSV rows loaded raw into unindexed tables
 (PostgreSQL COPY into temporary tables; SQLite executemany in one transaction), and loaded
-raw into durable tables carrying the roster copy's indexes (what any sync that keeps those
-indexes must at least pay).
+raw into durable tables then given the roster copy's indexes (what any sync that keeps
+those indexes must at least pay, before checking a single value).
 
     python benchmarks/sync.py --sizes 2000,10000 --databases sqlite,postgresql
     python benchmarks/sync.py --sizes 1000000 --databases postgresql   # the largest
@@ -92,21 +92,23 @@ def csv_rows(package: Path) -> int:
     return total
 
 
-def _floor_tables(path: Path, header: list[str], indexed: bool, text: str, key: str) -> list[str]:
-    """DDL of one floor table: the file's columns raw; ``indexed`` adds the roster copy's
-    indexes (the sync cannot do without them: launches and class imports look rows up by them)."""
+def _floor_tables(path: Path, header: list[str], indexed: bool, text: str,
+                  key: str) -> tuple[str, list[str]]:
+    """DDL of one floor table (the file's columns raw) and, if ``indexed``, of the roster
+    copy's indexes, built after the load: the cheapest way to end with indexed rows (a sync
+    cannot do without them: launches and class imports look rows up by them)."""
     from al_roster.models.roster import LOOKUP_INDEXES
     from al_roster.oneroster.entities import Column
     table = f"floor_{path.stem}"
     cols = ", ".join(f'"c{i}" {text}' for i in range(len(header)))
     at = {Column(name.strip()).attr: f"c{i}" for i, name in enumerate(header)}
     if not indexed or "sourced_id" not in at:  # the manifest has no index to keep
-        return [f'CREATE TABLE "{table}" ({cols})']
-    ddl = [f'CREATE TABLE "{table}" (id {key}, district_id INTEGER DEFAULT 1, {cols})',
-           f'CREATE UNIQUE INDEX "{table}_key" ON "{table}" (district_id, "{at["sourced_id"]}")']
+        return f'CREATE TABLE "{table}" ({cols})', []
+    indexes = [f'CREATE UNIQUE INDEX "{table}_key" ON "{table}" '
+               f'(district_id, "{at["sourced_id"]}")']
     for n, (_, column) in enumerate(LOOKUP_INDEXES.get(path.stem, ())):
-        ddl.append(f'CREATE INDEX "{table}_{n}" ON "{table}" (district_id, "{at[column]}")')
-    return ddl
+        indexes.append(f'CREATE INDEX "{table}_{n}" ON "{table}" (district_id, "{at[column]}")')
+    return f'CREATE TABLE "{table}" (id {key}, district_id INTEGER DEFAULT 1, {cols})', indexes
 
 
 def floor_sqlite(package: Path, indexed: bool = False) -> float:
@@ -118,20 +120,23 @@ def floor_sqlite(package: Path, indexed: bool = False) -> float:
                 with open(path, newline="", encoding="utf-8") as handle:
                     reader = csv.reader(handle)
                     header = next(reader)
-                    for statement in _floor_tables(path, header, indexed, "", "INTEGER PRIMARY KEY"):
-                        conn.execute(statement)
+                    create, indexes = _floor_tables(path, header, indexed, "",
+                                                    "INTEGER PRIMARY KEY")
+                    conn.execute(create)
                     cols = ", ".join(f'"c{i}"' for i in range(len(header)))
                     marks = ", ".join("?" * len(header))
                     conn.executemany(f'INSERT INTO "floor_{path.stem}" ({cols}) VALUES ({marks})',
                                      reader)
+                    for statement in indexes:
+                        conn.execute(statement)
         seconds = time.perf_counter() - started
         conn.close()
     return seconds
 
 
 def floor_postgres(package: Path, url: str, indexed: bool = False) -> float:
-    """COPY into temporary tables for the raw floor; into ordinary (logged, durable) tables
-    with the roster copy's indexes for the indexed floor."""
+    """COPY into temporary tables for the raw floor; into ordinary (logged, durable) tables,
+    indexed afterwards as the roster copy is, for the indexed floor."""
     import psycopg2
     conn = psycopg2.connect(url)
     started = time.perf_counter()
@@ -139,14 +144,15 @@ def floor_postgres(package: Path, url: str, indexed: bool = False) -> float:
         for path in sorted(package.glob("*.csv")):
             with open(path, encoding="utf-8") as handle:
                 header = next(csv.reader([handle.readline()]))
-                ddl = _floor_tables(path, header, indexed, "TEXT", "BIGSERIAL PRIMARY KEY")
-                if not indexed:
-                    ddl = [d.replace("CREATE TABLE", "CREATE TEMP TABLE") for d in ddl]
-                for statement in ddl:
-                    cur.execute(statement)
+                create, indexes = _floor_tables(path, header, indexed, "TEXT",
+                                                "BIGSERIAL PRIMARY KEY")
+                cur.execute(create if indexed else create.replace("CREATE TABLE",
+                                                                  "CREATE TEMP TABLE"))
                 cols = ", ".join(f'"c{i}"' for i in range(len(header)))
                 cur.copy_expert(f'COPY "floor_{path.stem}" ({cols}) FROM STDIN WITH (FORMAT csv)',
                                 handle)
+                for statement in indexes:
+                    cur.execute(statement)
     seconds = time.perf_counter() - started
     with conn, conn.cursor() as cur:
         for path in package.glob("*.csv"):

@@ -128,7 +128,7 @@ class Stager:
     def _load(self, entity: Entity, staged: StagedEntity) -> None:
         reader = FileReader(entity, self.package.version, staged.mode, self.issues)
         rows = reader.read(self.package.text_lines(entity.file_name))
-        rows = self._check_known_references(entity, rows)
+        rows = self._check_known_references(entity, rows, self._known_targets(entity))
         staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
         self.db.execute_sql(
             f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
@@ -151,9 +151,9 @@ class Stager:
                 checks.append((at, column, self._target_ids(ENTITY_BY_NAME[target])))
         return checks
 
-    def _check_known_references(self, entity: Entity, rows: Iterator[tuple]) -> Iterator[tuple]:
+    def _check_known_references(self, entity: Entity, rows: Iterator[tuple],
+                                checks: list) -> Iterator[tuple]:
         """Drops rows that name a required record which exists nowhere; warns for optional ones."""
-        checks = self._known_targets(entity)
         if not checks:
             yield from rows
             return
@@ -174,9 +174,9 @@ class Stager:
 
     def _report_dangling(self, entity: Entity, line: int, column, value: str) -> bool:
         """Reports a reference to nothing; returns whether the row is skipped."""
-        target = ENTITY_BY_NAME[column.refers_to]
+        target, file = ENTITY_BY_NAME[column.refers_to], entity.file_name
         if column.kind == "ids":
-            self.issues.error(entity.file_name, line, column.name,
+            self.issues.error(file, line, column.name,
                               f"{column.name} names '{value}', which is not in "
                               f"{target.file_name} nor in the district's roster; "
                               "the row was skipped.")
@@ -185,9 +185,9 @@ class Stager:
         message = (f"{column.name} '{value}' matches nothing in {target.file_name} or the "
                    f"district's roster; {outcome}.")
         if column.required:
-            self.issues.error(entity.file_name, line, column.name, message)
+            self.issues.error(file, line, column.name, message)
         else:
-            self.issues.warning(entity.file_name, line, column.name, message)
+            self.issues.warning(file, line, column.name, message)
         return column.required
 
     def _target_ids(self, entity: Entity) -> set[str]:
