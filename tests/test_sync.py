@@ -260,3 +260,31 @@ def test_rehash_migration_keeps_an_upgraded_copy_unchanged(app, district, tmp_pa
     assert {name: c["updated"] for name, c in again.counts.items() if "updated" in c} == {
         name: 0 for name, c in again.counts.items() if "updated" in c}
     assert counts(again, "users")["unchanged"] == RosterUser.select().count()
+
+
+def test_references_report_the_same_checked_in_memory_or_in_sql(app, tmp_path, monkeypatch):
+    """References to a small bulk file are checked while reading; to a large one, in SQL
+    (memory stays flat). A district sees the same issues and the same copy either way."""
+    import al_roster.sync.staging as staging
+
+    files = small_district(students=3)
+    files["enrollments"].append(dict(sourcedId="enr-x", classSourcedId="cls-nope",
+                                     schoolSourcedId="sch-1", userSourcedId="stu-3",
+                                     role="student"))
+    files["enrollments"].append(dict(sourcedId="enr-y", classSourcedId="cls-1",
+                                     schoolSourcedId="sch-1", userSourcedId="stu-nobody",
+                                     role="student"))
+    files["classes"].append(dict(files["classes"][0], sourcedId="cls-2", courseSourcedId="crs-9"))
+    found = {}
+    for limit in (staging.KNOWN_IDS_LIMIT, 0):
+        monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", limit)
+        district = add_district(f"refs-{limit}", "Refs", plan="prime", rostering=True)
+        run = sync(app, district, write_package(tmp_path / str(limit), files))
+        found[limit] = (sorted((i.file, i.line, i.field, i.message) for i in run.issues
+                               if i.severity == "error"), roster_counts(district))
+    assert found[0] == found[staging.KNOWN_IDS_LIMIT]
+    issues, counts_by_entity = found[0]
+    assert [(f, line, field) for f, line, field, _ in issues] == [
+        ("classes.csv", 3, "courseSourcedId"), ("enrollments.csv", 6, "classSourcedId"),
+        ("enrollments.csv", 7, "userSourcedId")]
+    assert counts_by_entity["enrollments"] == 4 and counts_by_entity["classes"] == 1

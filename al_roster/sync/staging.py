@@ -25,6 +25,9 @@ ISSUE_SAMPLE = 1000
 #: Entities small enough that references to them are always checked while reading, against
 #: their sourcedIds in memory (lists of ids are checked only against these).
 LIST_TARGETS = ("orgs", "academicSessions")
+#: Above this many records, references to an entity are checked in SQL: memory stays flat
+#: whatever the district's size (a set of this many sourcedIds is about 20 MB).
+KNOWN_IDS_LIMIT = 200_000
 
 
 def analyze(db: peewee.Database, table: str) -> None:
@@ -137,9 +140,9 @@ class Stager:
     def _known_targets(self, entity: Entity) -> list[tuple[int, object, set[str]]]:
         """The references of ``entity`` checked while reading: (row position, column, ids).
 
-        Those whose target's sourcedIds are already in memory or cheap to hold: the small
-        entities (orgs, terms) always, any other when this package carries its file in bulk
-        (then its staged rows are all there is). The rest are checked in SQL after loading."""
+        Those whose target's sourcedIds are cheap to hold: the small entities (orgs, terms)
+        always, any other when this package carries its file in bulk (then its staged rows
+        are all there is) with at most KNOWN_IDS_LIMIT rows. The rest are checked in SQL."""
         checks = []
         for at, column in enumerate(all_stored_columns(entity), start=4):
             target = column.refers_to
@@ -147,7 +150,9 @@ class Stager:
                 continue
             if column.kind == "ids" and target not in LIST_TARGETS:
                 continue
-            if target in LIST_TARGETS or self.stage.entities[target].mode == "bulk":
+            staged = self.stage.entities[target]
+            if target in LIST_TARGETS or (staged.mode == "bulk"
+                                          and staged.rows <= KNOWN_IDS_LIMIT):
                 checks.append((at, column, self._target_ids(ENTITY_BY_NAME[target])))
         return checks
 
