@@ -45,7 +45,8 @@ _EMPTY_FIELD = r'(?:"")?'
 def value_pattern(column: Column, quoted: bool) -> str:
     """What a canonical, non-empty value of ``column`` looks like, bare or inside quotes."""
     if column.vocab is not None:
-        return "(?:" + "|".join(re.escape(w) for w in sorted(column.vocab, key=len, reverse=True)) + ")"
+        words = sorted(column.vocab, key=len, reverse=True)
+        return "(?:" + "|".join(map(re.escape, words)) + ")"
     kind = column.kind
     if kind == "id":
         return SOURCED_ID
@@ -67,7 +68,7 @@ def value_pattern(column: Column, quoted: bool) -> str:
 class Field:
     """What one header position holds, for building the line pattern."""
 
-    role: str  # "capture" (a value kept), "empty" (must be blank) or "ignored"
+    role: str  # "capture" (a value kept), "status", "empty" (must be blank) or "ignored"
     column: Column | None = None
     required: bool = False
 

@@ -106,9 +106,10 @@ def text_hash(text: str) -> int:
 def row_hash(values, extra: str | None = None) -> int:
     """The digest of a row's stored values (in ``all_stored_columns`` order) and extras.
 
-    Values are joined as text (None as '', booleans as true/false, dates as YYYY-MM-DD), a
-    backslash and the two separators escaped, so different values never join to the same text. A canonical
-    line hashes its captured fields the same way without building the values first.
+    Values are joined as text (None as '', booleans as true/false, dates as YYYY-MM-DD),
+    with a backslash and the two separators escaped, so different values never join to the
+    same text. A canonical line hashes its captured fields the same way, without building
+    the values first.
     """
     key = "\x1f".join(map(_hash_text, values))
     if extra:
