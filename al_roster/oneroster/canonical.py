@@ -70,7 +70,6 @@ class Field:
 
     role: str  # "capture" (a value kept), "status", "empty" (must be blank) or "ignored"
     column: Column | None = None
-    required: bool = False
 
 
 class _Builder:
@@ -132,7 +131,7 @@ def line_pattern(fields: Sequence[Field], sourced_id_at: int, modified_at: int |
         elif field.role == "capture":
             column = field.column
             values[column.attr] = builder.capture(
-                value_pattern(column, False), value_pattern(column, True), field.required)
+                value_pattern(column, False), value_pattern(column, True), column.required)
         elif field.role == "empty":
             builder.plain("", _EMPTY_FIELD)
         else:

@@ -281,7 +281,7 @@ class FileReader:
         fields = []
         for at, name in enumerate(names):
             if at in bound:
-                fields.append(Field("capture", bound[at], bound[at].required))
+                fields.append(Field("capture", bound[at]))
             elif at == self.status_at:
                 fields.append(Field("status"))
             elif name.startswith("metadata."):

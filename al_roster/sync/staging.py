@@ -30,6 +30,21 @@ LIST_TARGETS = ("orgs", "academicSessions")
 KNOWN_IDS_LIMIT = 200_000
 
 
+def _dangling_message(column, target: Entity, value: str) -> str:
+    outcome = "the row was skipped" if column.required else "the row was kept"
+    return (f"{column.name} '{value}' matches nothing in {target.file_name} or the "
+            f"district's roster; {outcome}.")
+
+
+def _first_unknown(value: str | None, kind: str, known: set[str]) -> str | None:
+    """The first sourcedId of a reference (one id, or a list of them) not in ``known``."""
+    if value is None:
+        return None
+    if kind == "ids":
+        return next((v for v in value.split(",") if v not in known), None)
+    return None if value in known else value
+
+
 def analyze(db: peewee.Database, table: str) -> None:
     """Fresh statistics, so PostgreSQL plans joins by real sizes: temporary tables are never
     analyzed on their own, and a freshly loaded roster table looks empty to the planner."""
@@ -92,9 +107,10 @@ class Stager:
             if mode == "bulk" and self._repeats_previous_file(entity, staged):
                 staged.mode = "absent"  # the copy already holds exactly this file
             elif mode != "absent":
-                self._load(entity, staged)
+                in_memory = self._known_targets(entity)
+                self._load(entity, staged, in_memory)
                 self._drop_duplicates(entity)
-                self._check_references(entity)
+                self._check_references(entity, {column for _, column, _ in in_memory})
                 staged.rows = self._count(entity)
         return self.stage
 
@@ -128,10 +144,10 @@ class Stager:
                    ("row_hash", "BIGINT")]
         create_temp_table(self.db, stage_table(entity), columns)
 
-    def _load(self, entity: Entity, staged: StagedEntity) -> None:
+    def _load(self, entity: Entity, staged: StagedEntity, in_memory: list) -> None:
         reader = FileReader(entity, self.package.version, staged.mode, self.issues)
         rows = reader.read(self.package.text_lines(entity.file_name))
-        rows = self._check_known_references(entity, rows, self._known_targets(entity))
+        rows = self._check_known_references(entity, rows, in_memory)
         staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
         self.db.execute_sql(
             f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
@@ -167,11 +183,7 @@ class Stager:
                 yield row
                 continue
             for at, column, known in checks:
-                value = row[at]
-                if value is None:
-                    continue
-                missing = next((v for v in value.split(",") if v not in known), None) \
-                    if column.kind == "ids" else (None if value in known else value)
+                missing = _first_unknown(row[at], column.kind, known)
                 if missing is not None and self._report_dangling(entity, row[0], column, missing):
                     break
             else:
@@ -186,9 +198,7 @@ class Stager:
                               f"{target.file_name} nor in the district's roster; "
                               "the row was skipped.")
             return True
-        outcome = "the row was skipped" if column.required else "the row was kept"
-        message = (f"{column.name} '{value}' matches nothing in {target.file_name} or the "
-                   f"district's roster; {outcome}.")
+        message = _dangling_message(column, target, value)
         if column.required:
             self.issues.error(file, line, column.name, message)
         else:
@@ -246,10 +256,10 @@ class Stager:
             params.append(self.district_id)
         return condition, params
 
-    def _check_references(self, entity: Entity) -> None:
-        """Reports rows naming a record that exists neither in the package nor the copy."""
+    def _check_references(self, entity: Entity, checked: set) -> None:
+        """Reports rows naming a record that exists neither in the package nor the copy
+        (but for the ``checked`` columns, whose references were checked while reading)."""
         stage = stage_table(entity)
-        checked = {column for _, column, _ in self._known_targets(entity)}
         for column in all_stored_columns(entity):
             if column.kind != "id" or column.refers_to is None or column in checked:
                 continue
@@ -261,9 +271,7 @@ class Stager:
             if not found:
                 continue
             severity = ERROR if column.required else WARNING
-            outcome = "the row was skipped" if column.required else "the row was kept"
-            samples = [(line, f"{column.name} '{value}' matches nothing in {target.file_name} "
-                              f"or the district's roster; {outcome}.") for line, value in found]
+            samples = [(line, _dangling_message(column, target, value)) for line, value in found]
             if column.required:
                 total = self.db.execute_sql(
                     f'DELETE FROM "{stage}" WHERE line IN (SELECT s.line FROM "{stage}" s '
