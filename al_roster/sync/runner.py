@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
+from ..services.notifications import is_notified, unsent_runs
 from ..services.reconcile import reconcile_imported_classes
 from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
@@ -39,6 +40,8 @@ class SyncOptions:
     storage_dir: Path
     max_package_bytes: int = DEFAULT_MAX_BYTES
     #: Called with every run that finishes (or is found dead): notifications hang here.
+    #: Called again, on a later look at the district, for a recent held or failed run
+    #: whose mail did not go out (see :meth:`offer_unsent`), so it must be idempotent.
     after_run: Callable[[SyncRun], None] | None = None
 
     def finished(self, run: SyncRun) -> None:
@@ -48,6 +51,19 @@ class SyncOptions:
             self.after_run(run)
         except Exception:  # a mail server being down must not undo a finished sync
             log.exception("after-run hook failed for run %s", run.id)
+
+    def offer_unsent(self, district: District, *, done: Iterable[int] = ()) -> None:
+        """Hands the district's recent held or failed runs whose mail has not gone out
+        (not those in ``done``, just handed over) to ``after_run`` again, newest first; the
+        first that is still unsent afterwards ends it (the mail server is down, or there is
+        no one to tell), so a look costs at most one failed attempt."""
+        if self.after_run is None:
+            return
+        for run in unsent_runs(district, exclude=done):
+            log.debug("run %s: its notification did not go out; trying again", run.id)
+            self.finished(run)
+            if not is_notified(run):
+                return
 
     @property
     def lock_dir(self) -> Path:
@@ -78,8 +94,10 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
     if not lock.try_acquire():
         raise SyncBusy(_busy_message(district))
     with lock:
-        for dead in fail_abandoned_runs(district):
-            options.finished(dead)
+        dead = fail_abandoned_runs(district)
+        for run_found_dead in dead:
+            options.finished(run_found_dead)
+        options.offer_unsent(district, done=[r.id for r in dead])
         if run is None:
             run = SyncRun.create(district=district, source=source,
                                  source_name=source_name or os.path.basename(str(path)),
@@ -230,16 +248,18 @@ def fail_abandoned_runs(district: District) -> list[SyncRun]:
 
 
 def check_abandoned_runs(district: District, options: SyncOptions) -> int:
-    """If no sync holds the district's lock, its 'running' runs are dead: mark them failed."""
-    if not SyncRun.select().where((SyncRun.district == district)
-                                  & (SyncRun.status == RUNNING)).exists():
-        return 0
-    lock = DistrictLock(database.obj, district.id, options.lock_dir)
-    if not lock.try_acquire():
-        return 0
-    with lock:
-        dead = fail_abandoned_runs(district)
+    """If no sync holds the district's lock, its 'running' runs are dead: mark them failed.
+    Either way, mail that did not go out for its recent held or failed runs is tried again
+    (once per look). Returns how many runs were found dead."""
+    dead: list[SyncRun] = []
+    if SyncRun.select().where((SyncRun.district == district)
+                              & (SyncRun.status == RUNNING)).exists():
+        lock = DistrictLock(database.obj, district.id, options.lock_dir)
+        if lock.try_acquire():
+            with lock:
+                dead = fail_abandoned_runs(district)
     for run in dead:
         options.finished(run)
+    options.offer_unsent(district, done=[r.id for r in dead])
     return len(dead)
 
