@@ -171,7 +171,9 @@ def staff_grant(email_or_id) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @with_roster
 def why(student, class_ref, slug, as_json) -> None:
-    result = diagnostics.why_not_in_class(district_service.get_district(slug), student, class_ref)
+    # The command line is the operator's: it may name the other district a person is in.
+    result = diagnostics.why_not_in_class(district_service.get_district(slug), student,
+                                          class_ref, may_see_other_districts=True)
     if as_json:
         emit_json(result)
     else:

@@ -133,6 +133,18 @@ def _find_user(district: District, ref: str):
             .order_by(RosterUser.removed_run_id.is_null(False)).first())
 
 
+def _other_district_of(district: District, ref: str) -> District | None:
+    """Another district whose roster has someone with this sourcedId, username or e-mail."""
+    low = ref.strip().lower()
+    elsewhere = (RosterUser.select(RosterUser.district_id)
+                 .where((RosterUser.district_id != district.id)
+                        & ((RosterUser.sourced_id == ref.strip())
+                           | (fn.LOWER(RosterUser.username) == low)
+                           | (fn.LOWER(RosterUser.email) == low)))
+                 .first())
+    return None if elsewhere is None else District.get_by_id(elsewhere.district_id)
+
+
 def _find_class(district: District, ref: str):
     ref = ref.strip()
     found = RosterClass.get_or_none((RosterClass.district_id == district.id)
@@ -145,9 +157,14 @@ def _find_class(district: District, ref: str):
 
 
 def why_not_in_class(district: District, student: str, class_ref: str, *,
-                     today: dt.date | None = None) -> dict:
+                     today: dt.date | None = None, may_see_other_districts: bool = False) -> dict:
     """Why ``student`` (sourcedId, username or e-mail) is or is not in ``class_ref``
-    (sourcedId or title) in ``district``: ``{"reason": code, "answer": words, ...}``."""
+    (sourcedId or title) in ``district``: ``{"reason": code, "answer": words, ...}``.
+
+    Only a caller who may see every district (support staff, the operator's command line)
+    passes ``may_see_other_districts``: then someone found only in another district's roster
+    is named as such. Anyone else gets, for them, exactly the answer for a person who exists
+    nowhere, and no other district is even looked at."""
     today = today or dt.date.today()
 
     def answer(reason: str, text: str, **facts) -> dict:
@@ -157,14 +174,8 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
 
     user = _find_user(district, student)
     if user is None:
-        elsewhere = (RosterUser.select(RosterUser.district_id)
-                     .where((RosterUser.district_id != district.id)
-                            & ((RosterUser.sourced_id == student.strip())
-                               | (fn.LOWER(RosterUser.username) == student.strip().lower())
-                               | (fn.LOWER(RosterUser.email) == student.strip().lower())))
-                     .first())
-        if elsewhere is not None:
-            other = District.get_by_id(elsewhere.district_id)
+        other = _other_district_of(district, student) if may_see_other_districts else None
+        if other is not None:
             return answer("different_district",
                           f"{student} is in the roster of another district ({other.name}), "
                           f"not {district.name}; a class of {district.name} cannot include them.",

@@ -149,7 +149,12 @@ def why_data() -> dict | None:
         if _is_api():
             raise _Refused(400, "Give district, student and class.")
         return None
-    return diagnostics.why_not_in_class(_district(slug), student, class_ref)
+    district = _district(slug)
+    # Only staff hear that the person is in another district's roster (and which one); a
+    # district's admin gets the answer for someone who exists nowhere.
+    staff = access.is_staff(current_user, _staff_setting())
+    return diagnostics.why_not_in_class(district, student, class_ref,
+                                        may_see_other_districts=staff)
 
 
 def _act(run_id: int, action: str) -> SyncRun:
