@@ -73,6 +73,13 @@ class UndoConflict(RunStateError):
     code = "undo_conflict"
 
 
+class Conflict(RosterError):
+    """The change would take something that already belongs to another (a tenant id, say)."""
+
+    message = "That is already taken."
+    code = "conflict"
+
+
 class AccessDenied(RosterError):
     message = "You do not have access to this."
     code = "access_denied"

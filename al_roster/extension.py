@@ -4,11 +4,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, session
+from flask_login import user_logged_in, user_logged_out
 
-from .models import bind_database
+from .models import Account, bind_database
+from .services import sessions
+from .services.access import StaffHook, StaffPolicy, parse_staff_setting
 from .settings import DEFAULTS, roster_state  # noqa: F401  (re-exported)
 from .sync.runner import SyncOptions
+from .web import register_web
+from .web.framing import frame_ancestors
 
 
 class ALRoster:
@@ -17,12 +22,18 @@ class ALRoster:
     Keeps nothing of the app: per-app state lives in ``app.extensions["al_roster"]``.
     """
 
-    def __init__(self, app: Flask | None = None):
+    def __init__(self, app: Flask | None = None, *, is_staff: StaffHook | None = None):
+        self._is_staff = is_staff
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask) -> None:
+    def init_app(self, app: Flask, *, is_staff: StaffHook | None = None) -> None:
         """Registers the extension on ``app``.
+
+        ``is_staff``, if given, is the host app's rule for support staff: called with the
+        signed-in user (the host's own user or an al_roster Account), true for staff. Staff
+        are otherwise only the accounts granted by id (``al-roster staff grant``,
+        AL_ROSTER_STAFF), never anyone matched by e-mail.
 
         Configuration keys (defaults in :data:`al_roster.settings.DEFAULTS`):
         AL_ROSTER_DATABASE_URL (SQLite in the instance folder by default),
@@ -34,7 +45,8 @@ class ALRoster:
         AL_ROSTER_CLASSLINK_SCOPES, AL_ROSTER_LTI_KEY_GRACE_MINUTES, AL_ROSTER_SYNC_CRON,
         AL_ROSTER_SMTP_HOST, AL_ROSTER_SMTP_PORT, AL_ROSTER_SMTP_USERNAME,
         AL_ROSTER_SMTP_PASSWORD, AL_ROSTER_SMTP_STARTTLS, AL_ROSTER_MAIL_FROM,
-        AL_ROSTER_BASE_URL, AL_ROSTER_STAFF.
+        AL_ROSTER_BASE_URL, AL_ROSTER_STAFF, AL_ROSTER_SESSION_HOURS,
+        AL_ROSTER_FRAME_ANCESTORS, AL_ROSTER_BASE_TEMPLATE.
         """
         if "al_roster" in app.extensions:
             raise RuntimeError("ALRoster is already registered on this app.")
@@ -45,11 +57,12 @@ class ALRoster:
             app.config["AL_ROSTER_DATABASE_URL"] = f"sqlite:///{path}"
         if not app.config["AL_ROSTER_STORAGE_DIR"]:
             app.config["AL_ROSTER_STORAGE_DIR"] = os.path.join(app.instance_path, "al_roster")
-        state = RosterState(app.config)
+        parse_staff_setting(app.config["AL_ROSTER_STAFF"])  # an e-mail there stops start-up
+        frame_ancestors(app.config["AL_ROSTER_FRAME_ANCESTORS"])
+        state = RosterState(app.config, is_staff or self._is_staff)
         app.extensions["al_roster"] = state
         from .cli import cli
         app.cli.add_command(cli, "al-roster")
-        from .web import register_web
         register_web(app, state)
         app.teardown_appcontext(_close_database)
         _install_login_manager(app)
@@ -58,9 +71,15 @@ class ALRoster:
 class RosterState:
     """What the extension knows about one app: its settings and database."""
 
-    def __init__(self, config):
+    def __init__(self, config, is_staff: StaffHook | None = None):
         self.config = config
         self.db = bind_database(config["AL_ROSTER_DATABASE_URL"])
+        self.is_staff_hook = is_staff
+
+    @property
+    def staff(self) -> StaffPolicy:
+        """Who is staff: account ids granted by the operator, and the host app's hook."""
+        return StaffPolicy.from_setting(self.config["AL_ROSTER_STAFF"], self.is_staff_hook)
 
     def setting(self, key: str):
         return self.config[key]
@@ -82,10 +101,12 @@ def _close_database(exc) -> None:
 
 def _install_login_manager(app: Flask) -> None:
     """Accounts sign in through Flask-Login. A host app with its own manager and user loader
-    keeps them: account ids carry a prefix, so its loader sees only its own users' ids."""
+    keeps them: account ids carry a prefix, so its loader sees only its own users' ids.
+
+    An account is loaded only from a session its sign-in stamped, and only while that
+    session lives (:mod:`al_roster.services.sessions`)."""
     from flask_login import LoginManager
 
-    from .models import Account
     from .models.accounts import ACCOUNT_ID_PREFIX
 
     manager = getattr(app, "login_manager", None)
@@ -99,6 +120,25 @@ def _install_login_manager(app: Flask) -> None:
             user_id = user_id[len(ACCOUNT_ID_PREFIX):]
         elif host_loader is not None:
             return host_loader(user_id)
-        return Account.get_or_none(Account.id == int(user_id)) if user_id.isdigit() else None
+        if not user_id.isdigit() or not has_request_context():
+            return None
+        return sessions.account_for_session(
+            int(user_id), session.get(sessions.SESSION_KEY),
+            lifetime_hours=float(current_app.config["AL_ROSTER_SESSION_HOURS"]))
 
     manager.user_loader(load_user)
+
+
+@user_logged_in.connect
+def _stamp_session(app, user=None, **extra) -> None:
+    """Any sign-in of an account (the plugin's or the host's own ``login_user``) is stamped."""
+    if isinstance(user, Account) and "al_roster" in app.extensions:
+        session[sessions.SESSION_KEY] = sessions.stamp(user)
+
+
+@user_logged_out.connect
+def _end_sessions(app, user=None, **extra) -> None:
+    """Any logout of an account ends every copy of its sessions."""
+    if isinstance(user, Account) and "al_roster" in app.extensions:
+        sessions.end_all_sessions(user)
+        session.pop(sessions.SESSION_KEY, None)

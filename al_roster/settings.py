@@ -38,7 +38,13 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_SMTP_STARTTLS": False,
     "AL_ROSTER_MAIL_FROM": "al-roster@localhost",
     "AL_ROSTER_BASE_URL": "http://127.0.0.1:5000",
-    "AL_ROSTER_STAFF": "",  # comma-separated account ids or e-mails granted staff access
+    # Comma-separated al_roster account ids granted staff access (never e-mails: a district's
+    # files set those); a host app can decide instead with ALRoster(app, is_staff=...).
+    "AL_ROSTER_STAFF": "",
+    # Hours after which a sign-in ends however active it is (classroom devices are shared).
+    "AL_ROSTER_SESSION_HOURS": 12,
+    # Origins allowed to frame the plugin's pages ("https://lms.example.org ..."); none: no one.
+    "AL_ROSTER_FRAME_ANCESTORS": "",
     # The template the plugin's pages extend; a host app can point it at its own layout.
     "AL_ROSTER_BASE_TEMPLATE": None,
 }

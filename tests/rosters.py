@@ -11,6 +11,7 @@ import datetime as dt
 from flask import g, has_app_context
 
 from al_roster.models import Account, District, RosterUser
+from al_roster.services import sessions
 
 
 def school(today: dt.date, students: int = 3) -> dict[str, list[dict]]:
@@ -75,9 +76,10 @@ def account_for(district: District, sourced_id: str, role: str) -> Account:
 
 
 def sign_in(client, account: Account) -> None:
-    """Signs the test client in as the account, as Flask-Login keeps it in the session."""
+    """Signs the test client in as the account, as a sign-in leaves the session."""
     with client.session_transaction() as session:
         session["_user_id"] = account.get_id()
         session["_fresh"] = True
+        session[sessions.SESSION_KEY] = sessions.stamp(Account.get_by_id(account.id))
     if has_app_context():  # requests share the test's app context: forget who was signed in
         g.pop("_login_user", None)

@@ -2,8 +2,8 @@
 
 Districts (all on the Prime plan with rostering, except "basic" and "off"):
 - north (ClassLink tenant 456): teachers Ada (t-ada) and Grace (t-grace); students Bo (s-bo),
-  Cy (s-cy), a turned-off student (s-off), one removed by a delta (s-gone); an administrator
-  (adm-1) and an aide (aid-1). Imported classes: Algebra, Biology (Bo is in both, currently),
+  Cy (s-cy), a turned-off student (s-off), one removed by a delta (s-gone); the district's
+  administrator (adm-1), a school's administrator (adm-sch) and an aide (aid-1). Imported classes: Algebra, Biology (Bo is in both, currently),
   Art (Bo's enrollment ended), Future Lab (Bo's begins later), Band (archived); Chemistry,
   where Bo is enrolled too, is not imported.
 - south (tenant 789): Sam (s-south), with an imported class of the same sourcedId cls-alg.
@@ -62,7 +62,9 @@ def enrollment(sourced_id: str, class_id: str, user_id: str, role: str = "studen
 def school(users: list[dict], classes: dict[str, str], enrollments: list[dict],
            today: dt.date) -> dict[str, list[dict]]:
     return {
-        "orgs": [dict(sourcedId="sch-1", name="School One", type="school")],
+        "orgs": [dict(sourcedId="dist-1", name="The District", type="district"),
+                 dict(sourcedId="sch-1", name="School One", type="school",
+                      parentSourcedId="dist-1")],
         "academicSessions": [dict(sourcedId="term-1", title="This year", type="schoolYear",
                                   startDate=(today - 100 * DAY).isoformat(),
                                   endDate=(today + 100 * DAY).isoformat(),
@@ -79,6 +81,10 @@ def school(users: list[dict], classes: dict[str, str], enrollments: list[dict],
 def north_roster(today: dt.date) -> dict[str, list[dict]]:
     users = [user(s, role, given, family, enabled) for s, (role, given, family, enabled)
              in PEOPLE.items()]
+    users += [user("adm-sch", "administrator", "Sid", "Schooladmin")]  # of sch-1 only
+    for person in users:
+        if person["sourcedId"] == "adm-1":
+            person["orgSourcedIds"] = "dist-1"  # the district's administrator
     enrollments = [enrollment(f"e-ada-{c}", c, "t-ada", "teacher") for c in NORTH_CLASSES]
     enrollments += [
         enrollment("e-bo-alg", "cls-alg", "s-bo", begin=today - 50 * DAY),

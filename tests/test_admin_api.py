@@ -12,7 +12,7 @@ from al_roster.models import District, RosterUser, present
 
 @pytest.fixture
 def world(app, tmp_path):
-    north, south, files, first = two_districts(tmp_path)
+    north, south, files, first = two_districts(tmp_path, console_people=True)
     dropped, gone = half_dropped(files)
     held = sync(north, tmp_path, dropped, "north-2")
     assert held.status == "held"
@@ -57,7 +57,7 @@ def test_who_sees_what(world, client, role, north_status, global_status):
 
 
 def test_staff_by_setting_sees_every_district(world, client, app):
-    app.config["AL_ROSTER_STAFF"] = "someone@example.org, stu-9@example.org"
+    app.config["AL_ROSTER_STAFF"] = f"1000, {world['student'].id}"
     sign_in(client, world["student"])
     data = client.get("/roster/api/admin/districts").get_json()
     assert [d["slug"] for d in data["districts"]] == ["north", "south"]
@@ -69,7 +69,8 @@ def test_districts_list_puts_held_runs_first(world, client):
     assert data["heldRuns"][0]["run"] == world["held"].id
     north = data["districts"][0]
     assert north["plan"] == "prime" and north["rosteringEnabled"] is True
-    assert north["lastRun"]["status"] == "held" and north["counts"]["users"] == 11
+    # a teacher, ten students, the district administrator and the staff member
+    assert north["lastRun"]["status"] == "held" and north["counts"]["users"] == 13
     sign_in(client, world["admin"])
     assert [d["slug"] for d in client.get("/roster/api/admin/districts").get_json()["districts"]] \
         == ["north"]
@@ -92,11 +93,11 @@ def test_run_page_data_held_then_approved_then_undone(world, client):
     assert client.post(url + "/approve").status_code == 400  # no CSRF token
     done = client.post(url + "/approve", headers={"X-CSRF-Token": CSRF}).get_json()
     assert done["status"] == "applied"
-    assert present(RosterUser, world["north"].id).count() == 11 - len(world["gone"])
+    assert present(RosterUser, world["north"].id).count() == 13 - len(world["gone"])
     assert client.get(url).get_json()["actions"] == ["undo"]
     undone = client.post(url + "/undo", headers={"X-CSRF-Token": CSRF}).get_json()
     assert undone["status"] == "undone"
-    assert present(RosterUser, world["north"].id).count() == 11
+    assert present(RosterUser, world["north"].id).count() == 13
 
 
 def test_issues_download_as_csv(world, client, tmp_path):

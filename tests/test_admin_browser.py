@@ -26,7 +26,7 @@ def live(sqlite_app, tmp_path):
 def test_staff_review_and_lookup(live, tmp_path, browser):
     from playwright.sync_api import expect
     app, base = live
-    north, _, files, _ = two_districts(tmp_path)
+    north, _, files, _ = two_districts(tmp_path, console_people=True)
     held = sync(north, tmp_path, half_dropped(files)[0], "north-2")
     staff = account(north, "teacher", "staff-1", is_staff=True)
     from al_roster.models import database

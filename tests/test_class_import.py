@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from admin_helpers import roster_person
 from packages import write_package
 from rosters import account_for, school, sign_in
 
@@ -126,7 +127,8 @@ def test_reminder_when_a_begun_term_has_classes_not_imported(client, ada):
 
 
 def test_someone_with_no_classes_gets_the_empty_state(client, north):
-    sign_in(client, account_for(north, "aid-1", "teacher"))  # teaches nothing in the roster
+    roster_person(north, "teacher", "tch-9")  # a teacher who teaches nothing in the roster
+    sign_in(client, account_for(north, "tch-9", "teacher"))
     body = client.get("/roster/api/importable-classes").get_json()
     assert body["terms"] == []
     assert body["empty"]["title"] == "No classes found for you in your district's SIS"
@@ -134,7 +136,8 @@ def test_someone_with_no_classes_gets_the_empty_state(client, north):
 
 
 def test_a_district_administrator_gets_no_list(client, north):
-    sign_in(client, account_for(north, "aid-1", "administrator"))
+    roster_person(north, "districtAdministrator", "adm-9")
+    sign_in(client, account_for(north, "adm-9", "administrator"))
     response = client.get("/roster/api/importable-classes")
     assert response.status_code == 403 and "for teachers" in response.get_json()["message"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from admin_helpers import roster_person
 from flask import Flask
 from flask_login import LoginManager, login_user
 
@@ -32,11 +33,12 @@ def test_host_app_keeps_its_own_user_loader(tmp_path):
     ALRoster(app)
     upgrade(app.extensions["al_roster"].db)
     with app.test_request_context():
-        district = District.create(slug="d", name="D")
+        district = District.create(slug="d", name="D", plan="prime", rostering_enabled=True)
+        roster_person(district, "teacher", "tch-1")
         account = Account.create(district=district, sourced_id="tch-1", role="teacher")
         assert account.id == 1 and account.get_id() == "alr:1"
+        login_user(account)
         loader = manager._user_callback
         assert loader("7") == "host user seven"  # the host's ids still mean the host's users
         assert loader("alr:1").sourced_id == "tch-1"
         assert loader("1") is None  # never the account with the same number
-        login_user(account)

@@ -52,6 +52,7 @@ REFUSALS = [  # district, sourcedId, reason
     ("north", "s-gone", "removed_from_roster"),
     ("north", "s-off", "disabled"),
     ("north", "aid-1", "role_not_served"),
+    ("north", "adm-sch", "role_not_served"),  # a school administrator: not the district console
     ("north", "s-south", "not_in_roster"),  # a person of another district
     ("south", "s-bo", "not_in_roster"),
     ("north", "", "no_sourced_id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from admin_helpers import half_dropped
+from admin_helpers import half_dropped, roster_person, sign_in
 from packages import small_district, write_package
 
 from al_roster.cli import cli
@@ -116,11 +116,14 @@ def test_district_set_and_staff_grant(north, runner):
     assert "deletion threshold 25%" in out and "it@north.org" in out
     refused = invoke(runner, "district", "set", "north", "--plan", "basic", code=1)
     assert "only on the Prime plan" in refused.output
-    assert "No account" in invoke(runner, "staff", "grant", "who@example.org", code=1).output
+    assert "No account 99" in invoke(runner, "staff", "grant", "99", code=1).output
     from al_roster.models import Account
-    Account.create(district=north, role="teacher", sourced_id="t", email="Who@example.org")
-    assert "is now staff" in invoke(runner, "staff", "grant", "who@example.org").output
+    who = Account.create(district=north, role="teacher", sourced_id="t", email="Who@example.org")
+    assert "is now staff" in invoke(runner, "staff", "grant", str(who.id)).output
     assert Account.get(Account.sourced_id == "t").is_staff
+    assert f"{who.id}\tnorth\tt" in invoke(runner, "staff", "list").output
+    assert "no longer staff" in invoke(runner, "staff", "revoke", f"alr:{who.id}").output
+    assert not Account.get(Account.sourced_id == "t").is_staff
     why = invoke(runner, "why", "stu-1", "cls-1", "--district", "north").output
     assert "is not in North District's roster" in why
 
@@ -128,13 +131,13 @@ def test_district_set_and_staff_grant(north, runner):
 def test_a_granted_teacher_sees_their_districts_console(app, tmp_path):
     from al_roster.models import Account
     from al_roster.services.districts import add_district
-    north = add_district("north", "North District")
+    north = add_district("north", "North District", plan="prime", rostering=True)
     add_district("south", "South District")
+    roster_person(north, "teacher", "tch-9")
     teacher = Account.create(district=north, sourced_id="tch-9", role="teacher",
                              email="it.lead@north.org")
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = teacher.get_id()
+    sign_in(client, teacher)
     with app.app_context():  # a fresh g: Flask-Login keeps the user loaded for the context
         assert client.get("/roster/api/admin/districts").status_code == 403
     result = app.test_cli_runner().invoke(args=["al-roster", "district", "grant-admin", "north",
@@ -146,4 +149,4 @@ def test_a_granted_teacher_sees_their_districts_console(app, tmp_path):
     assert [d["slug"] for d in listed["districts"]] == ["north"]
     refused = app.test_cli_runner().invoke(args=["al-roster", "district", "grant-admin", "north",
                                                  "nobody@north.org"])
-    assert refused.exit_code == 1 and "must sign in once first" in refused.output
+    assert refused.exit_code == 1 and "No account or roster person" in refused.output

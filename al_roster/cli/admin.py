@@ -119,30 +119,29 @@ def run_undo(run_id) -> None:
 
 @district.command("set", help="Change a district's settings.")
 @click.argument("slug")
+@click.option("--name", help="The district's name, as people see it.")
+@click.option("--classlink-tenant-id", help="The ClassLink tenant whose sign-ins belong to this "
+                                            "district ('' for none).")
 @click.option("--threshold", type=float, help="Deletion threshold, a share (0.1 = 10%).")
 @click.option("--plan", type=click.Choice(["prime", "basic"]))
 @click.option("--rostering/--no-rostering", default=None,
               help="Enable ClassLink rostering (Prime plan only).")
 @click.option("--contacts", help="Comma-separated e-mails told about held or failed runs.")
 @with_roster
-def district_set(slug, threshold, plan, rostering, contacts) -> None:
-    target = district_service.get_district(slug)
-    plan = plan or target.plan
-    rostering = target.rostering_enabled if rostering is None else rostering
-    district_service.check_plan(plan, rostering)
-    target.plan, target.rostering_enabled = plan, rostering
-    if threshold is not None:
-        target.deletion_threshold = district_service.check_threshold(threshold)
-    if contacts is not None:
-        target.contacts = contacts.strip() or None
-    target.save()
+def district_set(slug, name, classlink_tenant_id, threshold, plan, rostering, contacts) -> None:
+    changes = district_service.DistrictChanges(
+        name=name, classlink_tenant_id=classlink_tenant_id, plan=plan, rostering=rostering,
+        deletion_threshold=threshold, contacts=contacts)
+    target = district_service.update_district(district_service.get_district(slug), changes,
+                                              staff=True)
     click.echo(f"District {target.slug}: {target.plan} plan, rostering "
                f"{'enabled' if target.rostering_enabled else 'disabled'}, deletion threshold "
                f"{target.deletion_threshold:.0%}, contacts {target.contacts or 'none'}.")
 
 
-@district.command("grant-admin", help="Let an account (by e-mail or sourcedId) see its "
-                                      "district's support console.")
+@district.command("grant-admin", help="Let an account (by sourcedId, or by an e-mail only one "
+                                      "of the district's accounts has) see its district's "
+                                      "support console.")
 @click.argument("slug")
 @click.argument("who")
 @with_roster
@@ -151,17 +150,38 @@ def district_grant_admin(slug, who) -> None:
     click.echo(f"{account.name} ({account.sourced_id}) now sees {slug}'s rostering console.")
 
 
-@cli.group("staff", help="Support staff: who sees every district's rostering.")
+@cli.group("staff", help="Support staff: who sees every district's rostering. Staff are named "
+                         "by account id, never by e-mail.")
 def staff() -> None:
     pass
 
 
-@staff.command("grant", help="Give an account (by e-mail or id) staff access.")
-@click.argument("email_or_id")
+@staff.command("grant", help="Give the account with this id staff access.")
+@click.argument("account_id")
 @with_roster
-def staff_grant(email_or_id) -> None:
-    for account in access.grant_staff(email_or_id):
-        click.echo(f"Account {account.id} ({account.email or account.sourced_id}) is now staff.")
+def staff_grant(account_id) -> None:
+    account = access.grant_staff(account_id)
+    click.echo(f"Account {account.id} ({account.name}, district {account.district.slug}) is "
+               "now staff.")
+
+
+@staff.command("revoke", help="Take staff access from the account with this id.")
+@click.argument("account_id")
+@with_roster
+def staff_revoke(account_id) -> None:
+    account = access.revoke_staff(account_id)
+    click.echo(f"Account {account.id} ({account.name}) is no longer staff.")
+
+
+@staff.command("list", help="The accounts marked staff.")
+@with_roster
+def staff_list() -> None:
+    accounts = access.staff_accounts()
+    for account in accounts:
+        click.echo(f"{account.id}\t{account.district.slug}\t{account.sourced_id}\t{account.name}")
+    if not accounts:
+        click.echo("No account is marked staff (AL_ROSTER_STAFF and the host app's hook may "
+                   "name others).")
 
 
 @cli.command("why", help="Why a student is (or is not) in a class, from the data.")

@@ -1,87 +1,161 @@
 """Who sees the support console, and which districts.
 
-Staff (support) see every district: an account marked ``is_staff`` (``al-roster staff grant``)
-or listed by id or e-mail in the AL_ROSTER_STAFF setting. A district's OneRoster admins
-(the roster's district administrators, or granted with ``al-roster district grant-admin``)
-see their own district. Teachers and students see none of it.
+Staff (support) see every district. Who is staff is the operator's decision alone, never
+something a district's data can set: an al_roster account marked ``is_staff``
+(``al-roster staff grant ACCOUNT_ID``), an account id listed in ``AL_ROSTER_STAFF``, or the
+host app's own hook (``ALRoster(app, is_staff=callable)``, called with the signed-in user).
+E-mail addresses are never matched: a district writes its users' e-mails in its own files.
+
+A district's OneRoster admins (the roster's district administrators, or accounts granted
+with ``al-roster district grant-admin``) see their own district. Teachers, students and a
+host app's own users (unless its hook names them staff) see none of it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from peewee import fn
 
-from ..errors import AccessDenied, RosterError
-from ..models import Account, District
+from ..errors import AccessDenied, ConfigurationError, RosterError
+from ..models import Account, District, RosterUser, present
+from ..models.district import utcnow
 
-ADMIN_ROLES = frozenset({"administrator", "tenant administrator", "districtadministrator"})
+ADMIN_ROLES = frozenset({"administrator"})
+
+#: A host app's staff rule: called with the signed-in user (its own or an al_roster Account).
+StaffHook = Callable[[object], bool]
 
 
-def _listed(setting: str | None) -> set[str]:
-    return {part.strip().lower() for part in (setting or "").split(",") if part.strip()}
+@dataclass(frozen=True)
+class StaffPolicy:
+    """The operator's list of staff: account ids and, optionally, the host app's hook."""
+
+    account_ids: frozenset[int] = frozenset()
+    hook: StaffHook | None = None
+
+    @classmethod
+    def from_setting(cls, setting: str | None, hook: StaffHook | None = None) -> StaffPolicy:
+        return cls(parse_staff_setting(setting), hook)
+
+    def is_staff(self, user) -> bool:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return False
+        if self.hook is not None and self.hook(user):
+            return True
+        return isinstance(user, Account) and (user.is_staff or user.id in self.account_ids)
 
 
-def is_staff(account: Account | None, staff_setting: str | None = "") -> bool:
-    if account is None or not getattr(account, "is_authenticated", False):
+def parse_staff_setting(setting: str | None) -> frozenset[int]:
+    """The account ids of ``AL_ROSTER_STAFF`` ("12, 40"); anything else is refused."""
+    ids = set()
+    for part in (setting or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        number = part.removeprefix("alr:")
+        if not number.isdigit():
+            raise ConfigurationError(
+                f"AL_ROSTER_STAFF lists {part!r}, which is not an account id. Staff are named "
+                "by al_roster account id (AL_ROSTER_STAFF=12,40 or `al-roster staff grant "
+                "ACCOUNT_ID`), or decided by your app through ALRoster(app, is_staff=...). "
+                "E-mail addresses are not accepted: a district's roster files set them.")
+        ids.add(int(number))
+    return frozenset(ids)
+
+
+def is_staff(user, staff: StaffPolicy) -> bool:
+    return staff.is_staff(user)
+
+
+def is_district_admin(user) -> bool:
+    """Only an al_roster account can be a district's admin: a host app's own users are not
+    roster people, whatever attributes they carry."""
+    if not isinstance(user, Account) or not user.is_authenticated:
         return False
-    if getattr(account, "is_staff", False):
-        return True
-    listed = _listed(staff_setting)
-    email = (getattr(account, "email", None) or "").lower()
-    return str(account.id) in listed or bool(email and email in listed)
+    return bool(user.district_admin) or (user.role or "").lower() in ADMIN_ROLES
 
 
-def is_district_admin(account: Account | None) -> bool:
-    if getattr(account, "district_admin", False):
-        return True
-    role = (getattr(account, "role", None) or "").lower()
-    return role in ADMIN_ROLES
+def can_use_console(user, staff: StaffPolicy) -> bool:
+    return staff.is_staff(user) or is_district_admin(user)
 
 
-def can_use_console(account: Account | None, staff_setting: str | None = "") -> bool:
-    return is_staff(account, staff_setting) or is_district_admin(account)
-
-
-def permitted_districts(account: Account | None, staff_setting: str | None = "") -> list[District]:
-    """The districts ``account`` may look at, in slug order; empty for teachers and students."""
-    if is_staff(account, staff_setting):
+def permitted_districts(user, staff: StaffPolicy) -> list[District]:
+    """The districts ``user`` may look at, in slug order; empty for teachers and students."""
+    if staff.is_staff(user):
         return list(District.select().order_by(District.slug))
-    if is_district_admin(account):
-        return [District.get_by_id(account.district_id)]
+    if is_district_admin(user):
+        return [District.get_by_id(user.district_id)]
     return []
 
 
-def require_district(account: Account | None, district: District,
-                     staff_setting: str | None = "") -> District:
-    if is_staff(account, staff_setting):
+def require_district(user, district: District, staff: StaffPolicy) -> District:
+    if staff.is_staff(user):
         return district
-    if is_district_admin(account) and account.district_id == district.id:
+    if is_district_admin(user) and user.district_id == district.id:
         return district
     raise AccessDenied("You can see only your own district's rostering.")
 
 
-def grant_staff(email_or_id: str) -> list[Account]:
-    """Marks the account(s) with this e-mail (in any district) or id as staff."""
-    query = Account.select()
-    if email_or_id.isdigit():
-        query = query.where(Account.id == int(email_or_id))
-    else:
-        query = query.where(fn.LOWER(Account.email) == email_or_id.strip().lower())
-    accounts = list(query)
-    if not accounts:
-        raise RosterError(f"No account '{email_or_id}'. The person must sign in once first, or "
-                          "add their e-mail to the AL_ROSTER_STAFF setting.")
-    for account in accounts:
-        account.is_staff = True
-        account.save()
-    return accounts
+def _account_by_id(account_id: str) -> Account:
+    number = account_id.strip().removeprefix("alr:")
+    if not number.isdigit():
+        raise RosterError(f"'{account_id}' is not an account id. Staff are named by account id "
+                          "(`al-roster staff list` shows staff; an account's id is on its "
+                          "console page and in `/roster/api/me`'s sign-in log line).")
+    account = Account.get_or_none(Account.id == int(number))
+    if account is None:
+        raise RosterError(f"No account {number}. The person must sign in once first.")
+    return account
+
+
+def grant_staff(account_id: str) -> Account:
+    """Marks the account with this id as staff (never by e-mail: see the module's docstring)."""
+    account = _account_by_id(account_id)
+    Account.update(is_staff=True).where(Account.id == account.id).execute()
+    account.is_staff = True
+    return account
+
+
+def revoke_staff(account_id: str) -> Account:
+    account = _account_by_id(account_id)
+    Account.update(is_staff=False).where(Account.id == account.id).execute()
+    account.is_staff = False
+    return account
+
+
+def staff_accounts() -> list[Account]:
+    return list(Account.select().where(Account.is_staff).order_by(Account.id))
 
 
 def grant_district_admin(district: District, who: str) -> Account:
-    """Lets the district's account with this e-mail or sourcedId see the district's console."""
-    account = Account.get_or_none((Account.district == district) & (
-        (fn.LOWER(Account.email) == who.strip().lower()) | (Account.sourced_id == who.strip())))
+    """Lets the district's account with this sourcedId (or e-mail, when only one account of
+    the district has it) see the district's console."""
+    who = who.strip()
+    account = Account.get_or_none((Account.district == district) & (Account.sourced_id == who))
     if account is None:
-        raise RosterError(f"No account '{who}' in {district.slug}. The person must sign in once "
-                          "first (from ClassLink), then be granted.")
+        matches = list(Account.select().where((Account.district == district)
+                                              & (fn.LOWER(Account.email) == who.lower())))
+        if len(matches) > 1:
+            raise RosterError(f"{len(matches)} accounts of {district.slug} have the e-mail "
+                              f"'{who}'. Name the person by sourcedId instead.")
+        account = matches[0] if matches else None
+    if account is None:
+        account = _account_of_roster_person(district, who)
+    Account.update(district_admin=True).where(Account.id == account.id).execute()
     account.district_admin = True
-    account.save()
     return account
+
+
+def _account_of_roster_person(district: District, sourced_id: str) -> Account:
+    """The account of a present roster person who never signed in (a school administrator,
+    say, whom sign-in refuses until granted), made now."""
+    person = present(RosterUser, district.id).where(RosterUser.sourced_id == sourced_id).first()
+    if person is None:
+        raise RosterError(f"No account or roster person '{sourced_id}' in {district.slug}. Name "
+                          "them by their OneRoster sourcedId.")
+    (Account.insert(district=district, sourced_id=person.sourced_id, role="administrator",
+                    given_name=person.given_name, family_name=person.family_name,
+                    email=person.email, username=person.username, created_at=utcnow())
+     .on_conflict_ignore().execute())
+    return Account.get((Account.district == district) & (Account.sourced_id == sourced_id))

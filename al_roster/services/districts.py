@@ -1,10 +1,41 @@
-"""Creating, finding and describing districts."""
+"""Creating, changing, finding and describing districts.
+
+The rules for what a district's settings may hold, and who may change which, live here, so
+the console, its JSON twin and the command line apply the same ones. The ClassLink tenant id
+decides which district a ClassLink sign-in belongs to, so, like the plan, only staff set it.
+Names and contacts end up in mail headers: control characters are refused where they are
+entered, and contacts must be plain e-mail addresses.
+"""
 from __future__ import annotations
 
-from ..errors import DistrictNotFound, RosterError
-from ..models import ROSTER_MODELS, District, SyncRun, present
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+
+import peewee
+
+from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError
+from ..models import ROSTER_MODELS, District, SyncRun, database, present
 from ..models.district import PLANS
 from ..sync.runner import SyncOptions, check_abandoned_runs
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+#: A plain address, as the mail we send can use it: no display name, no quoting.
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+#: Fields only staff may change, with how a refusal names them.
+STAFF_ONLY = {"plan": "plan", "classlink_tenant_id": "ClassLink tenant id"}
+
+
+@dataclass(frozen=True)
+class DistrictChanges:
+    """What to change; None leaves a field as it is ("" clears a tenant id or contacts)."""
+
+    name: str | None = None
+    classlink_tenant_id: str | None = None
+    plan: str | None = None
+    rostering: bool | None = None
+    deletion_threshold: float | None = None
+    contacts: str | None = None
 
 
 def get_district(slug: str) -> District:
@@ -17,15 +48,68 @@ def get_district(slug: str) -> District:
 
 def add_district(slug: str, name: str, *, classlink_tenant_id: str | None = None,
                  plan: str = "basic", rostering: bool = False,
-                 deletion_threshold: float | None = None) -> District:
+                 deletion_threshold: float | None = None,
+                 contacts: str | None = None) -> District:
     if District.select().where(District.slug == slug).exists():
         raise RosterError(f"District '{slug}' already exists.")
     check_plan(plan, rostering)
-    fields = dict(slug=slug, name=name, classlink_tenant_id=classlink_tenant_id or None,
-                  plan=plan, rostering_enabled=rostering)
+    values = dict(slug=check_slug(slug), name=check_name(name),
+                  classlink_tenant_id=check_tenant_id(classlink_tenant_id, None),
+                  plan=plan, rostering_enabled=rostering, contacts=check_contacts(contacts))
     if deletion_threshold is not None:
-        fields["deletion_threshold"] = check_threshold(deletion_threshold)
-    return District.create(**fields)
+        values["deletion_threshold"] = check_threshold(deletion_threshold)
+    with _tenant_taken_is_a_conflict(values["classlink_tenant_id"]):
+        return District.create(**values)
+
+
+def update_district(district: District, changes: DistrictChanges, *, staff: bool) -> District:
+    """Applies ``changes`` (all or, on any refusal, none of them) and saves the district.
+
+    Raises :class:`AccessDenied` when a non-staff caller changes a staff-only field,
+    :class:`Conflict` when the tenant id belongs to another district.
+    """
+    if not staff:
+        _refuse_staff_only(district, changes)
+    plan = changes.plan or district.plan
+    rostering = district.rostering_enabled if changes.rostering is None else changes.rostering
+    check_plan(plan, rostering)
+    district.plan, district.rostering_enabled = plan, rostering
+    if changes.name is not None:
+        district.name = check_name(changes.name or district.slug)
+    if changes.classlink_tenant_id is not None:
+        district.classlink_tenant_id = check_tenant_id(changes.classlink_tenant_id, district.id)
+    if changes.deletion_threshold is not None:
+        district.deletion_threshold = check_threshold(changes.deletion_threshold)
+    if changes.contacts is not None:
+        district.contacts = check_contacts(changes.contacts)
+    with _tenant_taken_is_a_conflict(district.classlink_tenant_id):
+        district.save()
+    return district
+
+
+@contextmanager
+def _tenant_taken_is_a_conflict(tenant_id: str | None):
+    """Two districts given one tenant at once: the database's unique key decides."""
+    try:
+        with database.atomic():
+            yield
+    except peewee.IntegrityError as exc:
+        if tenant_id is not None and District.select().where(
+                District.classlink_tenant_id == tenant_id).exists():
+            raise Conflict(f"ClassLink tenant {tenant_id} already belongs to another "
+                           "district.") from exc
+        raise
+
+
+def _refuse_staff_only(district: District, changes: DistrictChanges) -> None:
+    for field in fields(changes):
+        if field.name not in STAFF_ONLY:
+            continue
+        wanted = getattr(changes, field.name)
+        current = getattr(district, field.name)
+        if wanted is not None and (wanted.strip() or None) != current:
+            raise AccessDenied(f"Only support staff can change a district's "
+                               f"{STAFF_ONLY[field.name]}.")
 
 
 def check_plan(plan: str, rostering: bool) -> None:
@@ -39,6 +123,48 @@ def check_threshold(value: float) -> float:
     if not 0 <= value <= 1:
         raise RosterError("The deletion threshold is a share between 0 and 1 (0.1 is 10%).")
     return value
+
+
+def check_slug(slug: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", slug or ""):
+        raise RosterError(f"A district's slug is lower-case letters, digits, '-' and '_' "
+                          f"(at most 64), e.g. springfield; not {slug!r}.")
+    return slug
+
+
+def check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200 or _CONTROL.search(name):
+        raise RosterError("A district's name is one line of at most 200 characters, with no "
+                          "control characters.")
+    return name
+
+
+def check_contacts(contacts: str | None) -> str | None:
+    """Comma-separated plain e-mail addresses, normalised to "a@x.org, b@y.org"; "" clears."""
+    if contacts is None or not contacts.strip():
+        return None
+    if _CONTROL.search(contacts):
+        raise RosterError("Contacts are e-mail addresses separated by commas, on one line.")
+    addresses = [part.strip() for part in contacts.split(",") if part.strip()]
+    for address in addresses:
+        if len(address) > 254 or not _ADDRESS.fullmatch(address):
+            raise RosterError(f"Contact {address!r} is not an e-mail address (name@example.org).")
+    return ", ".join(addresses)
+
+
+def check_tenant_id(tenant_id: str | None, district_id: int | None) -> str | None:
+    """A ClassLink tenant id free for this district; "" or None: no tenant."""
+    tenant_id = (tenant_id or "").strip() or None
+    if tenant_id is None:
+        return None
+    if len(tenant_id) > 64 or _CONTROL.search(tenant_id):
+        raise RosterError("A ClassLink tenant id is at most 64 characters, on one line.")
+    other = District.get_or_none(District.classlink_tenant_id == tenant_id)
+    if other is not None and other.id != district_id:
+        raise Conflict(f"ClassLink tenant {tenant_id} already belongs to another district. "
+                       "A tenant signs in to one district only.")
+    return tenant_id
 
 
 def roster_counts(district: District) -> dict[str, int]:

@@ -27,8 +27,10 @@ from ..models import (
     Enrollment,
     ImportedClass,
     Membership,
+    Org,
     RosterUser,
     database,
+    present,
 )
 from ..models.base import write_transaction
 from ..models.classes import ACTIVE
@@ -38,8 +40,11 @@ from ..signals import account_created, student_placed
 log = logging.getLogger(__name__)
 
 #: Roster roles the app serves, and the account role each becomes. District-level
-#: administrators (OneRoster 1.1 "administrator", 1.2 "districtAdministrator" and
-#: "systemAdministrator") sign in to the district's support console, not to classes.
+#: administrators (OneRoster 1.2 "districtAdministrator" and "systemAdministrator", and a 1.1
+#: "administrator" whose orgs include the district's org) sign in to the district's support
+#: console, not to classes. A 1.1 "administrator" of schools only is a school administrator:
+#: the console shows the whole district, so they are refused like a 1.2 "siteAdministrator"
+#: unless staff granted them the console (``al-roster district grant-admin``).
 SERVED_ROLES = {
     "teacher": "teacher", "student": "student", "administrator": "administrator",
     "districtAdministrator": "administrator", "systemAdministrator": "administrator",
@@ -80,7 +85,7 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
     check_district(district, via=via)
     classlink_user_id = str(classlink_user_id) if classlink_user_id not in (None, "") else None
     person = _servable_person(district, sourced_id, via=via, classlink_user_id=classlink_user_id)
-    role = SERVED_ROLES[person.role]
+    role = served_role(person)
     with write_transaction():  # one commit: the account and its classes, or nothing
         account, created = _account_for(district, person, classlink_user_id)
         account.district = district  # spares a query wherever the district is read
@@ -134,11 +139,35 @@ def _servable_person(district: District, sourced_id: str | None, *, via: str,
     if person.enabled_user is False:
         raise refuse("disabled", f"Your account is turned off in {district.name}'s roster.",
                      **details)
-    if person.role not in SERVED_ROLES:
+    if served_role(person) is None:
         raise refuse("role_not_served",
-                     f"The roster lists you as {_role_phrase(person.role)}; this app is for "
+                     f"The roster lists you as {_role_phrase(person)}; this app is for "
                      "teachers, students and district administrators.", role=person.role, **details)
     return person
+
+
+def served_role(person) -> str | None:
+    """The account role the roster gives ``person`` today, or None when the app does not serve
+    them. Staff can grant any present, enabled person the district console."""
+    role = SERVED_ROLES.get(person.role)
+    if role == "administrator" and person.role == "administrator" \
+            and not _works_for_the_district(person):
+        role = None
+    if role is None and _granted_console(person):
+        role = "administrator"
+    return role
+
+
+def _works_for_the_district(person) -> bool:
+    orgs = [o for o in (person.org_sourced_ids or "").split(",") if o]
+    return bool(orgs) and present(Org, person.district_id).where(
+        Org.sourced_id.in_(orgs) & (Org.type == "district")).exists()
+
+
+def _granted_console(person) -> bool:
+    return Account.select().where(
+        (Account.district == person.district_id) & (Account.sourced_id == person.sourced_id)
+        & Account.district_admin).exists()
 
 
 def _linked_person(district: District, classlink_user_id: str):
@@ -166,7 +195,7 @@ def _account_for(district: District, person, classlink_user_id: str | None):
     if by_sourced_id is not None:
         return by_sourced_id, False
     inserted = (Account.insert(district=district, sourced_id=person.sourced_id,
-                               role=SERVED_ROLES[person.role], created_at=utcnow())
+                               role=served_role(person), created_at=utcnow())
                 .on_conflict_ignore().as_rowcount().execute())
     account = Account.get((Account.district == district)
                           & (Account.sourced_id == person.sourced_id))
@@ -245,7 +274,10 @@ def district_today(district: District) -> dt.date:
         return dt.date.today()
 
 
-def _role_phrase(role: str | None) -> str:
+def _role_phrase(person) -> str:
+    role = person.role
     if not role:
         return "having no role"
+    if role == "administrator":
+        return "a school administrator"
     return ("an " if role[:1].lower() in "aeiou" else "a ") + role

@@ -11,7 +11,7 @@ import io
 from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..errors import AccessDenied, DistrictNotFound, RosterError, UndoConflict
+from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError, UndoConflict
 from ..models import District, RunIssue, SyncRun
 from ..models.base import write_transaction
 from ..models.runs import APPLIED, HELD
@@ -31,14 +31,14 @@ class _Refused(Exception):
         self.status, self.message = status, message
 
 
-def _staff_setting() -> str:
-    return roster_state().setting("AL_ROSTER_STAFF")
+def _staff() -> access.StaffPolicy:
+    return roster_state().staff
 
 
 def _viewer():
     if not current_user.is_authenticated:
         raise _Refused(401, "Sign in to see the rostering console.")
-    if not access.can_use_console(current_user, _staff_setting()):
+    if not access.can_use_console(current_user, _staff()):
         raise _Refused(403, "The rostering console is for support staff and district "
                             "OneRoster administrators. Ask your district's administrator.")
     return current_user
@@ -48,7 +48,7 @@ def _district(slug: str) -> District:
     viewer = _viewer()
     try:
         district = district_service.get_district(slug)
-        return access.require_district(viewer, district, _staff_setting())
+        return access.require_district(viewer, district, _staff())
     except DistrictNotFound as exc:
         raise _Refused(404, exc.message) from exc
     except AccessDenied as exc:
@@ -85,12 +85,12 @@ def _who() -> str:
 def districts_data() -> dict:
     viewer = _viewer()
     options = roster_state().sync_options
-    districts = access.permitted_districts(viewer, _staff_setting())
+    districts = access.permitted_districts(viewer, _staff())
     held = (SyncRun.select().where((SyncRun.status == HELD)
                                    & SyncRun.district.in_([d.id for d in districts]))
             .order_by(SyncRun.id.desc())) if districts else []
     return {
-        "staff": access.is_staff(viewer, _staff_setting()),
+        "staff": access.is_staff(viewer, _staff()),
         "heldRuns": [_run_row(r) for r in held],
         "districts": [{**district_service.describe_district(d, options),
                        "contacts": d.contacts} for d in districts],
@@ -127,7 +127,7 @@ def run_data(run_id: int) -> dict:
 def lookup_data() -> dict:
     viewer = _viewer()
     query = request.args.get("q", "")
-    districts = access.permitted_districts(viewer, _staff_setting())
+    districts = access.permitted_districts(viewer, _staff())
     slug = request.args.get("district")
     if slug:
         districts = [d for d in districts if d.slug == slug]
@@ -152,7 +152,7 @@ def why_data() -> dict | None:
     district = _district(slug)
     # Only staff hear that the person is in another district's roster (and which one); a
     # district's admin gets the answer for someone who exists nowhere.
-    staff = access.is_staff(current_user, _staff_setting())
+    staff = access.is_staff(current_user, _staff())
     return diagnostics.why_not_in_class(district, student, class_ref,
                                         may_see_other_districts=staff)
 
@@ -182,17 +182,11 @@ def _save_district() -> District:
 
 def _save_district_fields() -> District:
     viewer = _viewer()
-    staff = access.is_staff(viewer, _staff_setting())
-    data = request.get_json(silent=True) if request.is_json else request.form
-    data = data or {}
+    staff = access.is_staff(viewer, _staff())
+    data = (request.get_json(silent=True) if request.is_json else request.form) or {}
     slug = (data.get("slug") or "").strip()
     if not slug:
         raise _Refused(400, "A district needs a slug (short name, e.g. springfield).")
-
-    def flag(name):
-        value = data.get(name)
-        return value in (True, "on", "true", "1", 1) if value is not None else None
-
     existing = District.get_or_none(District.slug == slug)
     if existing is None and not staff:
         raise _Refused(403, "Only support staff can create districts.")
@@ -202,41 +196,44 @@ def _save_district_fields() -> District:
     if existing is not None:
         _district(slug)
     try:
-        threshold = data.get("threshold")
-        threshold = None if threshold in (None, "") else float(threshold)
+        changes = _district_changes(data)
         if existing is None:
             district = district_service.add_district(
-                slug, (data.get("name") or slug).strip(),
-                classlink_tenant_id=(data.get("classlinkTenantId") or None),
-                plan=data.get("plan") or "basic", rostering=bool(flag("rostering")),
-                deletion_threshold=threshold)
+                slug, changes.name or slug, classlink_tenant_id=changes.classlink_tenant_id,
+                plan=changes.plan or "basic", rostering=bool(changes.rostering),
+                deletion_threshold=changes.deletion_threshold, contacts=changes.contacts)
         else:
-            district = existing
-            plan = data.get("plan") or district.plan
-            if plan != district.plan and not staff:
-                raise _Refused(403, "Only support staff can change a district's plan.")
-            rostering = flag("rostering")
-            rostering = district.rostering_enabled if rostering is None else rostering
-            district_service.check_plan(plan, rostering)
-            district.plan, district.rostering_enabled = plan, rostering
-            if threshold is not None:
-                district.deletion_threshold = district_service.check_threshold(threshold)
-            for key, attr in (("name", "name"), ("classlinkTenantId", "classlink_tenant_id")):
-                if data.get(key) is not None:
-                    setattr(district, attr, data.get(key).strip() or None)
-            if not district.name:
-                district.name = slug
-        if data.get("contacts") is not None:
-            district.contacts = data.get("contacts").strip() or None
-        district.save()
+            district = district_service.update_district(existing, changes, staff=staff)
         _save_source(district, data)
         _save_lti(district, data)
         return district
-    except ValueError as exc:
-        raise _Refused(400, "The deletion threshold is a share between 0 and 1 (0.1 is 10%).") \
-            from exc
+    except AccessDenied as exc:
+        raise _Refused(403, exc.message) from exc
+    except Conflict as exc:
+        raise _Refused(409, exc.message) from exc
     except RosterError as exc:
         raise _Refused(400, exc.message) from exc
+
+
+def _district_changes(data) -> district_service.DistrictChanges:
+    def flag(name):
+        value = data.get(name)
+        return value in (True, "on", "true", "1", 1) if value is not None else None
+
+    def text(name):
+        value = data.get(name)
+        return None if value is None else str(value)
+
+    threshold = data.get("threshold")
+    try:
+        threshold = None if threshold in (None, "") else float(threshold)
+    except (TypeError, ValueError) as exc:
+        raise RosterError("The deletion threshold is a share between 0 and 1 (0.1 is 10%).") \
+            from exc
+    return district_service.DistrictChanges(
+        name=text("name"), classlink_tenant_id=text("classlinkTenantId"),
+        plan=text("plan") or None, rostering=flag("rostering"), deletion_threshold=threshold,
+        contacts=text("contacts"))
 
 
 def _text(data, key: str) -> str:
@@ -385,4 +382,4 @@ def admin_why():
     viewer = _viewer()
     return render_template("al_roster/admin_why.html", title="Why is a student not in a class?",
                            data=why_data(), args=request.args,
-                           districts=access.permitted_districts(viewer, _staff_setting()))
+                           districts=access.permitted_districts(viewer, _staff()))

@@ -30,7 +30,10 @@ def _refuse_outside_development(setup_state) -> None:
 
 
 def _require_dev_login() -> None:
-    if not current_app.config.get("AL_ROSTER_DEV_LOGIN"):
+    """Checked on every request, not only at start-up: an app switched out of debug or
+    testing mode afterwards (or configured after the blueprint registered) serves nothing."""
+    app = current_app
+    if not (app.config.get("AL_ROSTER_DEV_LOGIN") and (app.debug or app.testing)):
         abort(404)
 
 
