@@ -47,10 +47,15 @@ HOME = """<!doctype html>
   {% elif config.AL_ROSTER_DEV_LOGIN %}
   <p><a href="{{ url_for('al_roster.dev_login_page') }}">Sign in (demo)</a></p>
   {% else %}
-  <p>Open this app from your ClassLink portal to sign in.</p>
+  <p>Open this app from your ClassLink portal to sign in, or
+     <a href="{{ url_for('al_roster.classlink_login') }}">sign in with ClassLink</a>.</p>
   {% endif %}
 </header>
 <main>
+{% if districts is none %}
+<h1>Reference app</h1>
+<p>An education app that gets its classes and rosters from ClassLink.</p>
+{% else %}
 <h1>Districts</h1>
 {% for d in districts %}
 <section aria-labelledby="d-{{ d.district.id }}">
@@ -71,6 +76,7 @@ HOME = """<!doctype html>
 {% else %}
 <p>No districts yet: <code>al-roster district add SLUG --name NAME</code>.</p>
 {% endfor %}
+{% endif %}
 </main>
 {{ import_dialog() }}
 <script src="{{ url_for('al_roster.static', filename='import_dialog.js') }}" defer></script>
@@ -86,8 +92,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/")
     def home():
-        rows = [{"district": d, "run": last_run(d), "counts": roster_counts(d)}
-                for d in District.select().order_by(District.name)]
+        # Every district's name and counts are for the demo only (debug mode or the demo
+        # sign-in): a production home page does not tell visitors who uses the app.
+        rows = None
+        if app.debug or app.config.get("AL_ROSTER_DEV_LOGIN"):
+            rows = [{"district": d, "run": last_run(d), "counts": roster_counts(d)}
+                    for d in District.select().order_by(District.name)]
         return render_template_string(HOME, districts=rows)
 
     return app
