@@ -32,6 +32,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_app_context
 
 from .errors import SourceError, SyncBusy
+from .logsafe import for_log
 from .models import District, SyncRun
 from .services import sources
 from .sync.runner import sync_package
@@ -131,7 +132,7 @@ def run_district_sync(district_id: int, *, full: bool = False, raise_passing: bo
         except SourceError as exc:
             run = sources.record_source_failure(district, exc)
             log.warning("district %s: source failed (run %s): %s", district.slug, run.id,
-                        exc.message)
+                        for_log(exc.message, 500))
             if raise_passing and sources.is_passing(exc):
                 raise
             return _summary(district, run, run.status, run.message)

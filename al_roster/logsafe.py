@@ -3,14 +3,14 @@
 A value sent by a browser, a platform or a district's file may hold a line break (to forge a
 log line of its own), terminal escapes, bidi overrides, or megabytes of text. ``for_log``
 keeps it on one line: control and format characters and line separators are written as
-escapes (``\\n``, ``\\x1b``, ``\\u202e``), a backslash as ``\\\\``, and the text is cut at
-``limit`` characters.
+escapes (``\\n``, ``\\x1b``, ``\\u202e``) and the text is cut at ``limit`` characters.
+Backslashes are left alone, so text that is already escaped (a ``repr``) passes unchanged.
 """
 from __future__ import annotations
 
 import unicodedata
 
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(char: str) -> str:
@@ -18,7 +18,9 @@ def _escape(char: str) -> str:
         return _NAMED[char]
     if unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
         code = ord(char)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        if code < 0x100:
+            return f"\\x{code:02x}"
+        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
     return char
 
 

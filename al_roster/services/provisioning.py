@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 
 from ..errors import RosterError
+from ..logsafe import for_log
 from ..models import (
     Account,
     AccountEvent,
@@ -72,7 +73,7 @@ class SignInRefused(RosterError):
 def refuse(reason: str, message: str, *, advice: str | None = None, **details) -> SignInRefused:
     """A refusal, logged with its reason (every refusal is: support reads these)."""
     log.warning("sign-in refused: %s %s", reason,
-                " ".join(f"{k}={v!r}" for k, v in details.items() if v is not None))
+                " ".join(f"{k}={for_log(repr(v))}" for k, v in details.items() if v is not None))
     return SignInRefused(reason, message, advice=advice, **details)
 
 
@@ -97,7 +98,7 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
     if placed:
         student_placed.send(app, account=account, class_ids=placed)
     log.info("signed in: district=%s sourced_id=%s role=%s via=%s account=%s",
-             district.slug, account.sourced_id, role, via, account.id)
+             district.slug, for_log(account.sourced_id), role, via, account.id)
     return account
 
 
@@ -129,7 +130,7 @@ def _servable_person(district: District, sourced_id: str | None, *, via: str,
             # ClassLink can keep sending a user's old SourcedId for days after the roster
             # changed it; the account it already belongs to is the right one.
             log.info("stale SourcedId %s for ClassLink user %s; using %s",
-                     sourced_id, classlink_user_id, linked.sourced_id)
+                     for_log(sourced_id), for_log(classlink_user_id), for_log(linked.sourced_id))
             person = linked
     if person is None:
         raise refuse("not_in_roster", f"You are not in {district.name}'s roster.", **details)
@@ -207,7 +208,8 @@ def _relink(account: Account, new_sourced_id: str) -> Account:
     (Account.update(sourced_id=new_sourced_id).where(Account.id == account.id).execute())
     AccountEvent.create(account=account, kind="relinked",
                         detail=f"SourcedId changed from {old} to {new_sourced_id}")
-    log.warning("account %s relinked: SourcedId %s -> %s", account.id, old, new_sourced_id)
+    log.warning("account %s relinked: SourcedId %s -> %s", account.id, for_log(old),
+                for_log(new_sourced_id))
     account.sourced_id = new_sourced_id
     return account
 
@@ -220,7 +222,7 @@ def _move_classlink_user(source: Account, target: Account, classlink_user_id: st
     AccountEvent.insert_many([dict(account=source, kind="classlink_user_moved", detail=detail),
                               dict(account=target, kind="classlink_user_moved", detail=detail)]
                              ).execute()
-    log.warning(detail)
+    log.warning("%s", for_log(detail, 600))
 
 
 def _refresh(account: Account, person, role: str, classlink_user_id: str | None) -> None:

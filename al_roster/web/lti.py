@@ -20,6 +20,7 @@ from flask import current_app, jsonify, url_for
 from pylti1p3.contrib.flask import FlaskOIDCLogin, FlaskRequest
 from pylti1p3.exception import LtiException, OIDCException
 
+from ..logsafe import for_log
 from ..services import lti as lti_service
 from ..services.provisioning import SignInRefused, sign_in_roster_user
 from . import bp
@@ -51,7 +52,7 @@ def lti_login():
     try:
         return login.redirect(url_for("al_roster.lti_launch", _external=True))
     except (OIDCException, LtiException) as exc:
-        log.warning("LTI login initiation refused: %s", exc)
+        log.warning("LTI login initiation refused: %s", for_log(exc))
         return friendly_page("This launch is not set up", "The app does not know the "
                              "platform that sent you here.", 400,
                              advice="Your district's OneRoster administrator can check the "
@@ -72,7 +73,7 @@ def lti_launch():
         return friendly_page("This launch was already used", "A launch can be used once.",
                              400, advice=TRY_AGAIN)
     except (LtiException, OIDCException) as exc:
-        log.warning("LTI launch refused: %s", exc)
+        log.warning("LTI launch refused: %s", for_log(exc))
         return friendly_page("The launch could not be checked", "We could not confirm that "
                              "this launch came from your ClassLink portal.", 400,
                              advice=TRY_AGAIN)

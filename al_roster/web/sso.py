@@ -20,6 +20,7 @@ from flask import current_app, request, session, url_for
 from joserfc.errors import JoseError
 
 from ..errors import ConfigurationError
+from ..logsafe import for_log
 from ..models import District
 from ..services.nonces import spend_once
 from ..services.provisioning import SignInRefused, refuse, sign_in_roster_user
@@ -76,7 +77,7 @@ def classlink_login():
     except ConfigurationError as exc:
         return _not_set_up(exc)
     except (requests.RequestException, ValueError) as exc:
-        log.error("ClassLink discovery failed: %s", exc)
+        log.error("ClassLink discovery failed: %s", for_log(exc))
         return friendly_page("ClassLink is not answering", "We could not reach ClassLink to "
                              "sign you in.", 502, advice="Try again in a few minutes.")
 
@@ -91,7 +92,7 @@ def classlink_callback():
     except SignInRefused as refused:
         return refusal_page(refused)
     except CallbackRejected as rejected:
-        log.warning("ClassLink sign-in rejected: %s", rejected.reason)
+        log.warning("ClassLink sign-in rejected: %s", for_log(rejected.reason, 300))
         return friendly_page("Sign-in did not work", rejected.message, 400, advice=TRY_AGAIN)
     return complete_sign_in(account, next_url)
 
