@@ -18,6 +18,10 @@ AL_ROSTER_SYNC_CRON = "0 7 * * *"
 # Kept packages (held runs, processed CSV drops): a disk every worker can reach.
 AL_ROSTER_STORAGE_DIR = "/srv/al_roster/storage"
 AL_ROSTER_BASE_URL = "https://app.example.org"
+# Support staff by al_roster account id (never e-mail), or ALRoster(app, is_staff=...).
+AL_ROSTER_STAFF = os.environ.get("AL_ROSTER_STAFF", "")
+# A sign-in ends after this many hours, however active (shared classroom devices).
+AL_ROSTER_SESSION_HOURS = 12
 
 AL_ROSTER_CLASSLINK_CLIENT_ID = os.environ.get("AL_ROSTER_CLASSLINK_CLIENT_ID")
 AL_ROSTER_CLASSLINK_CLIENT_SECRET = os.environ.get("AL_ROSTER_CLASSLINK_CLIENT_SECRET")

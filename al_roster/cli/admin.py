@@ -1,5 +1,5 @@
-"""`al-roster runs`, `run show|approve|reject|undo`, `district set|grant-admin`, `staff grant`,
-`why`."""
+"""`al-roster runs`, `run show|approve|reject|undo`, `district set|grant-admin`,
+`staff grant|revoke|list`, `why`."""
 from __future__ import annotations
 
 import sys

@@ -100,9 +100,9 @@ def require_district(user, district: District, staff: StaffPolicy) -> District:
 def _account_by_id(account_id: str) -> Account:
     number = account_id.strip().removeprefix("alr:")
     if not number.isdigit():
-        raise RosterError(f"'{account_id}' is not an account id. Staff are named by account id "
-                          "(`al-roster staff list` shows staff; an account's id is on its "
-                          "console page and in `/roster/api/me`'s sign-in log line).")
+        raise RosterError(f"'{account_id}' is not an account id. Staff are named by account "
+                          "id, never by e-mail: the person signs in once, and their "
+                          "/roster/api/me shows it as `account`.")
     account = Account.get_or_none(Account.id == int(number))
     if account is None:
         raise RosterError(f"No account {number}. The person must sign in once first.")

@@ -84,6 +84,7 @@ def api_me():
                       & (ImportedClass.status == "active"))
                .order_by(ImportedClass.title, ImportedClass.id))
     return jsonify(
+        account=account.id,
         sourcedId=account.sourced_id,
         role=account.role,
         district=account.district.slug,
