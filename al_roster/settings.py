@@ -27,8 +27,11 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_CLASSLINK_SERVER_METADATA_URL": CLASSLINK_METADATA_URL,
     "AL_ROSTER_CLASSLINK_USERINFO_URL": CLASSLINK_USERINFO_URL,
     "AL_ROSTER_CLASSLINK_SCOPES": "openid profile email oneroster",
-    # Minutes past which a retired LTI tool key is no longer served in the JWKS.
+    # Minutes past which a retired LTI tool key is no longer served in the JWKS (and deleted).
     "AL_ROSTER_LTI_KEY_GRACE_MINUTES": 60 * 24 * 7,
+    # Fernet key(s) encrypting the LTI tool's private keys, comma-separated, newest first.
+    # Required outside debug and testing mode; see al_roster/services/lti_keys.py.
+    "AL_ROSTER_LTI_KEY_SECRET": None,
     # rq cron schedule of the nightly sync, in UTC (rq 2.x reads cron strings as UTC).
     "AL_ROSTER_SYNC_CRON": "0 7 * * *",
     "AL_ROSTER_SMTP_HOST": None,

@@ -25,6 +25,8 @@ AL_ROSTER_SESSION_HOURS = 12
 
 AL_ROSTER_CLASSLINK_CLIENT_ID = os.environ.get("AL_ROSTER_CLASSLINK_CLIENT_ID")
 AL_ROSTER_CLASSLINK_CLIENT_SECRET = os.environ.get("AL_ROSTER_CLASSLINK_CLIENT_SECRET")
+# Fernet key(s) the LTI tool's private keys are encrypted with, newest first, comma-separated.
+AL_ROSTER_LTI_KEY_SECRET = os.environ.get("AL_ROSTER_LTI_KEY_SECRET")
 
 # Cookies only over HTTPS, not readable by scripts, not sent on cross-site requests.
 SESSION_COOKIE_SECURE = True

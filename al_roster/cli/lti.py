@@ -37,13 +37,23 @@ def lti_register(slug, issuer, client_id, deployment_ids, auth_login_url, auth_t
 
 
 @lti.command("rotate-key", help="Make a new tool key; the old one stays in the JWKS for "
-                                 "AL_ROSTER_LTI_KEY_GRACE_MINUTES.")
+                                 "AL_ROSTER_LTI_KEY_GRACE_MINUTES, then is deleted.")
 @with_roster
 def lti_rotate_key() -> None:
-    key = lti_service.rotate_tool_key()
     grace = current_app.config["AL_ROSTER_LTI_KEY_GRACE_MINUTES"]
+    key = lti_service.rotate_tool_key(grace)
     click.echo(f"New tool key {key.kid}; the previous key is still published for "
                f"{grace} minutes.")
+
+
+@lti.command("reseal-keys", help="Encrypt every stored tool key with the newest "
+                                  "AL_ROSTER_LTI_KEY_SECRET (after putting a new secret first, "
+                                  "or for keys still in clear); the older secrets can go then.")
+@with_roster
+def lti_reseal_keys() -> None:
+    count = lti_service.reseal_tool_keys()
+    click.echo(f"{count} tool key(s) encrypted again with the newest secret." if count
+               else "Every tool key is already encrypted with the newest secret.")
 
 
 @lti.command("show", help="District SLUG's LTI registrations and the published tool keys.")

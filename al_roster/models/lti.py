@@ -39,10 +39,13 @@ class LtiDeployment(BaseModel):
 class LtiToolKey(BaseModel):
     """The tool's RSA key pair. One is current (``current`` = 1, unique, so two processes
     making the first key at once make one); retired keys keep ``retired_at`` and stay in
-    the JWKS for a grace period, so platforms holding the old key set keep working."""
+    the JWKS for a grace period, so platforms holding the old key set keep working, and are
+    deleted after it. ``private_key`` is the PEM encrypted with AL_ROSTER_LTI_KEY_SECRET (a
+    Fernet token, see :mod:`al_roster.services.lti_keys`); only a key stored before that, not
+    yet used since, is clear PEM."""
 
     kid = peewee.CharField(max_length=64, unique=True)
-    private_pem = peewee.TextField()
+    private_key = peewee.TextField()
     public_jwk = peewee.TextField()  # JSON
     current = peewee.IntegerField(null=True, unique=True)
     created_at = peewee.DateTimeField(default=utcnow)

@@ -1,8 +1,9 @@
 """LTI 1.3 set-up: platform registrations per district and the tool's signing keys.
 
-The tool's key pair is made on first need and kept in the database; ``rotate_tool_key``
-makes a new one current and keeps publishing the old one for a grace period, so a platform
-that cached our key set keeps verifying what we signed.
+The tool's key pair is made on first need and kept in the database, its private half
+encrypted (:mod:`.lti_keys`); ``rotate_tool_key`` makes a new one current and keeps publishing
+the old one for a grace period, so a platform that cached our key set keeps verifying what we
+signed. Past the grace period a retired key is deleted.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..errors import RosterError
 from ..models import District, LtiDeployment, LtiRegistration, LtiToolKey
 from ..models.base import write_transaction
 from ..models.district import utcnow
+from .lti_keys import KeyCipher, is_clear, key_cipher
 
 
 class LtiSetupError(RosterError):
@@ -96,42 +98,82 @@ def describe_registrations(district: District) -> list[dict]:
 
 
 def current_tool_key() -> LtiToolKey:
-    """The key the tool signs with, made on first need (one, even if two processes race)."""
+    """The key the tool signs with, made on first need (one, even if two processes race).
+
+    Needs the key secret: without AL_ROSTER_LTI_KEY_SECRET outside debug and testing mode
+    this raises :class:`ConfigurationError` (no key is made)."""
+    cipher = key_cipher()
     key = LtiToolKey.get_or_none(LtiToolKey.current == 1)
     if key is None:
-        _insert_new_key(ignore_conflict=True)
+        _insert_new_key(cipher, ignore_conflict=True)
+        key = LtiToolKey.get(LtiToolKey.current == 1)
+    elif is_clear(key.private_key):  # stored before keys were encrypted
+        reseal_tool_keys()
         key = LtiToolKey.get(LtiToolKey.current == 1)
     return key
 
 
-def rotate_tool_key() -> LtiToolKey:
-    """Retires the current key (still published for the grace period) and makes a new one."""
+def tool_private_key(key: LtiToolKey | None = None) -> str:
+    """The private key (PEM) the tool signs with: ``key``'s, by default the current one's."""
+    key = key or current_tool_key()
+    return key_cipher().unseal(key.private_key, key.kid)
+
+
+def rotate_tool_key(grace_minutes: int | None = None) -> LtiToolKey:
+    """Retires the current key (still published for the grace period) and makes a new one;
+    keys retired longer than ``grace_minutes`` ago are deleted."""
+    cipher = key_cipher()
     with write_transaction():
         (LtiToolKey.update(current=None, retired_at=utcnow())
          .where(LtiToolKey.current == 1).execute())
-        _insert_new_key(ignore_conflict=False)
+        _insert_new_key(cipher, ignore_conflict=False)
+        if grace_minutes is not None:
+            _delete_expired(grace_minutes)
     return LtiToolKey.get(LtiToolKey.current == 1)
 
 
 def published_keys(grace_minutes: int) -> dict:
-    """The JWKS: the current key and those retired less than ``grace_minutes`` ago."""
+    """The JWKS: the current key and those retired less than ``grace_minutes`` ago (older
+    ones are deleted)."""
     current_tool_key()
-    cutoff = utcnow() - dt.timedelta(minutes=grace_minutes)
+    cutoff = _delete_expired(grace_minutes)
     keys = (LtiToolKey.select()
             .where((LtiToolKey.current == 1) | (LtiToolKey.retired_at > cutoff))
             .order_by(LtiToolKey.current.desc(nulls="LAST"), LtiToolKey.id.desc()))
     return {"keys": [json.loads(key.public_jwk) for key in keys]}
 
 
-def _insert_new_key(*, ignore_conflict: bool) -> None:
+def reseal_tool_keys() -> int:
+    """Encrypts every stored key with the newest secret (clear keys and keys encrypted with
+    an older secret); returns how many were rewritten."""
+    cipher = key_cipher()
+    rewritten = 0
+    with write_transaction():
+        for key in LtiToolKey.select():
+            if cipher.is_sealed_with_newest(key.private_key):
+                continue
+            sealed = cipher.seal(cipher.unseal(key.private_key, key.kid))
+            LtiToolKey.update(private_key=sealed).where(LtiToolKey.id == key.id).execute()
+            rewritten += 1
+    return rewritten
+
+
+def _delete_expired(grace_minutes: int) -> dt.datetime:
+    cutoff = utcnow() - dt.timedelta(minutes=grace_minutes)
+    (LtiToolKey.delete()
+     .where(LtiToolKey.current.is_null() & (LtiToolKey.retired_at <= cutoff)).execute())
+    return cutoff
+
+
+def _insert_new_key(cipher: KeyCipher, *, ignore_conflict: bool) -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     kid = secrets.token_urlsafe(16)
     jwk = {**RSAAlgorithm.to_jwk(private.public_key(), as_dict=True),
            "kid": kid, "alg": "RS256", "use": "sig"}
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    query = LtiToolKey.insert(kid=kid, private_pem=pem, public_jwk=json.dumps(jwk), current=1,
-                              created_at=utcnow())
+    query = LtiToolKey.insert(kid=kid, private_key=cipher.seal(pem), public_jwk=json.dumps(jwk),
+                              current=1, created_at=utcnow())
     if ignore_conflict:
         query = query.on_conflict_ignore()
     try:

@@ -20,6 +20,7 @@ from flask import current_app, jsonify, url_for
 from pylti1p3.contrib.flask import FlaskOIDCLogin, FlaskRequest
 from pylti1p3.exception import LtiException, OIDCException
 
+from ..errors import ConfigurationError
 from ..logsafe import for_log
 from ..services import lti as lti_service
 from ..services.provisioning import SignInRefused, sign_in_roster_user
@@ -90,7 +91,11 @@ def lti_launch():
 
 @bp.get("/lti/jwks")
 def lti_jwks():
-    keys = lti_service.published_keys(current_app.config["AL_ROSTER_LTI_KEY_GRACE_MINUTES"])
+    try:
+        keys = lti_service.published_keys(current_app.config["AL_ROSTER_LTI_KEY_GRACE_MINUTES"])
+    except ConfigurationError as exc:
+        log.error("LTI key set not served: %s", exc.message)
+        return jsonify(error="The tool's key set is not available."), 503
     response = jsonify(keys)
     response.cache_control.max_age = 300
     response.cache_control.public = True
