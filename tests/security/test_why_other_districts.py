@@ -18,7 +18,7 @@ SOUTH_ID = "south-only-7"
 
 @pytest.fixture
 def world(app, tmp_path):
-    north, south, _, _ = two_districts(tmp_path)
+    north, south, _, _ = two_districts(tmp_path, console_people=True)
     RosterUser.update(email=SOUTH_EMAIL).where(
         (RosterUser.district_id == south.id) & (RosterUser.sourced_id == "stu-3")).execute()
     RosterUser.update(sourced_id=SOUTH_ID).where(
