@@ -97,7 +97,8 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
         dead = fail_abandoned_runs(district)
         for run_found_dead in dead:
             options.finished(run_found_dead)
-        options.offer_unsent(district, done=[r.id for r in dead])
+        # Not the held run being approved now: its "waiting for review" is moot.
+        options.offer_unsent(district, done=[r.id for r in dead] + ([run.id] if run else []))
         if run is None:
             run = SyncRun.create(district=district, source=source,
                                  source_name=source_name or os.path.basename(str(path)),

@@ -22,6 +22,7 @@ from al_roster.extension import roster_state
 from al_roster.models import District, SyncRun, database
 from al_roster.services import notifications
 from al_roster.services.notifications import notify_run
+from al_roster.sync.review import approve_run
 from al_roster.sync.runner import check_abandoned_runs
 
 SPY = "spy@evil.example"
@@ -142,3 +143,13 @@ def test_the_next_nightly_sync_sends_what_the_last_one_could_not(app, smtp, tmp_
     assert applied.status == "applied"
     assert [m[2]["Subject"] for m in smtp.messages] == [
         f"Roster sync {held.id} for North District is waiting for review"]
+
+
+def test_approving_a_held_run_does_not_mail_its_stale_review_request(app, smtp, tmp_path):
+    north, _, files, _ = two_districts(tmp_path)
+    port = app.config["AL_ROSTER_SMTP_PORT"]
+    app.config["AL_ROSTER_SMTP_PORT"] = free_port()
+    held = sync(north, tmp_path, half_dropped(files)[0], "north-2")
+    app.config["AL_ROSTER_SMTP_PORT"] = port
+    approved = approve_run(SyncRun.get_by_id(held.id), roster_state().sync_options, by="staff")
+    assert approved.status == "applied" and smtp.messages == []
