@@ -137,7 +137,7 @@ def run_district_sync(district_id: int, *, full: bool = False, raise_passing: bo
                 raise
             return _summary(district, run, run.status, run.message)
         if fetched is None:
-            return _summary(district, None, "nothing new", "No new complete file in the drop.")
+            return _summary(district, None, "nothing new", _nothing_new(district))
         return _sync_fetched(district, fetched, options)
     finally:
         sources.discard_pull(work)
@@ -147,7 +147,8 @@ def _sync_fetched(district: District, fetched: sources.Fetched, options) -> dict
     run = None
     try:
         run = sync_package(district, fetched.path, options, source=district.source_kind,
-                           source_name=fetched.source_name)
+                           source_name=fetched.source_name, file=fetched.file,
+                           skipped=fetched.skipped)
     except SyncBusy:
         raise  # nothing was taken: the file stays, RQ retries later
     except Exception:
@@ -155,9 +156,20 @@ def _sync_fetched(district: District, fetched: sources.Fetched, options) -> dict
                .order_by(SyncRun.id.desc()).first())
         raise
     finally:
+        if fetched.file is not None:
+            fetched.file.close()
         if district.source_kind == sources.CSV_DROP and run is not None:
             sources.mark_processed(district, Path(fetched.path), run)
     return _summary(district, run, run.status, run.message)
+
+
+def _nothing_new(district: District) -> str:
+    message = "No new complete file in the drop."
+    refused = sources.drop_refusals(district) if district.source_kind == sources.CSV_DROP else []
+    if refused:
+        message += " Not taken: " + "; ".join(
+            f"{for_log(name, 80)} ({reason})" for name, reason in refused[:5]) + "."
+    return message
 
 
 def _summary(district: District, run: SyncRun | None, status: str, message: str) -> dict:

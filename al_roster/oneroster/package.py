@@ -18,13 +18,16 @@ from pathlib import Path
 
 from ..errors import PackageRejected
 from .entities import ENTITIES, KNOWN_FILES, VERSIONS, Entity, entities_for
-from .issues import IssueLog
+from .issues import IssueLog, shown
+from .text import PushBack, RecordTooLong, decoded_lines, record_too_long
 
 MODES = ("bulk", "delta", "absent")
 MANIFEST = "manifest.csv"
 #: A zip member may not inflate beyond this many times its compressed size.
 MAX_COMPRESSION_RATIO = 1000
 DEFAULT_MAX_BYTES = 20 * 1024**3
+#: A manifest names a few dozen properties; one with more rows than this is not read.
+MAX_MANIFEST_ROWS = 10_000
 
 
 class _CountingReader(io.RawIOBase):
@@ -51,26 +54,26 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-def _decoded_lines(raw, file_name: str) -> Iterator[str]:
-    """UTF-8 lines (a leading BOM dropped); a bad byte rejects the file naming its line."""
-    for number, line in enumerate(raw, start=1):
-        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
-        try:
-            yield line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PackageRejected(
-                f"{file_name} is not UTF-8 text (byte 0x{line[exc.start]:02X} on line {number}); "
-                "export it as UTF-8 (a BOM is fine).",
-                file=file_name, line=number, reason="encoding") from exc
+def _no_follow(path: str, flags: int) -> int:
+    """Opens a folder's file only if it is still no link."""
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 class CsvPackage:
-    """An open OneRoster package. Use as a context manager."""
+    """An open OneRoster package. Use as a context manager.
 
-    def __init__(self, path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES):
+    ``path`` is a zip or a folder (its regular files, not links, are the package's files).
+    ``file``, when given, is ``path`` already opened (a drop file checked when opened): it
+    is read instead of the path, which then only names the package. A zip larger than
+    ``max_bytes``, or inflating beyond it, and a folder whose files add up to more, are
+    rejected.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                 file: io.BufferedIOBase | None = None):
         self.path = Path(path)
         self.max_bytes = max_bytes
+        self._file = file
         self.issues = IssueLog()
         self._zip: zipfile.ZipFile | None = None
         self._members: dict[str, str] = {}  # lower-case file name -> member name or path
@@ -79,25 +82,48 @@ class CsvPackage:
 
     # -- opening -------------------------------------------------------------------------
     def _open_source(self) -> None:
-        if self.path.is_dir():
-            self._members = {p.name.lower(): str(p) for p in self.path.iterdir() if p.is_file()}
+        if self._file is not None:
+            self._open_zip(self._file, os.fstat(self._file.fileno()).st_size)
+        elif self.path.is_dir():
+            self._members = self._folder_members()
         elif self.path.is_file():
-            if not zipfile.is_zipfile(self.path):
-                raise PackageRejected(
-                    f"{self.path.name} is neither a zip file nor a folder of OneRoster CSV "
-                    "files.", file=self.path.name)
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise PackageRejected(f"{self.path.name} is a damaged zip file: {exc}.",
-                                      file=self.path.name) from exc
-            self._members = self._safe_zip_members(self._zip)
+            self._open_zip(self.path, self.path.stat().st_size)
         else:
             raise PackageRejected(f"{self.path} does not exist.", file=str(self.path))
         if MANIFEST not in self._members:
             raise PackageRejected(
                 "The package has no manifest.csv, which OneRoster requires; it names the "
                 "version and whether each file is bulk or delta.", file=MANIFEST)
+
+    def _open_zip(self, source, size: int) -> None:
+        if size > self.max_bytes:
+            raise PackageRejected(
+                f"{self.path.name} is {size:,} bytes, more than the {self.max_bytes:,} "
+                "allowed: it was not read.", file=self.path.name)
+        if not zipfile.is_zipfile(source):
+            raise PackageRejected(
+                f"{self.path.name} is neither a zip file nor a folder of OneRoster CSV "
+                "files.", file=self.path.name)
+        try:
+            self._zip = zipfile.ZipFile(source)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise PackageRejected(f"{self.path.name} is a damaged zip file: {exc}.",
+                                  file=self.path.name) from exc
+        self._members = self._safe_zip_members(self._zip)
+
+    def _folder_members(self) -> dict[str, str]:
+        """The folder's regular files (a link is not followed); their sizes are bounded."""
+        members, total = {}, 0
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    members[entry.name.lower()] = entry.path
+                    total += entry.stat(follow_symlinks=False).st_size
+        if total > self.max_bytes:
+            raise PackageRejected(
+                f"The folder's files add up to {total:,} bytes, more than the "
+                f"{self.max_bytes:,} allowed: it was not read.", file=self.path.name)
+        return members
 
     def _safe_zip_members(self, archive: zipfile.ZipFile) -> dict[str, str]:
         infos = archive.infolist()
@@ -114,7 +140,7 @@ class CsvPackage:
             parts = name.replace("\\", "/").split("/")
             if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
                 raise PackageRejected(
-                    f"The zip entry '{name}' points outside the package (path traversal); "
+                    f"The zip entry {shown(name)} points outside the package (path traversal); "
                     "the package was not read.", file=name)
             if info.is_dir() or posixpath.dirname(name) != root:
                 continue
@@ -147,7 +173,7 @@ class CsvPackage:
     def open_binary(self, file_name: str) -> io.BufferedIOBase:
         member = self._members[file_name.lower()]
         if self._zip is None:
-            return open(member, "rb")
+            return open(member, "rb", opener=_no_follow)
         info = self._zip.getinfo(member)
         limit = min(self.max_bytes, max(info.file_size, 1))
         return io.BufferedReader(_CountingReader(self._zip.open(member), file_name, limit))
@@ -161,32 +187,40 @@ class CsvPackage:
         return hasher.hexdigest()
 
     def text_lines(self, file_name: str) -> Iterator[str]:
-        """The file's lines as text; a file that is not UTF-8 rejects the package."""
+        """The file's lines as text; a file that is not UTF-8, or has a line longer than
+        :data:`~al_roster.oneroster.text.MAX_LINE_BYTES`, rejects the package."""
         with self.open_binary(file_name) as raw:
-            yield from _decoded_lines(raw, file_name)
+            yield from decoded_lines(raw, file_name)
 
     def csv_rows(self, file_name: str) -> Iterator[list[str]]:
-        """The file's rows; a file that is not UTF-8 or not CSV rejects the package."""
-        reader = csv.reader(self.text_lines(file_name), strict=False)
+        """The file's rows; a file that is not UTF-8 or not CSV, or holds an over-long line
+        or record, rejects the package."""
+        source = PushBack(self.text_lines(file_name))
+        reader = csv.reader(source, strict=False)
+        start = 1  # the line the record being read starts on
         try:
-            yield from reader
+            for row in reader:
+                yield row
+                source.size, start = 0, reader.line_num + 1
         except csv.Error as exc:
             raise PackageRejected(
                 f"{file_name} line {reader.line_num}: not valid CSV ({exc}).",
                 file=file_name, line=reader.line_num) from exc
+        except RecordTooLong:
+            raise record_too_long(file_name, start) from None
 
     # -- manifest ------------------------------------------------------------------------
     def _read_manifest(self) -> tuple[str, dict[str, str], str | None]:
         props = self._manifest_properties()
         version = props.get("oneroster.version", "").strip()
         if version not in VERSIONS:
-            shown = f"'{version}'" if version else "nothing"
+            named = shown(version) if version else "nothing"
             raise PackageRejected(
-                f"manifest.csv names OneRoster version {shown}; supported versions are "
+                f"manifest.csv names OneRoster version {named}; supported versions are "
                 f"{' and '.join(VERSIONS)}.", file=MANIFEST, field="oneroster.version")
         if props.get("manifest.version", "1.0").strip() != "1.0":
             self.issues.warning(MANIFEST, None, "manifest.version",
-                                f"manifest.version is '{props['manifest.version']}'; read as 1.0.")
+                                f"manifest.version is {shown(props['manifest.version'])}; read as 1.0.")
         modes = self._file_modes(props, version)
         self._check_files_present(modes, version)
         return version, modes, props.get("source.systemName") or None
@@ -200,11 +234,15 @@ class CsvPackage:
                 file=MANIFEST, line=1)
         props: dict[str, str] = {}
         for line, row in enumerate(rows, start=2):
+            if line > MAX_MANIFEST_ROWS:
+                raise PackageRejected(
+                    f"manifest.csv has more than {MAX_MANIFEST_ROWS:,} rows; a manifest names "
+                    "a few dozen properties.", file=MANIFEST, line=line)
             if not row or not row[0].strip():
                 continue
             key, value = row[0].strip(), (row[1].strip() if len(row) > 1 else "")
             if key in props:
-                self.issues.warning(MANIFEST, line, key, f"'{key}' appears twice; the first is used.")
+                self.issues.warning(MANIFEST, line, key, f"{shown(key)} appears twice; the first is used.")
                 continue
             props[key] = value
             self._check_manifest_key(line, key)
@@ -214,7 +252,7 @@ class CsvPackage:
         known = key in ("manifest.version", "oneroster.version") or key.startswith(("file.", "source."))
         if not known:
             self.issues.warning(MANIFEST, line, key,
-                                f"Unknown manifest key '{key}' was ignored (a typo of 'file.'?).")
+                                f"Unknown manifest key {shown(key)} was ignored (a typo of 'file.'?).")
 
     def _file_modes(self, props: dict[str, str], version: str) -> dict[str, str]:
         modes: dict[str, str] = {}
@@ -226,15 +264,16 @@ class CsvPackage:
             if mode not in MODES:
                 if value:
                     raise PackageRejected(
-                        f"manifest.csv says '{key},{value}'; the mode must be bulk, delta or absent.",
+                        f"manifest.csv says {shown(f'{key},{value}')}; the mode must be bulk, "
+                        "delta or absent.",
                         file=MANIFEST, field=key)
-                self.issues.warning(MANIFEST, None, key, f"'{key}' has no mode; read as absent.")
+                self.issues.warning(MANIFEST, None, key, f"{shown(key)} has no mode; read as absent.")
                 mode = "absent"
             elif mode != value:
-                self.issues.warning(MANIFEST, None, key, f"Mode '{value}' read as '{mode}'.")
+                self.issues.warning(MANIFEST, None, key, f"Mode {shown(value)} read as '{mode}'.")
             if name not in KNOWN_FILES[version]:
                 self.issues.warning(MANIFEST, None, key,
-                                    f"'{name}' is not a OneRoster {version} file; ignored.")
+                                    f"{shown(name)} is not a OneRoster {version} file; ignored.")
                 continue
             modes[name] = mode
         return {e.name: modes.get(e.name, "absent") for e in entities_for(version)}
@@ -248,7 +287,7 @@ class CsvPackage:
                     f"{entity.file_name}.", file=MANIFEST, field=f"file.{entity.name}")
             if present and self.member_name(entity.file_name) != entity.file_name:
                 self.issues.warning(entity.file_name, None, None,
-                                    f"The file is named '{self.member_name(entity.file_name)}'; "
+                                    f"The file is named {shown(self.member_name(entity.file_name))}; "
                                     f"OneRoster names it '{entity.file_name}'.")
             if mode == "absent" and present:
                 self.issues.warning(entity.file_name, None, None,

@@ -28,7 +28,8 @@ from xxhash import xxh3_64_intdigest
 from ..errors import PackageRejected
 from .canonical import Field, LinePattern, line_pattern
 from .entities import LEADING_COLUMNS, Column, Entity, all_stored_columns
-from .issues import IssueLog
+from .issues import IssueLog, shown
+from .text import PushBack, RecordTooLong, record_too_long
 
 SOURCED_ID = re.compile(r"^[0-9A-Za-z./@_-]{1,255}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
@@ -41,7 +42,7 @@ class BadValue(ValueError):
 
 def _sourced_id(value: str) -> str:
     if not SOURCED_ID.match(value):
-        raise BadValue(f"'{value}' is not a valid sourcedId (letters, digits and . / @ _ - only).")
+        raise BadValue(f"{shown(value)} is not a valid sourcedId (letters, digits and . / @ _ - only).")
     return value
 
 
@@ -63,12 +64,12 @@ def _date(value: str) -> str:
             return value
     except ValueError:
         pass
-    raise BadValue(f"'{value}' is not a date in the form YYYY-MM-DD.")
+    raise BadValue(f"{shown(value)} is not a date in the form YYYY-MM-DD.")
 
 
 def _year(value: str) -> str:
     if not YEAR.match(value):
-        raise BadValue(f"'{value}' is not a year in the form YYYY.")
+        raise BadValue(f"{shown(value)} is not a year in the form YYYY.")
     return value
 
 
@@ -77,7 +78,7 @@ def _bool(value: str) -> bool:
         return True
     if value == "false":
         return False
-    raise BadValue(f"'{value}' must be true or false.")
+    raise BadValue(f"{shown(value)} must be true or false.")
 
 
 CHECKS: dict[str, Callable[[str], object] | None] = {
@@ -115,25 +116,6 @@ def row_hash(values, extra: str | None = None) -> int:
     if extra:
         key += "\x1e" + extra.translate(_HASH_ESCAPES)
     return text_hash(key)
-
-
-class _PushBack:
-    """An iterator of lines that can be handed one line back, for the csv module to read."""
-
-    def __init__(self, lines: Iterator[str]):
-        self._lines, self._held = lines, None
-
-    def push(self, line: str) -> None:
-        self._held = line
-
-    def __iter__(self) -> _PushBack:
-        return self
-
-    def __next__(self) -> str:
-        if self._held is not None:
-            line, self._held = self._held, None
-            return line
-        return next(self._lines)
 
 
 class _CanonicalLine:
@@ -220,12 +202,12 @@ class FileReader:
                 iter(difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.85)), None)
             hint = f" Did you mean '{close}'? Headers are case-sensitive." if close else ""
             self.issues.warning(self.file, 1, name,
-                                f"Column '{name}' is not a OneRoster {self.version} column of "
+                                f"Column {shown(name)} is not a OneRoster {self.version} column of "
                                 f"{self.file}; its values were ignored.{hint}")
 
     def _missing_hint(self, name: str, lowered: dict[str, str]) -> str:
         if name.lower() in lowered:
-            return (f"The header has '{lowered[name.lower()]}' where OneRoster expects '{name}': "
+            return (f"The header has {shown(lowered[name.lower()])} where OneRoster expects '{name}': "
                     "headers are case-sensitive.")
         return f"The header has no '{name}' column."
 
@@ -246,7 +228,7 @@ class FileReader:
         Lines are numbered as records, the header being line 1.
         """
         lines = iter(lines)
-        source = _PushBack(lines)  # the csv module's view of the same lines
+        source = PushBack(lines)  # the csv module's view of the same lines
         records = csv.reader(source, strict=False)
         header = self._next_record(records, 1)
         if header is None:
@@ -273,6 +255,8 @@ class FileReader:
         except csv.Error as exc:
             raise PackageRejected(f"{self.file} line {line}: not valid CSV ({exc}).",
                                   file=self.file, line=line) from exc
+        except RecordTooLong:
+            raise record_too_long(self.file, line) from None
 
     # -- canonical lines -----------------------------------------------------------------
     def _compile_fast_path(self, names: list[str]) -> None:
@@ -300,14 +284,17 @@ class FileReader:
     def _read_row(self, line: int, row: list[str]) -> tuple | None:
         sourced_id = self._cell(row, self.sourced_id_at)
         if not sourced_id or not SOURCED_ID.match(sourced_id):
-            shown = f"'{sourced_id}' is not a valid sourcedId" if sourced_id else "sourcedId is empty"
-            self.issues.error(self.file, line, "sourcedId",
-                              f"{shown}; the row was skipped.")
+            what = f"{shown(sourced_id)} is not a valid sourcedId" if sourced_id else "sourcedId is empty"
+            self.issues.error(self.file, line, "sourcedId", f"{what}; the row was skipped.")
             return None
         status = self._status(line, row)
         if status is None:
             return None
         modified = self._cell(row, self.modified_at) if self.modified_at is not None else None
+        if modified and "\x00" in modified:
+            self.issues.error(self.file, line, "dateLastModified", "dateLastModified holds a "
+                              "NUL character (byte 0x00); the row was skipped.")
+            return None
         if modified and not DATETIME.match(modified):
             self.issues.folded_warning(self.file, line, "dateLastModified",
                                        "dateLastModified is not a DateTime "
@@ -339,13 +326,13 @@ class FileReader:
                                        "A delta row has no status; read as 'active'.")
             return "active"
         self.issues.error(self.file, line, "status",
-                          f"status '{raw}' must be active or tobedeleted; the row was skipped.")
+                          f"status {shown(raw)} must be active or tobedeleted; the row was skipped.")
         return None
 
     def _skip_bulk_deleted(self, status: str) -> None:
         if status != "tobedeleted":
             self.issues.folded_warning(self.file, None, "status",
-                                       f"Unknown status '{status}' in a bulk file; those rows "
+                                       f"Unknown status {shown(status)} in a bulk file; those rows "
                                        "were left out.")
         return None
 
@@ -361,7 +348,7 @@ class FileReader:
                                       f"{column.name} is required; the row was skipped.")
                     ok = False
                 continue
-            if check is None and column.vocab is None:
+            if check is None and column.vocab is None and "\x00" not in raw:
                 values[target] = raw
                 continue
             try:
@@ -373,10 +360,12 @@ class FileReader:
         return ok
 
     def _check(self, line: int, column: Column, check, raw: str):
+        if "\x00" in raw:  # PostgreSQL cannot store it; no roster value holds one
+            raise BadValue("The value holds a NUL character (byte 0x00).")
         if column.vocab is None:
             if column.kind == "bool" and raw not in ("true", "false") and raw.lower() in ("true", "false"):
                 self.issues.folded_warning(self.file, line, column.name,
-                                           f"{column.name} '{raw}' read as '{raw.lower()}' "
+                                           f"{column.name} {shown(raw)} read as '{raw.lower()}' "
                                            "(OneRoster booleans are lower case).")
                 raw = raw.lower()
             return check(raw)
@@ -385,11 +374,11 @@ class FileReader:
         for word in column.vocab:
             if word.lower() == raw.lower():
                 self.issues.folded_warning(self.file, line, column.name,
-                                           f"{column.name} '{raw}' read as '{word}' "
+                                           f"{column.name} {shown(raw)} read as '{word}' "
                                            "(OneRoster values are case-sensitive).")
                 return word
         allowed = ", ".join(sorted(column.vocab))
-        raise BadValue(f"'{raw}' is not one of: {allowed}.")
+        raise BadValue(f"{shown(raw)} is not one of: {allowed}.")
 
     def _extra(self, row: list[str]) -> str | None:
         if not self.extras:

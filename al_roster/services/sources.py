@@ -8,7 +8,9 @@ Two kinds of source, set per district (``District.source_kind`` and ``source_con
   it has not changed for ``settle_seconds`` and is a readable zip; a file that is not a zip
   is taken only after it has been left alone five times as long (an upload that stalled for
   that long is not coming back), so that it is synced, rejected and reported. Names ending
-  in ``.part``, ``.tmp``, ``.filepart`` and hidden files are never taken.
+  in ``.part``, ``.tmp``, ``.filepart`` and hidden files are never taken, nor anything but
+  a regular file directly in the folder: a link, folder, FIFO or device named ``*.zip`` is
+  logged and reported as a warning of the next run (:mod:`.drop_folder`).
 - ``oneroster_api``: a OneRoster REST server (ClassLink's Roster Server). A full pull on
   demand and weekly; otherwise a delta pull of what changed since the last applied API
   run started (with an overlap, since deltas are idempotent). The client secret is never
@@ -17,19 +19,22 @@ Two kinds of source, set per district (``District.source_kind`` and ``source_con
 from __future__ import annotations
 
 import datetime as dt
+import io
+import logging
 import os
 import re
 import shutil
 import time
-import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import RosterError, SourceError
+from ..logsafe import for_log
 from ..models import District, SyncRun
 from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED
 from ..oneroster.rest import BASE_PATHS, RestSource, pull_package
+from .drop_folder import PROCESSED, DropRefused, list_packages, move_processed, open_drop_file
 
 CSV_DROP, ONEROSTER_API, NONE = "csv_drop", "oneroster_api", "none"
 DEFAULT_SETTLE_SECONDS = 60
@@ -38,9 +43,10 @@ BAD_FILE_PATIENCE = 5
 FULL_PULL_EVERY = dt.timedelta(days=7)
 #: A delta asks for changes from a little before the last run started.
 DELTA_OVERLAP = dt.timedelta(hours=1)
-PROCESSED = "processed"
 _PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+log = logging.getLogger(__name__)
 
 #: How a pull waits between its own retries; tests replace it.
 sleep = time.sleep
@@ -52,6 +58,10 @@ class Fetched(NamedTuple):
     path: Path
     source_name: str
     mode: str  # "file" (CSV drop), "full" or "delta" (REST)
+    #: a drop file, opened and checked: the sync reads this, never ``path`` again
+    file: io.BufferedIOBase | None = None
+    #: (name, reason) of drop entries that were not taken, for the run to report
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 # -- settings ---------------------------------------------------------------------------
@@ -134,55 +144,63 @@ def _drop_folder(district: District) -> Path:
     folder = Path((district.source_config or {}).get("directory", ""))
     if not folder.is_dir():
         raise SourceError(f"The drop folder {folder} of district {district.slug} does not exist.")
+    if os.path.realpath(folder) != os.path.abspath(folder):
+        raise SourceError(f"The drop folder {folder} of district {district.slug} is now reached "
+                          "through a symbolic link, so it was not read; set it again.")
     return folder
 
 
 def _next_drop_file(district: District, *, now: float) -> Fetched | None:
-    candidates = drop_candidates(district, now=now)
-    if not candidates:
-        return None
-    path = candidates[0]
-    return Fetched(path, path.name, "file")
+    """The newest complete drop file, opened (a link swapped in after listing is refused)."""
+    skipped: list[tuple[str, str]] = []
+    for path in drop_candidates(district, now=now, skipped=skipped):
+        try:
+            handle = open_drop_file(path)
+        except DropRefused as exc:
+            _refused(district, skipped, path.name, exc.reason)
+            continue
+        if now - os.fstat(handle.fileno()).st_mtime < _settle_seconds(district):
+            handle.close()  # replaced, since it was listed, by a file still being written
+            continue
+        return Fetched(path, path.name, "file", handle, tuple(skipped))
+    return None
 
 
-def drop_candidates(district: District, *, now: float | None = None) -> list[Path]:
-    """Complete, unprocessed files in the drop, newest first."""
-    folder = _drop_folder(district)
-    settle = float((district.source_config or {}).get("settle_seconds", DEFAULT_SETTLE_SECONDS))
-    now = time.time() if now is None else now
-    found = []
-    for path in folder.iterdir():
-        name = path.name.lower()
-        if not path.is_file() or name.startswith(".") or name.endswith(_PARTIAL):
-            continue
-        if not name.endswith(".zip"):
-            continue
-        stat = path.stat()
-        quiet = now - stat.st_mtime
-        if quiet < settle:
-            continue  # still being written
-        if not zipfile.is_zipfile(path) and quiet < settle * BAD_FILE_PATIENCE:
-            continue  # maybe an upload that will resume; taken (and rejected) later
-        found.append((stat.st_mtime, path.name, path))
-    found.sort(reverse=True)
-    return [path for _, _, path in found]
+def _settle_seconds(district: District) -> float:
+    return float((district.source_config or {}).get("settle_seconds", DEFAULT_SETTLE_SECONDS))
+
+
+def _refused(district: District, skipped: list | None, name: str, reason: str) -> None:
+    log.warning("district %s: drop entry %s not taken: %s", district.slug, for_log(name), reason)
+    if skipped is not None:
+        skipped.append((name, reason))
+
+
+def drop_candidates(district: District, *, now: float | None = None,
+                    skipped: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Complete, unprocessed regular files in the drop, newest first; entries named like a
+    package that are not plain files are logged and added to ``skipped`` (name, reason)."""
+    settle = _settle_seconds(district)
+    return list_packages(_drop_folder(district), now=time.time() if now is None else now,
+                         settle=settle, patience=settle * BAD_FILE_PATIENCE, partial=_PARTIAL,
+                         refused=lambda name, reason: _refused(district, skipped, name, reason))
+
+
+def drop_refusals(district: District) -> list[tuple[str, str]]:
+    """(name, reason) of the drop's entries named like a package that will not be taken."""
+    skipped: list[tuple[str, str]] = []
+    drop_candidates(district, skipped=skipped)
+    return skipped
 
 
 def mark_processed(district: District, path: Path, run: SyncRun | None) -> Path | None:
     """Moves a synced drop file to ``processed/<run id>-<name>``; older unprocessed files,
-    which the synced (newer) one supersedes, go to ``processed/superseded-<name>``."""
-    if not path.exists():
-        return None
-    folder = path.parent / PROCESSED
-    folder.mkdir(exist_ok=True)
-    taken_mtime = path.stat().st_mtime
-    target = folder / f"{run.id if run else 'unrun'}-{path.name}"
-    path.replace(target)
-    for older in path.parent.iterdir():
-        if (older.is_file() and older.name.lower().endswith(".zip")
-                and not older.name.startswith(".") and older.stat().st_mtime < taken_mtime):
-            older.replace(folder / f"superseded-by-{target.name.split('-', 1)[0]}-{older.name}")
-    return target
+    which the synced (newer) one supersedes, go to ``processed/superseded-<name>``. Never
+    through a link, never over an existing file (:func:`.drop_folder.move_processed`)."""
+    def moved_aside(aside: str) -> None:
+        log.warning("district %s: the drop's %s was not a folder; moved aside as %s",
+                    district.slug, PROCESSED, aside)
+    return move_processed(path, str(run.id if run else "unrun"), moved_aside=moved_aside)
 
 
 def _pull(district: District, work_dir: Path, *, full: bool) -> Fetched:

@@ -7,11 +7,12 @@ a rejected, held or failed run changes nothing.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
-import shutil
 import socket
-from collections.abc import Callable, Iterable
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ..models import District, RunChange, RunIssue, SyncRun, database
 from ..models.base import write_transaction
 from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
-from ..oneroster.issues import IssueLog
+from ..oneroster.issues import IssueLog, safe_text, shown
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
 from ..services.notifications import is_notified, unsent_runs
 from ..services.reconcile import reconcile_imported_classes
@@ -82,10 +83,15 @@ class _HeldForReview(Exception):
 
 def sync_package(district: District, path: str | os.PathLike, options: SyncOptions, *,
                  source: str = "cli", source_name: str | None = None,
-                 run: SyncRun | None = None, force: bool = False) -> SyncRun:
+                 run: SyncRun | None = None, force: bool = False,
+                 file: io.BufferedIOBase | None = None,
+                 skipped: Sequence[tuple[str, str]] = ()) -> SyncRun:
     """Syncs one package into the district's copy and returns its finished run.
 
     ``force`` skips the deletion guard (an approved held run); ``run`` reuses that run.
+    ``file`` is the package already opened (a drop file): read, and kept if held, from it,
+    never from ``path`` again. ``skipped`` are (name, reason) of files of the source that
+    were not taken; each becomes a warning of the run.
     Raises :class:`SyncBusy` if the district is already syncing; an unexpected error is
     recorded on the run (failed) and raised.
     """
@@ -107,22 +113,31 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
             RunChange.delete().where(RunChange.run_id == run.id).execute()
             run.status, run.worker, run.started_at = RUNNING, _worker(), utcnow()
             run.save()
-        run = _run(db, district, run, Path(path), options, force)
+        run = _run(db, district, run, Path(path), options, force, file, skipped)
     options.finished(run)
     return run
 
 
-def _run(db, district, run, path, options, force) -> SyncRun:
-    issues = IssueLog()
+def _with_skipped(issues: IssueLog, skipped: Sequence[tuple[str, str]]) -> IssueLog:
+    for name, reason in skipped:
+        issues.warning(name, None, None, f"{shown(name)} was not read: {reason}. Only regular "
+                       "files placed directly in the drop folder are synced.")
+    return issues
+
+
+def _run(db, district, run, path, options, force, file=None, skipped=()) -> SyncRun:
+    issues = _with_skipped(IssueLog(), skipped)
     try:
-        with CsvPackage(path, max_bytes=options.max_package_bytes) as package:
-            issues = package.issues
+        with CsvPackage(path, max_bytes=options.max_package_bytes, file=file) as package:
+            issues = _with_skipped(package.issues, skipped)
             run.oneroster_version, run.modes = package.version, package.modes
             _sync_in_transaction(db, district, run, package, force)
     except _HeldForReview as held:
-        run.package_path = _keep_package(path, run, options)
+        run.package_path = _keep_package(path, file, run, options)
         causes = likely_causes(held.hold, held.plans, issues, _previous_counts(district, run))
-        _finish(run, HELD, " ".join([held.hold.describe(), "Likely cause:", *causes]),
+        unkept = [] if run.package_path else [
+            "The package changed while it was being kept, so this run cannot be approved."]
+        _finish(run, HELD, " ".join([held.hold.describe(), "Likely cause:", *causes, *unkept]),
                 issues, held.plans)
         _keep_preview(run, held.preview)
     except PackageRejected as exc:
@@ -179,7 +194,8 @@ def _finish(run: SyncRun, status: str, message: str, issues: IssueLog,
     omitted = issues.omitted()
     if omitted:
         message += f" ({omitted:,} further issues were counted but not listed.)"
-    run.status, run.message, run.counts, run.finished_at = status, message, counts, utcnow()
+    run.status, run.counts, run.finished_at = status, counts, utcnow()
+    run.message = safe_text(message)
     run.error_count, run.warning_count = issues.error_count, issues.warning_count
     with write_transaction():
         run.save()
@@ -190,14 +206,58 @@ def _finish(run: SyncRun, status: str, message: str, issues: IssueLog,
             RunIssue.insert_many(rows[start:start + 500]).execute()
 
 
-def _keep_package(path: Path, run: SyncRun, options: SyncOptions) -> str:
-    """A copy of the package that approving the held run will apply."""
+def _keep_package(path: Path, file, run: SyncRun, options: SyncOptions) -> str | None:
+    """A copy of the package that approving the held run will apply: the zip as it was
+    read, or a zip of the folder's own files (a pull). Never more than the package limit:
+    files that grew past it since they were read are not kept (None)."""
     options.package_dir.mkdir(parents=True, exist_ok=True)
-    target = options.package_dir / f"run-{run.id}"
-    if path.is_dir():
-        return shutil.make_archive(str(target), "zip", root_dir=path)
-    shutil.copyfile(path, f"{target}.zip")
-    return f"{target}.zip"
+    target = options.package_dir / f"run-{run.id}.zip"
+    budget = _Budget(options.max_package_bytes)
+    try:
+        if file is None and path.is_dir():
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+                for entry in sorted(os.scandir(path), key=lambda e: e.name):
+                    if entry.is_file(follow_symlinks=False):
+                        with open(entry.path, "rb") as source, \
+                                archive.open(entry.name, "w", force_zip64=True) as out:
+                            budget.copy(source, out)
+        else:
+            with (open(path, "rb") if file is None else _rewound(file)) as source, \
+                    open(target, "wb") as out:
+                budget.copy(source, out)
+    except _OverBudget:
+        target.unlink(missing_ok=True)
+        log.warning("run %s: the package grew past %s bytes; not kept", run.id, budget.limit)
+        return None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return str(target)
+
+
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    """Copies streams, refusing more than ``limit`` bytes in all."""
+
+    def __init__(self, limit: int):
+        self.left = self.limit = limit
+
+    def copy(self, source, out) -> None:
+        while block := source.read(1 << 20):
+            self.left -= len(block)
+            if self.left < 0:
+                raise _OverBudget
+            out.write(block)
+
+
+def _rewound(file):
+    """The already-open package from its start, read through a handle of its own."""
+    handle = io.FileIO(os.dup(file.fileno()), "rb")
+    handle.seek(0)
+    return handle
 
 
 def _previous_files(district: District) -> dict[str, tuple[str, int, int]]:

@@ -16,7 +16,7 @@ import peewee
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
-from ..oneroster.issues import ERROR, WARNING, IssueLog
+from ..oneroster.issues import ERROR, WARNING, IssueLog, shown
 from ..oneroster.package import CsvPackage
 from ..oneroster.rows import FileReader
 from .sql import bulk_load, column_type, create_temp_table, drop_temp_table
@@ -32,7 +32,7 @@ KNOWN_IDS_LIMIT = 200_000
 
 def _dangling_message(column, target: Entity, value: str) -> str:
     outcome = "the row was skipped" if column.required else "the row was kept"
-    return (f"{column.name} '{value}' matches nothing in {target.file_name} or the "
+    return (f"{column.name} {shown(value)} matches nothing in {target.file_name} or the "
             f"district's roster; {outcome}.")
 
 
@@ -194,7 +194,7 @@ class Stager:
         target, file = ENTITY_BY_NAME[column.refers_to], entity.file_name
         if column.kind == "ids":
             self.issues.error(file, line, column.name,
-                              f"{column.name} names '{value}', which is not in "
+                              f"{column.name} names {shown(value)}, which is not in "
                               f"{target.file_name} nor in the district's roster; "
                               "the row was skipped.")
             return True
@@ -224,7 +224,7 @@ class Stager:
             return
         total = self.db.execute_sql(
             f'DELETE FROM "{table}" WHERE line IN (SELECT line FROM ({later}) dup)').rowcount
-        samples = [(line, f"sourcedId '{sid}' already appears on line {first}; this row was "
+        samples = [(line, f"sourcedId {shown(sid)} already appears on line {first}; this row was "
                           "skipped.") for line, sid, first in found]
         self.issues.many(ERROR, entity.file_name, "sourcedId", samples, total)
 
