@@ -353,13 +353,14 @@ def admin_run_action(run_id, action):
 
 @bp.get("/admin/runs/<int:run_id>/issues.csv")
 def admin_run_issues(run_id):
+    from ..oneroster.issues import spreadsheet_cell  # no cell of the district's is a formula
     run = _run(run_id)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["file", "line", "field", "severity", "message", "count"])
     for issue in RunIssue.select().where(RunIssue.run == run).order_by(RunIssue.id):
-        writer.writerow([issue.file, issue.line, issue.field, issue.severity, issue.message,
-                         issue.count])
+        writer.writerow(map(spreadsheet_cell, [issue.file, issue.line, issue.field,
+                                               issue.severity, issue.message, issue.count]))
     return Response(out.getvalue(), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="run-{run.id}-issues.csv"'})
 
