@@ -55,6 +55,7 @@ def sign_in(page, site, name):
     page.goto(f"{site}/roster/dev/login?district=north&next=/")
     page.get_by_role("button", name=f"Sign in as {name}").click()
     expect(page.get_by_text(f"Signed in as {name}")).to_be_visible()
+    page.wait_for_load_state("load")  # the menu's script is in: a click now opens the menu
 
 
 def sign_out(page, site):

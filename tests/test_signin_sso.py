@@ -70,8 +70,9 @@ def sign_in(sso, account_id: str, *, next_url: str | None = None,
 def test_teacher_first_sign_in_makes_the_account_and_lands_on_the_host_page(sso):
     browser, answer = sign_in(sso, "1001")
     assert answer.status_code == 302 and answer.headers["Location"] == "/"
+    ada = Account.get(sourced_id="t-ada")
     assert me(browser, sso.base).json() == {
-        "sourcedId": "t-ada", "role": "teacher", "district": "north", "name": "Ada Lovelace",
+        "account": ada.id, "sourcedId": "t-ada", "role": "teacher", "district": "north", "name": "Ada Lovelace",
         "email": "ada@example.org", "classes": []}
     assert Account.get(sourced_id="t-ada").classlink_user_id == "1001"
 

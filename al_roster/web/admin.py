@@ -12,7 +12,7 @@ from flask import Response, abort, jsonify, redirect, render_template, request, 
 from flask_login import current_user
 
 from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError, UndoConflict
-from ..models import District, RunIssue, SyncRun
+from ..models import Account, District, RunIssue, SyncRun
 from ..models.base import write_transaction
 from ..models.runs import APPLIED, HELD
 from ..services import access, diagnostics, lti, sources
@@ -77,7 +77,11 @@ def _refused(exc: _Refused):
 
 
 def _who() -> str:
-    return current_user.email or f"account {current_user.id}"
+    """Who decided, for the run's record: an id no district can forge, then a name to read."""
+    user = current_user._get_current_object()
+    if isinstance(user, Account):
+        return f"account {user.id} ({user.name}, {user.district.slug})"
+    return f"{type(user).__name__} {user.get_id()}"
 
 
 # --- data shared by pages and JSON -------------------------------------------------------
