@@ -3,9 +3,9 @@
 Districts (all on the Prime plan with rostering, except "basic" and "off"):
 - north (ClassLink tenant 456): teachers Ada (t-ada) and Grace (t-grace); students Bo (s-bo),
   Cy (s-cy), a turned-off student (s-off), one removed by a delta (s-gone); the district's
-  administrator (adm-1), a school's administrator (adm-sch) and an aide (aid-1). Imported classes: Algebra, Biology (Bo is in both, currently),
-  Art (Bo's enrollment ended), Future Lab (Bo's begins later), Band (archived); Chemistry,
-  where Bo is enrolled too, is not imported.
+  administrator (adm-1), a school's administrator (adm-sch) and an aide (aid-1). Imported
+  classes: Algebra, Biology (Bo is in both, currently), Art (Bo's enrollment ended), Future Lab
+  (Bo's begins later), Band (archived); Chemistry, where Bo is enrolled too, is not imported.
 - south (tenant 789): Sam (s-south), with an imported class of the same sourcedId cls-alg.
 - basic (tenant 111, Basic plan) and off (tenant 222, Prime without rostering): one student each.
 """
@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import requests
 from packages import write_package
@@ -166,3 +168,28 @@ def dev_sign_in(session: requests.Session, base: str, sourced_id: str, district:
     return session.post(f"{base}/roster/dev/login", allow_redirects=False, timeout=10, data=dict(
         csrf_token=csrf_from(page.text), district=district, sourced_id=sourced_id,
         next=next_url))
+
+
+def configure_classlink(app, op) -> None:
+    """Points the app's ClassLink SSO at a running OpenID Connect provider peer."""
+    app.config.update(AL_ROSTER_CLASSLINK_CLIENT_ID=op.client_id,
+                      AL_ROSTER_CLASSLINK_CLIENT_SECRET=op.client_secret,
+                      AL_ROSTER_CLASSLINK_SERVER_METADATA_URL=op.metadata_url,
+                      AL_ROSTER_CLASSLINK_USERINFO_URL=op.userinfo_url)
+
+
+@contextmanager
+def sso_site(tmp: Path, accounts: list[dict]):
+    """The reference app with the four districts, on an HTTP server, signing in through a
+    real OpenID Connect provider that knows ``accounts``."""
+    from conftest import make_app
+    from peers.oidc_peer import require_node, run_oidc_provider
+    require_node()
+    app = make_app(f"sqlite:///{tmp / 'roster.sqlite3'}", tmp)
+    with app.app_context():
+        districts = setup_districts(app, tmp)
+    with live_server(app) as base, \
+            run_oidc_provider([base + "/roster/classlink/callback"], accounts) as op:
+        configure_classlink(app, op)
+        yield SimpleNamespace(app=app, base=base, op=op, districts=districts, tmp=tmp)
+    database.close()

@@ -9,7 +9,7 @@ import pytest
 from conftest import make_app
 from peers.lti_platform import LtiPerson, run_lti_platform
 from peers.oidc_peer import require_node, run_oidc_provider
-from signin_helpers import bind, live_server, setup_districts
+from signin_helpers import bind, configure_classlink, live_server, setup_districts
 
 from al_roster.models import database
 from al_roster.services import lti as lti_service
@@ -36,10 +36,7 @@ def site(tmp_path_factory):
     with live_server(app) as base, \
             run_oidc_provider([base + "/roster/classlink/callback"], [TEACHER]) as op, \
             run_lti_platform(client_id="tool", deployment_id="456") as platform:
-        app.config.update(AL_ROSTER_CLASSLINK_CLIENT_ID=op.client_id,
-                          AL_ROSTER_CLASSLINK_CLIENT_SECRET=op.client_secret,
-                          AL_ROSTER_CLASSLINK_SERVER_METADATA_URL=op.metadata_url,
-                          AL_ROSTER_CLASSLINK_USERINFO_URL=op.userinfo_url)
+        configure_classlink(app, op)
         platform.configure_tool(login_url=base + "/roster/lti/login",
                                 launch_url=base + "/roster/lti/launch",
                                 jwks_url=base + "/roster/lti/jwks")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from types import SimpleNamespace
 
 import pytest
 import requests
 from conftest import make_app
-from peers.oidc_peer import complete_login, require_node, run_oidc_provider
-from signin_helpers import bind, csrf_from, live_server, me, north_roster, setup_districts, sync_files, user
+from peers.oidc_peer import complete_login
+from signin_helpers import bind, csrf_from, live_server, me, north_roster, sso_site, sync_files, user
 
-from al_roster.models import Account, AccountEvent, database
+from al_roster.models import Account, AccountEvent
 
 
 def account(sub: str, given: str, family: str, **info) -> dict:
@@ -33,21 +32,8 @@ ACCOUNTS = [
 
 @pytest.fixture(scope="module")
 def sso(tmp_path_factory):
-    require_node()
-    tmp = tmp_path_factory.mktemp("sso")
-    app = make_app(f"sqlite:///{tmp / 'roster.sqlite3'}", tmp)
-    with app.app_context():
-        districts = setup_districts(app, tmp)
-    with live_server(app) as base, \
-            run_oidc_provider([base + "/roster/classlink/callback"], ACCOUNTS) as op:
-        app.config.update(
-            AL_ROSTER_CLASSLINK_CLIENT_ID=op.client_id,
-            AL_ROSTER_CLASSLINK_CLIENT_SECRET=op.client_secret,
-            AL_ROSTER_CLASSLINK_SERVER_METADATA_URL=op.metadata_url,
-            AL_ROSTER_CLASSLINK_USERINFO_URL=op.userinfo_url,
-        )
-        yield SimpleNamespace(app=app, base=base, op=op, districts=districts, tmp=tmp)
-    database.close()
+    with sso_site(tmp_path_factory.mktemp("sso"), ACCOUNTS) as site:
+        yield site
 
 
 @pytest.fixture(autouse=True)
@@ -72,9 +58,9 @@ def test_teacher_first_sign_in_makes_the_account_and_lands_on_the_host_page(sso)
     assert answer.status_code == 302 and answer.headers["Location"] == "/"
     ada = Account.get(sourced_id="t-ada")
     assert me(browser, sso.base).json() == {
-        "account": ada.id, "sourcedId": "t-ada", "role": "teacher", "district": "north", "name": "Ada Lovelace",
-        "email": "ada@example.org", "classes": []}
-    assert Account.get(sourced_id="t-ada").classlink_user_id == "1001"
+        "account": ada.id, "sourcedId": "t-ada", "role": "teacher", "district": "north",
+        "name": "Ada Lovelace", "email": "ada@example.org", "classes": []}
+    assert ada.classlink_user_id == "1001"
 
 
 def test_student_lands_already_placed_in_their_imported_classes(sso):

@@ -8,15 +8,13 @@ rostering; the session outlives the absolute lifetime.
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 
 import pytest
 import requests
-from conftest import make_app
-from peers.oidc_peer import complete_login, require_node, run_oidc_provider
-from signin_helpers import bind, csrf_from, live_server, me, setup_districts, sync_files, user
+from peers.oidc_peer import complete_login
+from signin_helpers import bind, csrf_from, me, sso_site, sync_files, user
 
-from al_roster.models import District, database
+from al_roster.models import District
 
 ACCOUNTS = [
     {"sub": str(1000 + n), "given_name": given, "family_name": "Person",
@@ -31,20 +29,8 @@ SUB = {a["info"]["SourcedId"]: a["sub"] for a in ACCOUNTS}
 
 @pytest.fixture(scope="module")
 def sso(tmp_path_factory):
-    require_node()
-    tmp = tmp_path_factory.mktemp("sessions")
-    app = make_app(f"sqlite:///{tmp / 'roster.sqlite3'}", tmp)
-    with app.app_context():
-        districts = setup_districts(app, tmp)
-    with live_server(app) as base, \
-            run_oidc_provider([base + "/roster/classlink/callback"], ACCOUNTS) as op:
-        app.config.update(
-            AL_ROSTER_CLASSLINK_CLIENT_ID=op.client_id,
-            AL_ROSTER_CLASSLINK_CLIENT_SECRET=op.client_secret,
-            AL_ROSTER_CLASSLINK_SERVER_METADATA_URL=op.metadata_url,
-            AL_ROSTER_CLASSLINK_USERINFO_URL=op.userinfo_url)
-        yield SimpleNamespace(app=app, base=base, districts=districts, tmp=tmp)
-    database.close()
+    with sso_site(tmp_path_factory.mktemp("sessions"), ACCOUNTS) as site:
+        yield site
 
 
 @pytest.fixture(autouse=True)
