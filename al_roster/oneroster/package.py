@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import PackageRejected
 from .entities import ENTITIES, KNOWN_FILES, VERSIONS, Entity, entities_for
 from .issues import IssueLog, shown
-from .text import PushBack, RecordTooLong, decoded_lines, record_too_long
+from .text import LineGuard, PushBack, RecordTooLong, decoded_lines, record_too_long
 
 MODES = ("bulk", "delta", "absent")
 MANIFEST = "manifest.csv"
@@ -28,13 +28,16 @@ MAX_COMPRESSION_RATIO = 1000
 DEFAULT_MAX_BYTES = 20 * 1024**3
 #: A manifest names a few dozen properties; one with more rows than this is not read.
 MAX_MANIFEST_ROWS = 10_000
+#: Bytes read from a file at a time (fewer calls into the Python reader below).
+_BUFFER = 64 * 1024
 
 
 class _CountingReader(io.RawIOBase):
-    """Reads a zip member and stops a zip bomb that lies about its size."""
+    """Reads a package file: stops a zip bomb that lies about its size and, with a
+    ``guard``, a line too long to hold (:class:`~al_roster.oneroster.text.LineGuard`)."""
 
-    def __init__(self, raw, name: str, limit: int):
-        self.raw, self.name, self.limit, self.seen = raw, name, limit, 0
+    def __init__(self, raw, name: str, limit: int, guard: LineGuard | None = None):
+        self.raw, self.name, self.limit, self.seen, self.guard = raw, name, limit, 0, guard
 
     def readable(self) -> bool:
         return True
@@ -44,19 +47,16 @@ class _CountingReader(io.RawIOBase):
         self.seen += len(data)
         if self.seen > self.limit:
             raise PackageRejected(
-                f"{self.name} inflates beyond {self.limit:,} bytes: the zip looks like a "
-                "zip bomb and was not read.", file=self.name)
+                f"{self.name} grew beyond {self.limit:,} bytes as it was read (a zip bomb "
+                "that lies about its size?) and was not read further.", file=self.name)
+        if self.guard is not None:
+            self.guard.check(data)
         buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
         self.raw.close()
         super().close()
-
-
-def _no_follow(path: str, flags: int) -> int:
-    """Opens a folder's file only if it is still no link."""
-    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 class CsvPackage:
@@ -170,13 +170,18 @@ class CsvPackage:
         """The file's own name in the package (its case may differ from the spec's)."""
         return os.path.basename(self._members[file_name.lower()])
 
-    def open_binary(self, file_name: str) -> io.BufferedIOBase:
+    def open_binary(self, file_name: str, *, lines: bool = False) -> io.BufferedIOBase:
+        """The file's bytes; with ``lines``, a line too long to hold stops the reading."""
         member = self._members[file_name.lower()]
+        guard = LineGuard() if lines else None
         if self._zip is None:
-            return open(member, "rb", opener=_no_follow)
+            raw = io.FileIO(os.open(member, os.O_RDONLY | os.O_NOFOLLOW))
+            return io.BufferedReader(_CountingReader(raw, file_name, self.max_bytes, guard),
+                                     _BUFFER)
         info = self._zip.getinfo(member)
         limit = min(self.max_bytes, max(info.file_size, 1))
-        return io.BufferedReader(_CountingReader(self._zip.open(member), file_name, limit))
+        raw = _CountingReader(self._zip.open(member), file_name, limit, guard)
+        return io.BufferedReader(raw, _BUFFER)
 
     def digest(self, file_name: str) -> str:
         """A digest of the file's bytes: equal digests, identical files."""
@@ -189,7 +194,7 @@ class CsvPackage:
     def text_lines(self, file_name: str) -> Iterator[str]:
         """The file's lines as text; a file that is not UTF-8, or has a line longer than
         :data:`~al_roster.oneroster.text.MAX_LINE_BYTES`, rejects the package."""
-        with self.open_binary(file_name) as raw:
+        with self.open_binary(file_name, lines=True) as raw:
             yield from decoded_lines(raw, file_name)
 
     def csv_rows(self, file_name: str) -> Iterator[list[str]]:

@@ -8,13 +8,14 @@ streaming, naming the file and the line, before more than a limit is held:
 - a record, which may span lines when a quoted value holds a line break, at most
   ``MAX_RECORD_CHARS`` characters.
 
-Real OneRoster rows are a few hundred bytes; a megabyte is far beyond any of them. The cost
-on the common path is one length check per line.
+Real OneRoster rows are a few hundred bytes; a megabyte is far beyond any of them. Lines
+are measured where the bytes are read, a block at a time (:class:`LineGuard`), so reading
+line by line costs nothing more; a record is measured only on the slow path, where a line
+went to the csv module.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import partial
 
 from ..errors import PackageRejected
 
@@ -23,25 +24,56 @@ MAX_RECORD_CHARS = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
-def decoded_lines(raw, file_name: str, max_line: int = MAX_LINE_BYTES) -> Iterator[str]:
-    """UTF-8 lines of a binary stream (a leading BOM dropped); a bad byte or an over-long
-    line rejects the file naming its line. No more than ``max_line`` bytes are read ahead."""
-    for number, line in enumerate(iter(partial(raw.readline, max_line + 1), b""), start=1):
-        if len(line) > max_line:
-            raise PackageRejected(
-                f"{file_name} line {number} is longer than {max_line:,} bytes (no OneRoster "
-                "row is anywhere near that long), so the file was not read further; check "
-                "that the export writes one record per line.",
-                file=file_name, line=number, reason="line_too_long")
-        if number == 1 and line.startswith(_BOM):
-            line = line[3:]
-        try:
-            yield line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PackageRejected(
-                f"{file_name} is not UTF-8 text (byte 0x{line[exc.start]:02X} on line {number}); "
-                "export it as UTF-8 (a BOM is fine).",
-                file=file_name, line=number, reason="encoding") from exc
+class LineTooLong(Exception):
+    """Raised by :class:`LineGuard` while reading; the line reader knows which line it is."""
+
+
+class LineGuard:
+    """Watches the blocks a raw reader returns: no more than ``limit`` bytes may come
+    without a line break. Cheap: a ``find`` and an ``rfind`` per block, none per line."""
+
+    __slots__ = ("limit", "run")
+
+    def __init__(self, limit: int = MAX_LINE_BYTES):
+        self.limit, self.run = limit, 0  # bytes since the last line break
+
+    def check(self, data: bytes) -> None:
+        end = data.rfind(b"\n")
+        if end < 0:
+            self.run += len(data)
+        else:
+            if self.run + data.find(b"\n") > self.limit:
+                raise LineTooLong
+            self.run = len(data) - end - 1
+        if self.run > self.limit:
+            raise LineTooLong
+
+
+def line_too_long(file_name: str, line: int | None, limit: int = MAX_LINE_BYTES) -> PackageRejected:
+    where = f"line {line}" if line else "a line"
+    return PackageRejected(
+        f"{file_name} {where} is longer than {limit:,} bytes (no OneRoster row is anywhere "
+        "near that long), so the file was not read further; check that the export writes "
+        "one record per line.", file=file_name, line=line, reason="line_too_long")
+
+
+def decoded_lines(raw, file_name: str) -> Iterator[str]:
+    """UTF-8 lines of a binary stream (a leading BOM dropped); a bad byte, or a line its
+    :class:`LineGuard` refuses, rejects the file naming its line."""
+    number = 0
+    try:
+        for number, line in enumerate(raw, start=1):
+            if number == 1 and line.startswith(_BOM):
+                line = line[3:]
+            try:
+                yield line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PackageRejected(
+                    f"{file_name} is not UTF-8 text (byte 0x{line[exc.start]:02X} on line "
+                    f"{number}); export it as UTF-8 (a BOM is fine).",
+                    file=file_name, line=number, reason="encoding") from exc
+    except LineTooLong:
+        raise line_too_long(file_name, number + 1) from None
 
 
 class RecordTooLong(Exception):
