@@ -3,10 +3,10 @@
 Only regular files directly in the folder are ever taken: a symbolic link (it could name
 another district's files, whose processed names are predictable), a hard link (the same
 file under a second name), a folder, a FIFO (opening it would block the worker) or a
-device named like a package is refused, with the reason. A file is listed with ``lstat``,
-then opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked again on the open descriptor, so
-a link renamed over the name in between is refused; the sync then reads that descriptor,
-never the name. Moving a synced file to ``processed/`` goes through descriptors of the
+device named like a package is refused, with the reason, as is a name that is not UTF-8
+text (no run could record it). A file is listed with ``lstat``, then opened with
+``O_NOFOLLOW | O_NONBLOCK`` and checked again on the open descriptor, so a link renamed
+over the name in between is refused; the sync then reads that descriptor, never the name. Moving a synced file to ``processed/`` goes through descriptors of the
 drop folder and of a real ``processed`` folder in it, never through a link, and overwrites
 nothing.
 """
@@ -67,6 +67,15 @@ def open_drop_file(path: Path) -> io.BufferedReader:
         raise
 
 
+def _bad_name(name: str) -> str | None:
+    """Why a name cannot be taken (the run records it), or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not UTF-8 text"
+    return None
+
+
 def _is_zip(path: Path) -> bool:
     with open_drop_file(path) as handle:
         return zipfile.is_zipfile(handle)
@@ -87,7 +96,7 @@ def list_packages(folder: Path, *, now: float, settle: float, patience: float,
             if name.startswith(".") or name.endswith(partial) or not name.endswith(".zip"):
                 continue
             info = entry.stat(follow_symlinks=False)
-            reason = not_plain(info)
+            reason = not_plain(info) or _bad_name(entry.name)
             if reason:
                 refused(entry.name, reason)
                 continue

@@ -174,3 +174,16 @@ def test_fifo_directory_and_dangling_link_named_zip_are_skipped_and_reported(wor
     for name in ("pipe.zip", "folder.zip", "gone.zip"):
         assert warned_about(result["run"], name), name
     assert SyncRun.select().where(SyncRun.district == world["south"]).count() == 2
+
+
+def test_file_name_that_is_not_utf8_is_skipped_and_reported(world, tmp_path):
+    """A name the database cannot store (bytes that are not UTF-8) must not break the run
+    records: the file is skipped and the warning shows the name escaped."""
+    source = zip_in(tmp_path, tmp_path, "bad-name.zip", SOUTH_STUDENTS + 5, "sch-s")
+    odd = os.path.join(os.fsencode(world["south_drop"]), b"night-\xff.zip")
+    os.rename(source, odd)
+    age(odd)
+    result = jobs.run_district_sync(world["south"].id)
+    assert result["status"] == "nothing new", result
+    unchanged(world)
+    next_run_warns(world, tmp_path, "night-\\udcff.zip")
