@@ -40,6 +40,8 @@ CSV_DROP, ONEROSTER_API, NONE = "csv_drop", "oneroster_api", "none"
 DEFAULT_SETTLE_SECONDS = 60
 #: A file that is not a readable zip is taken (to be rejected) after this many settle periods.
 BAD_FILE_PATIENCE = 5
+#: Drop entries not taken (links...) that one listing logs and a run reports, at most.
+MAX_SKIPPED_REPORTED = 100
 FULL_PULL_EVERY = dt.timedelta(days=7)
 #: A delta asks for changes from a little before the last run started.
 DELTA_OVERLAP = dt.timedelta(hours=1)
@@ -170,17 +172,20 @@ def _settle_seconds(district: District) -> float:
     return float((district.source_config or {}).get("settle_seconds", DEFAULT_SETTLE_SECONDS))
 
 
-def _refused(district: District, skipped: list | None, name: str, reason: str) -> None:
-    log.warning("district %s: drop entry %s not taken: %s", district.slug, for_log(name), reason)
-    if skipped is not None:
+def _refused(district: District, skipped: list, name: str, reason: str) -> None:
+    if len(skipped) < MAX_SKIPPED_REPORTED:  # a folder of a million links logs a hundred
+        log.warning("district %s: drop entry %s not taken: %s", district.slug, for_log(name),
+                    reason)
         skipped.append((name, reason))
 
 
 def drop_candidates(district: District, *, now: float | None = None,
                     skipped: list[tuple[str, str]] | None = None) -> list[Path]:
     """Complete, unprocessed regular files in the drop, newest first; entries named like a
-    package that are not plain files are logged and added to ``skipped`` (name, reason)."""
+    package that are not plain files are logged and added to ``skipped`` (name, reason),
+    the first ``MAX_SKIPPED_REPORTED`` of them."""
     settle = _settle_seconds(district)
+    skipped = [] if skipped is None else skipped
     return list_packages(_drop_folder(district), now=time.time() if now is None else now,
                          settle=settle, patience=settle * BAD_FILE_PATIENCE, partial=_PARTIAL,
                          refused=lambda name, reason: _refused(district, skipped, name, reason))
