@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from packages import small_district, write_package
@@ -187,3 +188,26 @@ def test_file_name_that_is_not_utf8_is_skipped_and_reported(world, tmp_path):
     assert result["status"] == "nothing new", result
     unchanged(world)
     next_run_warns(world, tmp_path, "night-\\udcff.zip")
+
+
+def test_held_drop_file_is_kept_as_opened_not_as_renamed(world, tmp_path, monkeypatch):
+    """A file that will be held for review (it drops South's students) is swapped for a link
+    to North's zip once opened: the copy kept for approval is still South's own file."""
+    tonight = zip_in(tmp_path, world["south_drop"], "tonight.zip", 0, "sch-s")
+    original = tonight.read_bytes()
+    fetch = sources.fetch_package
+
+    def fetch_then_swap(district, *args, **kw):
+        fetched = fetch(district, *args, **kw)
+        if fetched is not None and district.id == world["south"].id:
+            swapped = fetched.path.with_name(".swap")
+            swapped.symlink_to(world["victim"])
+            swapped.replace(fetched.path)
+        return fetched
+
+    monkeypatch.setattr(sources, "fetch_package", fetch_then_swap)
+    result = jobs.run_district_sync(world["south"].id)
+    assert result["status"] == "held", result
+    kept = SyncRun.get_by_id(result["run"]).package_path
+    assert Path(kept).read_bytes() == original
+    unchanged(world)
