@@ -6,9 +6,9 @@ file under a second name), a folder, a FIFO (opening it would block the worker) 
 device named like a package is refused, with the reason, as is a name that is not UTF-8
 text (no run could record it). A file is listed with ``lstat``, then opened with
 ``O_NOFOLLOW | O_NONBLOCK`` and checked again on the open descriptor, so a link renamed
-over the name in between is refused; the sync then reads that descriptor, never the name. Moving a synced file to ``processed/`` goes through descriptors of the
-drop folder and of a real ``processed`` folder in it, never through a link, and overwrites
-nothing.
+over the name in between is refused; the sync then reads that descriptor, never the name.
+Moving a synced file to ``processed/`` goes through descriptors of the drop folder and of a
+real ``processed`` folder in it, never through a link, and overwrites nothing.
 """
 from __future__ import annotations
 
