@@ -58,6 +58,7 @@ DISTRICT_ORG = "org-district"
 
 def account(district, role, sourced_id, **extra):
     """The account a first sign-in of this roster person made."""
+    extra.setdefault("roster_admin", role == "administrator")
     return Account.create(district=district, role=role, sourced_id=sourced_id,
                           email=f"{sourced_id}@example.org", **extra)
 

@@ -72,6 +72,7 @@ def account_for(district: District, sourced_id: str, role: str) -> Account:
     names = {} if user is None else dict(given_name=user.given_name, family_name=user.family_name,
                                          email=user.email, username=user.username)
     return Account.create(district=district, sourced_id=sourced_id, role=role,
+                          roster_admin=role == "administrator",
                           classlink_user_id=f"cl-{district.id}-{sourced_id}", **names)
 
 

@@ -22,6 +22,8 @@ class Account(BaseModel):
     is_staff = peewee.BooleanField(default=False)
     #: Sees their district's support console though the roster does not name them an admin.
     district_admin = peewee.BooleanField(default=False)
+    #: The roster names them an administrator of the whole district (refreshed at sign-in).
+    roster_admin = peewee.BooleanField(default=False)
     #: Bumped by logout: a session stamped with an older version has ended (services.sessions).
     session_version = peewee.IntegerField(default=0)
     created_at = peewee.DateTimeField(default=utcnow)

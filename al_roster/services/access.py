@@ -73,7 +73,7 @@ def is_district_admin(user) -> bool:
     roster people, whatever attributes they carry."""
     if not isinstance(user, Account) or not user.is_authenticated:
         return False
-    return bool(user.district_admin) or (user.role or "").lower() in ADMIN_ROLES
+    return bool(user.district_admin or user.roster_admin) or (user.role or "") in ADMIN_ROLES
 
 
 def can_use_console(user, staff: StaffPolicy) -> bool:

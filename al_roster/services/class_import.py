@@ -16,7 +16,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NoReturn
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import peewee
 
@@ -25,7 +24,6 @@ from ..models import (
     AcademicSession,
     Account,
     Course,
-    District,
     Enrollment,
     ImportedClass,
     Membership,
@@ -36,6 +34,7 @@ from ..models import (
 )
 from ..models.classes import ACTIVE
 from .reconcile import reconcile_imported_classes
+from .today import district_today
 
 TEACHER, STUDENT = "teacher", "student"
 #: More than any teacher teaches; a request naming more is refused rather than queried.
@@ -93,14 +92,6 @@ class Reminder:
         noun = "class" if self.classes == 1 else "classes"
         return (f"{self.term} has begun. Teachers import their classes every semester: you have "
                 f"{self.classes} {noun} in {self.term} not imported yet.")
-
-
-def district_today(district: District) -> dt.date:
-    """Today where the district is: terms begin and end on the district's calendar."""
-    try:
-        return dt.datetime.now(ZoneInfo(district.timezone)).date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.date.today()
 
 
 def check_may_import(account: Account) -> None:

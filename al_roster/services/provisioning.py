@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 
@@ -28,15 +27,15 @@ from ..models import (
     Enrollment,
     ImportedClass,
     Membership,
-    Org,
     RosterUser,
     database,
-    present,
 )
 from ..models.base import write_transaction
 from ..models.classes import ACTIVE
 from ..models.district import utcnow
 from ..signals import account_created, student_placed
+from .standing import Standing, roster_standing
+from .today import district_today
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +84,13 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
     """
     check_district(district, via=via)
     classlink_user_id = str(classlink_user_id) if classlink_user_id not in (None, "") else None
-    person = _servable_person(district, sourced_id, via=via, classlink_user_id=classlink_user_id)
-    role = served_role(person)
+    person, standing = _servable_person(district, sourced_id, via=via,
+                                        classlink_user_id=classlink_user_id)
+    role = standing.role
     with write_transaction():  # one commit: the account and its classes, or nothing
-        account, created = _account_for(district, person, classlink_user_id)
+        account, created = _account_for(district, person, role, classlink_user_id)
         account.district = district  # spares a query wherever the district is read
-        _refresh(account, person, role, classlink_user_id)
+        _refresh(account, person, standing, classlink_user_id)
         placed = _place(account, district_today(district)) if role == "student" else []
     app = current_app._get_current_object()
     if created:
@@ -140,35 +140,17 @@ def _servable_person(district: District, sourced_id: str | None, *, via: str,
     if person.enabled_user is False:
         raise refuse("disabled", f"Your account is turned off in {district.name}'s roster.",
                      **details)
-    if served_role(person) is None:
+    standing = roster_standing(person)
+    if standing.role is None:
         raise refuse("role_not_served",
                      f"The roster lists you as {_role_phrase(person)}; this app is for "
                      "teachers, students and district administrators.", role=person.role, **details)
-    return person
+    return person, standing
 
 
 def served_role(person) -> str | None:
-    """The account role the roster gives ``person`` today, or None when the app does not serve
-    them. Staff can grant any present, enabled person the district console."""
-    role = SERVED_ROLES.get(person.role)
-    if role == "administrator" and person.role == "administrator" \
-            and not _works_for_the_district(person):
-        role = None
-    if role is None and _granted_console(person):
-        role = "administrator"
-    return role
-
-
-def _works_for_the_district(person) -> bool:
-    orgs = [o for o in (person.org_sourced_ids or "").split(",") if o]
-    return bool(orgs) and present(Org, person.district_id).where(
-        Org.sourced_id.in_(orgs) & (Org.type == "district")).exists()
-
-
-def _granted_console(person) -> bool:
-    return Account.select().where(
-        (Account.district == person.district_id) & (Account.sourced_id == person.sourced_id)
-        & Account.district_admin).exists()
+    """The account role the roster gives ``person`` today (see :mod:`.standing`)."""
+    return roster_standing(person).role
 
 
 def _linked_person(district: District, classlink_user_id: str):
@@ -181,7 +163,7 @@ def _linked_person(district: District, classlink_user_id: str):
     return person if person is not None and person.present else None
 
 
-def _account_for(district: District, person, classlink_user_id: str | None):
+def _account_for(district: District, person, role: str, classlink_user_id: str | None):
     """(account, created): by sourcedId, else by ClassLink user (a relink), else a new one."""
     by_sourced_id = Account.get_or_none((Account.district == district)
                                         & (Account.sourced_id == person.sourced_id))
@@ -196,7 +178,7 @@ def _account_for(district: District, person, classlink_user_id: str | None):
     if by_sourced_id is not None:
         return by_sourced_id, False
     inserted = (Account.insert(district=district, sourced_id=person.sourced_id,
-                               role=served_role(person), created_at=utcnow())
+                               role=role, created_at=utcnow())
                 .on_conflict_ignore().as_rowcount().execute())
     account = Account.get((Account.district == district)
                           & (Account.sourced_id == person.sourced_id))
@@ -225,9 +207,11 @@ def _move_classlink_user(source: Account, target: Account, classlink_user_id: st
     log.warning("%s", for_log(detail, 600))
 
 
-def _refresh(account: Account, person, role: str, classlink_user_id: str | None) -> None:
-    """Names, e-mail and role follow the roster; the ClassLink user id follows the login."""
-    fields = dict(role=role, given_name=person.given_name, family_name=person.family_name,
+def _refresh(account: Account, person, standing: Standing,
+             classlink_user_id: str | None) -> None:
+    """Names, e-mail and roles follow the roster; the ClassLink user id follows the login."""
+    fields = dict(role=standing.role, roster_admin=standing.administers_district,
+                  given_name=person.given_name, family_name=person.family_name,
                   email=person.email, username=person.username, last_login_at=utcnow())
     if classlink_user_id is not None:
         fields["classlink_user_id"] = classlink_user_id
@@ -266,14 +250,6 @@ def _place(account: Account, today: dt.date) -> list[int]:
         ["student", utcnow(), account.district_id, account.sourced_id, ACTIVE, today_s, today_s],
     ).fetchall()
     return sorted(r[0] for r in rows)
-
-
-def district_today(district: District) -> dt.date:
-    """Today where the district is: an enrollment starting tomorrow there is not current."""
-    try:
-        return dt.datetime.now(ZoneInfo(district.timezone)).date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return dt.date.today()
 
 
 def _role_phrase(person) -> str:

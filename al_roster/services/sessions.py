@@ -20,7 +20,7 @@ import logging
 import time
 
 from ..models import Account, District, RosterUser
-from .provisioning import served_role
+from .standing import roster_standing
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ def _ended(account: Account, session_stamp, lifetime_hours: float, now: float) -
         return "removed from the district's roster"
     if person.enabled_user is False:
         return "turned off in the district's roster"
-    if served_role(person) != account.role:
+    standing = roster_standing(person)
+    if (standing.role, standing.administers_district) != (account.role, account.roster_admin):
         return "role changed in the district's roster"
     return None

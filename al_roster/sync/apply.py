@@ -128,17 +128,32 @@ def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
         [run_id, run_id, stage.district_id])
 
 
-def derive_user_roles(db, district_id: int, run_id: int) -> None:
-    """OneRoster 1.2 keeps a user's role in roles.csv: copy the primary one onto the user.
+def derive_user_roles(db, district_id: int, run_id: int | None) -> None:
+    """OneRoster 1.2 keeps a person's roles in roles.csv, one row per org and role: copy onto
+    the user the role the app serves them as (teacher before student before district
+    administrator, then the primary role), so a teacher who also administers a school is
+    still a teacher. Sign-in reads every role (services.provisioning); this is the summary
+    lists and searches show.
 
-    Only users the run wrote, or whose roles it wrote, can have a new role."""
+    With ``run_id``, only users the run wrote, or whose roles it wrote, can have a new role;
+    with None (after an undo), every user of the district who has roles is derived again."""
     users = roster_table(ENTITY_BY_NAME["users"])
     roles = roster_table(ENTITY_BY_NAME["roles"])
     p = db.param
-    db.execute_sql(
-        f'UPDATE "{users}" SET role = (SELECT rr.role FROM "{roles}" rr WHERE rr.district_id = {p} '
+    chosen = (
+        f'SELECT rr.role FROM "{roles}" rr WHERE rr.district_id = {p} '
         f'AND rr.user_sourced_id = "{users}".sourced_id AND rr.removed_run_id IS NULL '
-        "ORDER BY CASE WHEN rr.role_type = 'primary' THEN 0 ELSE 1 END, rr.id LIMIT 1) "
+        "ORDER BY CASE rr.role WHEN 'teacher' THEN 0 WHEN 'student' THEN 1 "
+        "WHEN 'districtAdministrator' THEN 2 WHEN 'systemAdministrator' THEN 3 ELSE 4 END, "
+        "CASE WHEN rr.role_type = 'primary' THEN 0 ELSE 1 END, rr.id LIMIT 1")
+    if run_id is None:
+        db.execute_sql(
+            f'UPDATE "{users}" SET role = ({chosen}) WHERE district_id = {p} AND sourced_id IN '
+            f'(SELECT rr.user_sourced_id FROM "{roles}" rr WHERE rr.district_id = {p})',
+            [district_id, district_id, district_id])
+        return
+    db.execute_sql(
+        f'UPDATE "{users}" SET role = ({chosen}) '
         f'WHERE district_id = {p} AND (last_run_id = {p} OR sourced_id IN (SELECT '
         f'rr.user_sourced_id FROM "{roles}" rr WHERE rr.district_id = {p} '
         f"AND rr.last_run_id = {p}))",

@@ -17,7 +17,7 @@ from ..models.district import utcnow
 from ..models.runs import APPLIED, DISCARDED, HELD, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
 from ..services.reconcile import reconcile_imported_classes
-from .apply import COPIED
+from .apply import COPIED, derive_user_roles
 from .lock import DistrictLock
 from .runner import SyncOptions, sync_package
 from .sql import column_type, json_field
@@ -62,6 +62,7 @@ def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> Sy
                                runs=conflicts)
         for entity in ENTITIES:
             _undo_entity(db, run, entity)
+        derive_user_roles(db, run.district_id, None)  # roles put back: so are users' roles
         reconciled = reconcile_imported_classes(db, run.district_id, run.id)
         run.status, run.decided_by, run.decided_at = UNDONE, by, utcnow()
         run.counts = {**(run.counts or {}), "undo_reconciliation": reconciled}
