@@ -44,6 +44,8 @@ RETRY_INTERVALS = [60, 300, 900]
 #: How long a finished nightly job's id is kept, so the same night is not queued twice.
 NIGHT_TTL = 36 * 3600
 JOB_TIMEOUT = 6 * 3600
+#: A pull folder older than this belongs to no live job (RQ stops a job at JOB_TIMEOUT).
+STALE_PULL_SECONDS = JOB_TIMEOUT + 3600
 
 _app: Flask | None = None
 
@@ -125,6 +127,7 @@ def run_district_sync(district_id: int, *, full: bool = False, raise_passing: bo
         return _summary(district, None, "skipped",
                         "Rostering is not enabled or the district has no source.")
     options = roster_state().sync_options
+    sources.sweep_stale_pulls(options.storage_dir / "pulls", older_than=STALE_PULL_SECONDS)
     work = options.storage_dir / "pulls" / f"{district.id}-{uuid.uuid4().hex[:8]}"
     try:
         try:

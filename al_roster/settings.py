@@ -50,7 +50,32 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_FRAME_ANCESTORS": "",
     # The template the plugin's pages extend; a host app can point it at its own layout.
     "AL_ROSTER_BASE_TEMPLATE": None,
+    # -- OneRoster API sources: where a pull may go and what it may cost a worker --------
+    # Hosts a source may reach over plain http or at a loopback/private address, comma-
+    # separated ("roster.test", "10.0.0.7:8443", "[fd00::7]:443"); empty: https to public only.
+    "AL_ROSTER_SOURCE_ALLOWED_HOSTS": "",
+    # Largest answer to one request, in bytes, on the wire and once decompressed.
+    "AL_ROSTER_PULL_MAX_RESPONSE_BYTES": 32 * 1024**2,
+    # Most records one pull may bring, all collections together.
+    "AL_ROSTER_PULL_MAX_ROWS": 50_000_000,
+    # Most bytes (decompressed) one pull may read, all answers together.
+    "AL_ROSTER_PULL_MAX_BYTES": 16 * 1024**3,
+    # Most pages one pull may fetch.
+    "AL_ROSTER_PULL_MAX_PAGES": 200_000,
+    # Longest one request may take, first byte sent to last byte read (seconds).
+    "AL_ROSTER_PULL_PAGE_SECONDS": 120.0,
+    # A pull's deadline: this many times the district's last successful pull of its kind
+    # (full or delta), kept between the two bounds below.
+    "AL_ROSTER_PULL_DEADLINE_FACTOR": 4.0,
+    # Shortest deadline, in minutes.
+    "AL_ROSTER_PULL_DEADLINE_MIN_MINUTES": 30.0,
+    # Longest deadline, in minutes; also the deadline of a district's first pull.
+    "AL_ROSTER_PULL_DEADLINE_MAX_MINUTES": 240.0,
 }
+
+#: Environment variables holding a OneRoster API source's client secret start with this;
+#: no other variable (SECRET_KEY, a database password) can be named as a source's secret.
+SOURCE_SECRET_PREFIX = "AL_ROSTER_SOURCE_"
 
 
 def coerce(key: str, raw: str) -> object:
@@ -66,9 +91,11 @@ def coerce(key: str, raw: str) -> object:
 
 
 def from_environment(environ=None) -> dict[str, object]:
-    """The AL_ROSTER_* settings found in the environment, typed like their defaults."""
+    """The AL_ROSTER_* settings found in the environment, typed like their defaults. A
+    source's secret (AL_ROSTER_SOURCE_*, not a setting) stays out of the app's config."""
     environ = os.environ if environ is None else environ
-    return {k: coerce(k, v) for k, v in environ.items() if k.startswith("AL_ROSTER_")}
+    return {k: coerce(k, v) for k, v in environ.items() if k.startswith("AL_ROSTER_")
+            and (k in DEFAULTS or not k.startswith(SOURCE_SECRET_PREFIX))}
 
 
 def roster_state():

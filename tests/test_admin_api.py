@@ -183,10 +183,12 @@ def test_staff_set_up_a_districts_source_and_lti_registration(world, client, tmp
     assert north.source_kind == "csv_drop" and north.source_config["directory"] == str(drop)
     assert LtiRegistration.get(LtiRegistration.client_id == "tool-1").key_set_url.endswith("/jwks")
     api = post({"slug": "north", "sourceKind": "oneroster_api", "apiUrl": "https://or.example",
-                "apiVersion": "1.2", "apiClientId": "abc", "apiClientSecretEnv": "NORTH_SECRET"})
+                "apiVersion": "1.2", "apiClientId": "abc",
+                "apiClientSecretEnv": "AL_ROSTER_SOURCE_NORTH_SECRET"})
     assert api.status_code == 200
     config = District.get(District.slug == "north").source_config
-    assert config["client_secret_env"] == "NORTH_SECRET" and "secret" not in str(config.values())
+    assert config["client_secret_env"] == "AL_ROSTER_SOURCE_NORTH_SECRET"
+    assert "secret" not in str(config.values())
     bad = post({"slug": "north", "sourceKind": "csv_drop", "csvDropDirectory": ""})
     assert bad.status_code == 400 and "folder" in bad.get_json()["error"]
     sign_in(client, world["admin"])  # a district admin may not point the sync at a server path

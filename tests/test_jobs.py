@@ -23,7 +23,7 @@ except ImportError:  # tests/ imported as a package
 
 REDIS_URL = os.environ.get("AL_ROSTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ROSTER_HUB = ROOT.parent / "shared" / "oneroster" / "samples" / "roster-hub-1.1-bulk"
-SECRET_ENV = "AL_ROSTER_TEST_DISTRICT_SECRET"
+SECRET_ENV = "AL_ROSTER_SOURCE_TEST_DISTRICT_SECRET"
 
 
 @pytest.fixture
@@ -52,7 +52,8 @@ def pg_app(pg_url, tmp_path, queue_name, monkeypatch):
     _truncate_postgres(pg_url)
     monkeypatch.setattr(sources, "sleep", lambda seconds: None)
     app = make_app(pg_url, tmp_path, AL_ROSTER_REDIS_URL=REDIS_URL,
-                   AL_ROSTER_QUEUE=queue_name, AL_ROSTER_SYNC_CRON="30 6 * * *")
+                   AL_ROSTER_QUEUE=queue_name, AL_ROSTER_SYNC_CRON="30 6 * * *",
+                   AL_ROSTER_SOURCE_ALLOWED_HOSTS="127.0.0.1")
     with app.app_context():
         yield app
     if not database.obj.is_closed():

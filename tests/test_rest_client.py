@@ -421,7 +421,8 @@ def test_connection_refused_is_retried_then_reported(tmp_path, sleeps):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    source = RestSource(f"http://127.0.0.1:{port}", "1.1", "id", "secret", max_attempts=3)
+    source = RestSource(f"http://127.0.0.1:{port}", "1.1", "id", "secret", max_attempts=3,
+                        allowed_hosts=("127.0.0.1",))
 
     with pytest.raises(SourceError, match="orgs.*failed after 3 attempts: connection failed"):
         pull_package(source, tmp_path / "pkg", sleep=sleeps.append)

@@ -108,12 +108,13 @@ def test_api_settings_keep_the_variable_name_never_the_secret(pg_app, monkeypatc
     with pytest.raises(RosterError, match="NAME of the environment variable"):
         sources.set_oneroster_api(district, "https://or.example.org", "1.1", "cid",
                                   "s3cr3t-value!")
-    sources.set_oneroster_api(district, "https://or.example.org", "1.2", "cid", "SOUTH_SECRET")
+    sources.set_oneroster_api(district, "https://or.example.org", "1.2", "cid",
+                              "AL_ROSTER_SOURCE_SOUTH_SECRET")
     stored = District.get_by_id(district.id)
     assert stored.source_kind == "oneroster_api"
-    assert stored.source_config["client_secret_env"] == "SOUTH_SECRET"
+    assert stored.source_config["client_secret_env"] == "AL_ROSTER_SOURCE_SOUTH_SECRET"
     assert sources.describe_source(stored)["secretSet"] is False
-    monkeypatch.setenv("SOUTH_SECRET", "the-real-secret")
+    monkeypatch.setenv("AL_ROSTER_SOURCE_SOUTH_SECRET", "the-real-secret")
     assert sources.describe_source(stored)["secretSet"] is True
     assert "the-real-secret" not in str(sources.describe_source(stored))
 
@@ -123,9 +124,10 @@ def test_cli_sets_sources_and_syncs_inline_without_redis(drop, pg_app, tmp_path)
     runner = pg_app.test_cli_runner()
     out = runner.invoke(args=["al-roster", "district", "source", "north", "--oneroster-api",
                               "https://or.example.org", "--oneroster-version", "1.1",
-                              "--client-id", "abc", "--client-secret-env", "NORTH_SECRET"])
+                              "--client-id", "abc", "--client-secret-env",
+                              "AL_ROSTER_SOURCE_NORTH_SECRET"])
     assert out.exit_code == 0, out.output
-    assert "secret from $NORTH_SECRET (NOT set" in out.output
+    assert "secret from $AL_ROSTER_SOURCE_NORTH_SECRET (NOT set" in out.output
     out = runner.invoke(args=["al-roster", "district", "source", "north", "--csv-drop",
                               str(folder)])
     assert out.exit_code == 0 and "CSV drop at" in out.output

@@ -22,11 +22,14 @@ CRON_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cron.py"
               help="Folder the district's zips arrive in (an SFTP drop).")
 @click.option("--settle-seconds", type=int, default=sources.DEFAULT_SETTLE_SECONDS,
               show_default=True, help="A drop file unchanged this long is complete.")
-@click.option("--oneroster-api", "api_url", help="The OneRoster REST server's address.")
+@click.option("--oneroster-api", "api_url",
+              help="The OneRoster REST server's https address (a public host, or one listed "
+                   "in AL_ROSTER_SOURCE_ALLOWED_HOSTS).")
 @click.option("--oneroster-version", type=click.Choice(["1.1", "1.2"]))
 @click.option("--client-id")
 @click.option("--client-secret-env",
-              help="NAME of the environment variable holding the client secret.")
+              help="NAME of the environment variable holding the client secret; it starts "
+                   "with AL_ROSTER_SOURCE_ (e.g. AL_ROSTER_SOURCE_SPRINGFIELD_SECRET).")
 @click.option("--token-url", help="OAuth 2 token endpoint (1.2), if not {url}/token.")
 @click.option("--none", "clear", is_flag=True, help="Remove the district's source.")
 @click.option("--json", "as_json", is_flag=True)

@@ -33,7 +33,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
@@ -41,9 +40,20 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth1Session, OAuth2Session
+from authlib.oauth1.rfc5849.errors import OAuth1Error
 
 from al_roster.errors import SourceError
 from al_roster.oneroster import oauth1_sha256
+from al_roster.oneroster.address_policy import check_url, parse_allowed_hosts
+from al_roster.oneroster.answers import (
+    check_token_response,
+    clean,
+    excerpt,
+    parse_json,
+    show_url,
+    tls_reason,
+)
+from al_roster.oneroster.http_bounds import PullBudget, PullLimits, bound_session
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +76,9 @@ class RestSource:
     base path is appended unless it is already there. OneRoster 1.2 does not fix the OAuth 2
     token endpoint's path: set ``token_url`` to the one the vendor publishes. When it is not
     set, ``{base_url}/token`` is used.
+
+    Both URLs must be https to public addresses unless ``allowed_hosts`` lists the host
+    (:mod:`address_policy`); ``limits`` bound what the pull may cost (:mod:`http_bounds`).
     """
 
     base_url: str
@@ -77,6 +90,8 @@ class RestSource:
     page_size: int = 1000
     timeout: float = 30.0
     max_attempts: int = 5
+    allowed_hosts: tuple[str, ...] = ()
+    limits: PullLimits = field(default_factory=PullLimits)
 
     @property
     def api_root(self) -> str:
@@ -129,6 +144,11 @@ def pull_package(source: RestSource, out_dir: str | os.PathLike, *,
                 collections[spec.endpoint] = _pull_collection(api, spec, staging, since, files)
         _write_manifest(staging, source.version, mode, files)
         _move_into_place(staging, out_dir)
+    except (RecursionError, OverflowError, UnicodeError) as exc:
+        # Whatever slipped past the checks: still a source that could not deliver.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SourceError(f"The server's answers could not be read ({type(exc).__name__}: "
+                          f"{clean(str(exc))[:120]}); the pull stopped.") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -154,24 +174,9 @@ def _check_source(source: RestSource) -> None:
         raise SourceError("The OneRoster REST source has no client id or secret configured.")
     if source.page_size < 1 or source.max_attempts < 1:
         raise SourceError("page_size and max_attempts of a REST source must be at least 1.")
+    allowed = parse_allowed_hosts(source.allowed_hosts)
     for url in (source.api_root, source.token_endpoint):
-        if not _is_secure(url):
-            raise SourceError(f"{url} is not an https address; credentials would travel in "
-                              "clear text. Use https (plain http is accepted on loopback only).")
-
-
-def _is_secure(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
+        check_url(url, allowed)
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -192,11 +197,13 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 def _pull_collection(api: _Api, spec: Collection, staging: Path, since: datetime | None,
                      files: dict[str, int]) -> dict:
     started = time.monotonic()
-    pager = _Pager(spec.endpoint, api.source.page_size)
+    pager = _Pager(spec.endpoint, api.source.page_size, api.budget)
     url = api.first_page_url(spec.endpoint, since)
     with _CsvWriter(staging, spec, delta=since is not None) as writer:
         while url:
+            api.budget.charge_page(f"GET {_show(url)}")
             records, total, next_link = api.fetch_page(url, spec.envelope)
+            api.budget.charge_rows(len(records), f"GET {_show(url)}")
             writer.write_records(records, where=f"GET {_show(url)}")
             url = pager.next_url(url, len(records), total, next_link, api)
     files.update(writer.rows)
@@ -212,25 +219,36 @@ class _Pager:
 
     Servers may cap ``limit`` silently, so the first page that is followed by others
     sets the page size every later page must match; a short page with more to come
-    means rows went missing.
+    means rows went missing. A next page already fetched (a cursor that repeats) would
+    loop for ever, and an X-Total-Count beyond the pull's row limit is refused at once.
     """
 
     collection: str
     limit: int
+    budget: PullBudget
     received: int = 0
     pages: int = 0
     total: int | None = None
     page_size: int | None = None
+    seen: set[bytes] = field(default_factory=set)
 
     def next_url(self, url: str, rows: int, total: int | None, next_link: str | None,
                  api: _Api) -> str | None:
+        self._saw(url)
         self._count(rows, total, url)
         if not self._more(rows, next_link, url):
             return None
         self._check_full_page(rows, url)
         if next_link:
-            return api.follow_link(url, next_link, self.received)
+            following = api.follow_link(url, next_link, self.received)
+            if _digest(following) in self.seen:
+                raise SourceError(f"GET {_show(url)}: the next-page link repeats an earlier page "
+                                  f"({_show(following)[:200]}); following it would loop for ever.")
+            return following
         return api.with_offset(url, self.received)
+
+    def _saw(self, url: str) -> None:
+        self.seen.add(_digest(url))
 
     def _count(self, rows: int, total: int | None, url: str) -> None:
         self.pages += 1
@@ -240,6 +258,8 @@ class _Pager:
                 f"GET {_show(url)}: X-Total-Count changed from {self.total} to {total} during "
                 f"the pull of {self.collection}; the data changed underneath us, try again.",
                 passing=True)
+        if total is not None and self.total is None:
+            self.budget.check_total(total, self.collection, f"GET {_show(url)}")
         self.total = self.total if total is None else total
         if self.total is not None and self.received > self.total:
             raise SourceError(f"GET {_show(url)}: received {self.received} {self.collection} "
@@ -271,6 +291,10 @@ class _Pager:
         return "the Link header says there are"
 
 
+def _digest(url: str) -> bytes:
+    return hashlib.blake2b(url.encode("utf-8", "replace"), digest_size=16).digest()
+
+
 # -- HTTP ---------------------------------------------------------------------------
 
 class _Api:
@@ -279,7 +303,9 @@ class _Api:
     def __init__(self, source: RestSource, sleep: Callable[[float], Any]):
         self.source = source
         self.sleep = sleep
-        self.session = _open_session(source)
+        self.budget = PullBudget(source.limits)
+        self.session = bound_session(_open_session(source),
+                                     parse_allowed_hosts(source.allowed_hosts), self.budget)
         self.session.headers["Accept"] = "application/json"
 
     def __enter__(self) -> Self:
@@ -311,12 +337,14 @@ class _Api:
         if (target.scheme, target.netloc) != (here.scheme, here.netloc):
             # Never send credentials (a bearer token above all) to another host.
             raise SourceError(f"GET {_show(url)}: the Link header points to another server "
-                              f"({target.scheme}://{target.netloc}); refusing to follow it.")
+                              f"({clean(target.scheme)}://{clean(target.netloc)[:100]}); "
+                              "refusing to follow it.")
         params = _query(target.query)
         offset = dict(params).get("offset")
         if offset is not None and offset != str(received):
-            raise SourceError(f"GET {_show(url)}: the next-page link asks for offset {offset} "
-                              f"after {received} rows; following it would skip or repeat rows.")
+            raise SourceError(f"GET {_show(url)}: the next-page link asks for offset "
+                              f"{clean(offset)[:40]} after {received} rows; following it would "
+                              "skip or repeat rows.")
         # Re-encode so the OAuth 1 signature covers exactly the query we send.
         return target._replace(query=_encode(params), fragment="").geturl()
 
@@ -328,24 +356,21 @@ class _Api:
         return records, self._total(response, url), response.links.get("next", {}).get("url")
 
     def _refuse_unusable(self, response: requests.Response, url: str) -> None:
+        # Redirects never get here: the session's adapter refuses them (http_bounds).
         status = response.status_code
-        if 300 <= status < 400:
-            raise SourceError(f"GET {_show(url)} was redirected (HTTP {status}) to "
-                              f"{response.headers.get('Location', 'nowhere')}; set the source's "
-                              "address to the final one.")
         if status == 404:
             raise SourceError(f"GET {_show(url)} returned HTTP 404: the server has no such "
                               "collection or page; the pull is incomplete.")
         if status != 200:
             raise SourceError(f"GET {_show(url)} returned HTTP {status}: "
-                              f"{self._redact(_excerpt(response))}")
+                              f"{self._excerpt(response)}")
 
     def _records(self, response: requests.Response, url: str, envelope: str) -> list:
         try:
-            body = response.json()
+            body = parse_json(response.content, f"GET {_show(url)}")
         except ValueError:
             raise SourceError(f"GET {_show(url)} did not return JSON: "
-                              f"{self._redact(_excerpt(response))}") from None
+                              f"{self._excerpt(response)}") from None
         records = body.get(envelope) if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise SourceError(f"GET {_show(url)} returned JSON without a {envelope!r} list.")
@@ -359,7 +384,7 @@ class _Api:
             return int(value)
         except ValueError:
             raise SourceError(f"GET {_show(url)}: X-Total-Count is not a number: "
-                              f"{value[:40]!r}.") from None
+                              f"{clean(value)[:40]!r}.") from None
 
     def _fetch_token(self) -> None:
         token = self._with_retries(
@@ -379,6 +404,9 @@ class _Api:
                 problem = exc.problem
                 if attempt < attempts:
                     delay = exc.wait if exc.wait is not None else _backoff(attempt)
+                    self.budget.check_wait(delay, what, f"{problem}, and Retry-After asks us "
+                                           "to wait" if exc.wait is not None else
+                                           f"{problem}; the next attempt would wait")
                     log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)",
                                 what, problem, delay, attempt, attempts)
                     self.sleep(delay)
@@ -390,14 +418,21 @@ class _Api:
             result = send()
         except requests.Timeout:
             raise _Retryable(f"no answer within {self.source.timeout:g} s") from None
+        except requests.exceptions.SSLError as exc:  # before ConnectionError, its base
+            raise SourceError(f"{what}: the TLS connection failed ({tls_reason(exc)}).") \
+                from None
         except requests.HTTPError as exc:  # authlib's token fetch calls raise_for_status()
             raise self._token_http_error(what, exc.response) from None
         except requests.RequestException as exc:  # connection refused, reset, cut short
-            raise _Retryable(f"connection failed ({self._redact(str(exc))[:200]})") from None
+            raise _Retryable(f"connection failed ({self._redact(clean(str(exc)))[:200]})") \
+                from None
         except OAuthError as exc:
             raise self._refused(what, f"{exc.error}: {exc.description or ''}") from None
+        except OAuth1Error as exc:  # raised before sending: plain http off loopback
+            raise SourceError(f"{what}: {clean(str(exc.description or exc.error))[:200]} "
+                              "(OneRoster 1.1 signs requests over https only).") from None
         except ValueError as exc:  # authlib: a token answer that is not a JSON object
-            raise SourceError(f"{what}: {self._redact(str(exc))}") from None
+            raise SourceError(f"{what}: {self._redact(clean(str(exc)))[:200]}") from None
         if isinstance(result, requests.Response):
             self._check_status(what, result)
         return result
@@ -405,7 +440,7 @@ class _Api:
     def _check_status(self, what: str, response: requests.Response) -> None:
         status = response.status_code
         if status in (401, 403):
-            raise self._refused(what, f"HTTP {status}: {_excerpt(response)}")
+            raise self._refused(what, f"HTTP {status}: {self._excerpt(response)}")
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}", _retry_after(response, what))
 
@@ -414,14 +449,17 @@ class _Api:
         if status == 429 or status >= 500:
             return _Retryable(f"HTTP {status}", _retry_after(response, what))
         if status in (400, 401, 403):
-            return self._refused(what, f"HTTP {status}: {_excerpt(response)}")
+            return self._refused(what, f"HTTP {status}: {self._excerpt(response)}")
         return SourceError(f"{what} returned HTTP {status}; is the token endpoint address right?")
 
     def _refused(self, what: str, detail: str) -> SourceError:
         return SourceError(
             f"{what}: the server refused the credentials of client id {self.source.client_id!r} "
-            f"({self._redact(detail)[:300]}). Check the client id and secret, and that the "
+            f"({self._redact(clean(detail))[:300]}). Check the client id and secret, and that the "
             "district has granted this application access.")
+
+    def _excerpt(self, response: requests.Response) -> str:
+        return excerpt(response.content or b"", self._redact)
 
     def _redact(self, text: str) -> str:
         secrets = [self.source.client_secret]
@@ -452,9 +490,12 @@ def _open_session(source: RestSource) -> requests.Session:
                              signature_method=oauth1_sha256.SIGNATURE_HMAC_SHA256)
     # grant_type in the metadata is what lets authlib fetch a new token when this one
     # expires: client credentials come without a refresh token.
-    return OAuth2Session(source.client_id, source.client_secret, scope=source.token_scope,
-                         token_endpoint=source.token_endpoint, grant_type="client_credentials",
-                         default_timeout=source.timeout)
+    session = OAuth2Session(source.client_id, source.client_secret, scope=source.token_scope,
+                            token_endpoint=source.token_endpoint,
+                            grant_type="client_credentials", default_timeout=source.timeout)
+    # Every token answer (the first and each renewal) is checked before authlib reads it.
+    session.register_compliance_hook("access_token_response", check_token_response)
+    return session
 
 
 def _retry_after(response: requests.Response, what: str) -> float | None:
@@ -486,16 +527,7 @@ def _query(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
-def _show(url: str) -> str:
-    """The URL as a support engineer wants it in a message: path and query, decoded."""
-    parts = urlsplit(url)
-    query = "&".join(f"{k}={v}" for k, v in _query(parts.query))
-    return parts.path + (f"?{query}" if query else "")
-
-
-def _excerpt(response: requests.Response) -> str:
-    text = " ".join((response.text or "").split())
-    return text[:200] or "(empty body)"
+_show = show_url
 
 
 # -- JSON records to CSV rows --------------------------------------------------------
@@ -687,8 +719,12 @@ class _CsvWriter:
                 self._write_record(record)
             except _BadValue as exc:
                 raise SourceError(
-                    f"{where}: {self.spec.endpoint} record {record.get('sourcedId')!r} has a "
-                    f"value with no CSV form: {str(exc.args[0])[:100]}") from None
+                    f"{where}: {self.spec.endpoint} record {_shown_id(record)} has a "
+                    f"value with no CSV form: {clean(str(exc.args[0]))[:100]}") from None
+            except UnicodeEncodeError:  # a lone surrogate ("\\ud800") decoded from JSON
+                raise SourceError(
+                    f"{where}: {self.spec.endpoint} record {_shown_id(record)} holds text that "
+                    "is not valid Unicode (half of a UTF-16 surrogate pair).") from None
 
     def _write_record(self, record: dict) -> None:
         if not self.delta and _status(record) == "tobedeleted":
@@ -704,6 +740,10 @@ class _CsvWriter:
     def _write(self, name: str, row: list[str]) -> None:
         self._writers[name].writerow(row)
         self.rows[name] += 1
+
+
+def _shown_id(record: dict) -> str:
+    return clean(repr(record.get("sourcedId")))[:100]
 
 
 def record_to_row(spec: Collection, record: dict, *, delta: bool) -> list[str]:

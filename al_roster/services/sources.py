@@ -14,12 +14,16 @@ Two kinds of source, set per district (``District.source_kind`` and ``source_con
 - ``oneroster_api``: a OneRoster REST server (ClassLink's Roster Server). A full pull on
   demand and weekly; otherwise a delta pull of what changed since the last applied API
   run started (with an overlap, since deltas are idempotent). The client secret is never
-  stored: the settings keep the NAME of the environment variable that holds it.
+  stored: the settings keep the NAME of the environment variable that holds it, which must
+  start with AL_ROSTER_SOURCE_ (checked when set and again at each pull: no other variable
+  of the app is ever sent). URLs follow :mod:`..oneroster.address_policy`; each pull is
+  bounded by :func:`pull_limits` (the AL_ROSTER_PULL_* settings).
 """
 from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import os
 import re
@@ -33,7 +37,10 @@ from ..logsafe import for_log
 from ..models import District, SyncRun
 from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED
+from ..oneroster.address_policy import ALLOWED_HOSTS_SETTING, check_url, parse_allowed_hosts
+from ..oneroster.http_bounds import PullLimits
 from ..oneroster.rest import BASE_PATHS, RestSource, pull_package
+from ..settings import DEFAULTS, SOURCE_SECRET_PREFIX
 from .drop_folder import PROCESSED, DropRefused, list_packages, move_processed, open_drop_file
 
 CSV_DROP, ONEROSTER_API, NONE = "csv_drop", "oneroster_api", "none"
@@ -47,6 +54,9 @@ FULL_PULL_EVERY = dt.timedelta(days=7)
 DELTA_OVERLAP = dt.timedelta(hours=1)
 _PARTIAL = (".part", ".tmp", ".filepart", ".partial", ".crdownload")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_ENV = re.compile(rf"^{SOURCE_SECRET_PREFIX}[A-Za-z0-9_]+$")
+#: A pull folder (``<district id>-<8 hex>``) under the storage's ``pulls/``.
+_PULL_FOLDER = re.compile(r"^\d+-[0-9a-f]{8}$")
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +101,17 @@ def set_oneroster_api(district: District, url: str, version: str, client_id: str
         raise RosterError("A client id is required.")
     if not _ENV_NAME.match(client_secret_env or ""):
         raise RosterError("--client-secret-env takes the NAME of the environment variable "
-                          "holding the secret (e.g. DISTRICT_ONEROSTER_SECRET), not the secret.")
+                          f"holding the secret (e.g. {secret_env_example(district)}), not the "
+                          "secret.")
+    problem = secret_env_problem(district, client_secret_env)
+    if problem:
+        raise RosterError(problem)
+    allowed = allowed_hosts()
+    for address in (url, token_url) if token_url else (url,):
+        try:
+            check_url(address or "", allowed)
+        except SourceError as exc:
+            raise RosterError(exc.message) from None
     config = {"url": url, "version": version, "client_id": client_id,
               "client_secret_env": client_secret_env}
     if token_url:
@@ -104,6 +124,29 @@ def set_oneroster_api(district: District, url: str, version: str, client_id: str
     district.source_config = config
     district.save()
     return district
+
+
+def secret_env_example(district: District) -> str:
+    """The variable name we suggest for ``district``'s secret."""
+    name = re.sub(r"[^A-Z0-9]+", "_", district.slug.upper()).strip("_") or "DISTRICT"
+    return f"{SOURCE_SECRET_PREFIX}{name}_SECRET"
+
+
+def secret_env_problem(district: District, name: str) -> str | None:
+    """Why ``name`` may not hold ``district``'s client secret, or None."""
+    if _SECRET_ENV.match(name or "") and name not in DEFAULTS:
+        return None
+    return (f"The client secret must be read from an environment variable whose name starts "
+            f"with {SOURCE_SECRET_PREFIX} (for this district, e.g. "
+            f"{secret_env_example(district)}), not {(name or '(none)')[:80]!r}: no other "
+            "variable of the app (its SECRET_KEY, a database password, a setting) may be sent "
+            "to a district's server.")
+
+
+def allowed_hosts() -> frozenset[str]:
+    """The hosts AL_ROSTER_SOURCE_ALLOWED_HOSTS lets a source reach over http or inside."""
+    from ..settings import roster_state
+    return parse_allowed_hosts(roster_state().config.get(ALLOWED_HOSTS_SETTING))
 
 
 def clear_source(district: District) -> District:
@@ -211,22 +254,107 @@ def mark_processed(district: District, path: Path, run: SyncRun | None) -> Path 
 def _pull(district: District, work_dir: Path, *, full: bool) -> Fetched:
     config = district.source_config or {}
     env_name = config.get("client_secret_env", "")
-    secret = os.environ.get(env_name) if env_name else None
+    problem = secret_env_problem(district, env_name)  # a config stored before the rule
+    if problem:
+        raise SourceError(problem)
+    secret = os.environ.get(env_name)
     if not secret:
         raise SourceError(f"The client secret of district {district.slug}'s OneRoster API is "
-                          f"read from the environment variable {env_name or '(none set)'}, "
+                          f"read from the environment variable {env_name}, "
                           "which is not set for this process.")
+    since = None if full else delta_since(district)
+    mode = "full" if since is None else "delta"
+    pulls = work_dir.parent
     source = RestSource(base_url=config.get("url", ""), version=config.get("version", ""),
                         client_id=config.get("client_id", ""), client_secret=secret,
                         token_url=config.get("token_url"),
+                        allowed_hosts=tuple(allowed_hosts()),
+                        limits=pull_limits(district, mode, pulls),
                         **{key: config[key] for key in ("page_size", "timeout", "max_attempts")
                            if config.get(key)})
-    since = None if full else delta_since(district)
-    out = work_dir / ("full" if since is None else "delta")
-    pull_package(source, out, since=since, sleep=sleep)
+    out = work_dir / mode
+    summary = pull_package(source, out, since=since, sleep=sleep)
+    record_pull_seconds(pulls, district, mode, summary["seconds"])
     if since is None:
         return Fetched(out, f"{source.api_root} (full pull)", "full")
     return Fetched(out, f"{source.api_root} (changes since {since:%Y-%m-%d %H:%M} UTC)", "delta")
+
+
+def pull_limits(district: District, mode: str, pulls: Path, config=None) -> PullLimits:
+    """The bounds of ``district``'s next pull (``mode`` "full" or "delta") from the
+    AL_ROSTER_PULL_* settings: its deadline is AL_ROSTER_PULL_DEADLINE_FACTOR times its last
+    successful pull of that kind, kept between the MIN and MAX minutes (MAX with no history)."""
+    if config is None:
+        from ..settings import roster_state
+        config = roster_state().config
+
+    def setting(key: str, kind):
+        return kind(config.get(key, DEFAULTS[key]))
+
+    ceiling = setting("AL_ROSTER_PULL_DEADLINE_MAX_MINUTES", float) * 60
+    floor = setting("AL_ROSTER_PULL_DEADLINE_MIN_MINUTES", float) * 60
+    last = last_pull_seconds(pulls, district, mode)
+    deadline = ceiling if last is None else min(
+        ceiling, max(floor, setting("AL_ROSTER_PULL_DEADLINE_FACTOR", float) * last))
+    return PullLimits(max_response_bytes=setting("AL_ROSTER_PULL_MAX_RESPONSE_BYTES", int),
+                      max_rows=setting("AL_ROSTER_PULL_MAX_ROWS", int),
+                      max_bytes=setting("AL_ROSTER_PULL_MAX_BYTES", int),
+                      max_pages=setting("AL_ROSTER_PULL_MAX_PAGES", int),
+                      page_seconds=setting("AL_ROSTER_PULL_PAGE_SECONDS", float),
+                      deadline_seconds=deadline)
+
+
+def _timings_file(pulls: Path, district: District) -> Path:
+    return pulls / f"{district.id}.seconds.json"
+
+
+def last_pull_seconds(pulls: Path, district: District, mode: str) -> float | None:
+    """How long ``district``'s last successful pull of ``mode`` took, if one is known."""
+    try:
+        seconds = json.loads(_timings_file(pulls, district).read_text()).get(mode)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else None
+
+
+def record_pull_seconds(pulls: Path, district: District, mode: str, seconds: float) -> None:
+    """Keeps the duration of a successful pull beside the pull folders (shared by the
+    workers), for the next pull's deadline."""
+    path = _timings_file(pulls, district)
+    try:
+        timings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        timings = {}
+    timings = {**(timings if isinstance(timings, dict) else {}), mode: round(seconds, 3)}
+    try:
+        pulls.mkdir(parents=True, exist_ok=True)
+        spare = path.with_name(f".{path.name}.{os.getpid()}")
+        spare.write_text(json.dumps(timings))
+        spare.replace(path)
+    except OSError:
+        log.warning("could not keep the pull time of district %s in %s", district.slug, pulls)
+
+
+def sweep_stale_pulls(pulls: Path, *, older_than: float, now: float | None = None) -> list[Path]:
+    """Removes pull folders (and the ``.partial`` package folders in them) that a worker
+    killed mid-pull left behind: any older than ``older_than`` seconds is no live pull's."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(pulls.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        try:
+            if (_PULL_FOLDER.match(path.name) and path.is_dir() and not path.is_symlink()
+                    and now - path.stat().st_mtime > older_than):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        except OSError:
+            continue
+    if removed:
+        log.warning("removed %d stale pull folder(s) from %s", len(removed), pulls)
+    return removed
 
 
 def delta_since(district: District, *, now: dt.datetime | None = None) -> dt.datetime | None:

@@ -422,12 +422,14 @@ class OneRosterAPI:
         self._lock = threading.Lock()
 
     # -- switches for tests --
-    def source_settings(self) -> dict[str, str]:
+    def source_settings(self) -> dict[str, object]:
+        """RestSource fields for this server (plain http on loopback, so allowed by name)."""
         return {
             "base_url": self.base_url,
             "version": self.version,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "allowed_hosts": ("127.0.0.1",),
         }
 
     def fail(
