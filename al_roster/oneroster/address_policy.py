@@ -51,7 +51,7 @@ def is_allowed(host: str, port: int, allowed: frozenset[str]) -> bool:
     """Whether the operator listed ``host`` (any port) or ``host:port``."""
     host = host.lower().rstrip(".")
     shown = f"[{host}]" if ":" in host else host
-    return bool(allowed) and ({host, shown, f"{shown}:{port}"} & allowed != set())
+    return bool({host, shown, f"{shown}:{port}"} & allowed)
 
 
 def forbidden_reason(address: str) -> str | None:
@@ -108,6 +108,7 @@ def check_url(url: str, allowed: frozenset[str]) -> None:
 
 
 def _literal_reason(host: str) -> str | None:
+    host = host.rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return "loopback"
     try:
@@ -130,6 +131,7 @@ def checked_addresses(host: str, port: int, allowed: frozenset[str]) -> list[tup
     """``host`` resolved once; raises SourceError if any of its addresses is not public
     (unless the host is allowed)."""
     infos = resolve(host, port)
+    host = host.rstrip(".")
     if is_allowed(host, port, allowed):
         return infos
     for info in infos:
@@ -150,7 +152,7 @@ class _Pinned:
 
     def _new_conn(self) -> socket.socket:
         try:
-            infos = checked_addresses(self.host, self.port, self.allowed_hosts)
+            infos = checked_addresses(self._dns_host, self.port, self.allowed_hosts)
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc
         sock = self._connect(infos)
@@ -160,6 +162,7 @@ class _Pinned:
         return sock
 
     def _connect(self, infos: list[tuple]) -> socket.socket:
+        """The first of the checked addresses that answers, as urllib3 would try them."""
         error: OSError | None = None
         for _, _, _, _, sockaddr in infos:
             try:
@@ -167,11 +170,11 @@ class _Pinned:
                 return urllib3_connection.create_connection(
                     (sockaddr[0], self.port), self.timeout, source_address=self.source_address,
                     socket_options=self.socket_options)
-            except TimeoutError as exc:
-                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
-                                                f"(connect timeout={self.timeout})") from exc
             except OSError as exc:
                 error = exc
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
+                                            f"(connect timeout={self.timeout})") from error
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
 
 

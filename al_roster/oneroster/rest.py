@@ -418,9 +418,11 @@ class _Api:
             result = send()
         except requests.Timeout:
             raise _Retryable(f"no answer within {self.source.timeout:g} s") from None
-        except requests.exceptions.SSLError as exc:  # before ConnectionError, its base
-            raise SourceError(f"{what}: the TLS connection failed ({tls_reason(exc)}).") \
-                from None
+        except requests.exceptions.SSLError as exc:  # a certificate will not mend by itself
+            if "certificate verify failed" not in str(exc).lower():
+                raise _Retryable(f"TLS failed ({tls_reason(exc)})") from None
+            raise SourceError(f"{what}: the server's certificate was refused "
+                              f"({tls_reason(exc)}).") from None
         except requests.HTTPError as exc:  # authlib's token fetch calls raise_for_status()
             raise self._token_http_error(what, exc.response) from None
         except requests.RequestException as exc:  # connection refused, reset, cut short

@@ -273,21 +273,32 @@ def test_a_pull_that_never_ends_stops_at_its_deadline(tmp_path):
 
 # -- the 1.2 token endpoint ---------------------------------------------------------------
 
-def test_a_token_redirect_to_another_host_is_not_followed(tmp_path):
+@pytest.mark.parametrize("redirected", ["token", "page"])
+def test_a_token_redirect_to_another_host_is_not_followed(tmp_path, redirected):
     def elsewhere(seen, reply):
-        reply.json({"access_token": "token-from-elsewhere", "token_type": "Bearer",
-                    "expires_in": 3600})
+        if seen.path == "/token":
+            reply.json({"access_token": "token-from-elsewhere", "token_type": "Bearer",
+                        "expires_in": 3600})
+        else:
+            reply.json({collection(seen): []})
 
-    with hostile_server(elsewhere) as other:
+    with hostile_server(elsewhere) as other:  # another port on loopback: another host
         def answer(seen, reply):
-            if seen.path == "/token":
+            if seen.path == "/token" and redirected == "token":
                 reply.head(307, {"Location": f"{other.base_url}/token", "Content-Length": "0"})
+            elif seen.path == "/token":
+                good_token(seen, reply)
+            elif redirected == "page":
+                reply.head(302, {"Location": f"{other.base_url}{seen.target}",
+                                 "Content-Length": "0"})
             else:
                 reply.json({collection(seen): []})
 
         with hostile_server(answer) as server:
-            refused(server, tmp_path, r"POST /token was redirected \(HTTP 307\)", version="1.2")
-        assert other.requests == []
+            what = "POST /token" if redirected == "token" else "GET /ims/oneroster/rostering"
+            error, _ = refused(server, tmp_path, rf"{what}\S* was redirected \(HTTP 30[27]\)",
+                               version="1.2")
+        assert other.requests == [] and not error.passing
     assert not any("token-from-elsewhere" in r.headers.get("authorization", "")
                    for r in server.requests)
 

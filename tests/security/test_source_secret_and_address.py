@@ -251,6 +251,14 @@ def test_an_allowed_name_is_reached_where_it_resolved_under_its_own_name(tmp_pat
     assert set(connects) == {("127.0.0.1", server.port)}
 
 
+def test_oneroster_1_1_over_http_to_an_allowed_name_is_a_clear_source_error(tmp_path, dns,
+                                                                          connects):
+    dns["roster.springfield.test"] = ["127.0.0.1"]
+    with pytest.raises(SourceError, match="signs requests over https only"):
+        pull("http://roster.springfield.test:9", tmp_path, allowed=["roster.springfield.test"])
+    assert connects == []  # OAuth 1 refuses before sending
+
+
 def make_certificates(tmp_path, name: str):
     """A throwaway CA (its PEM file) and a server context for ``name`` signed by it."""
     from cryptography import x509
@@ -303,9 +311,10 @@ def test_tls_is_checked_against_the_name_while_connecting_to_the_checked_address
             pull(url, tmp_path / "ok", allowed=["roster.springfield.test"])
             assert server.requests
         else:
-            with pytest.raises(SourceError, match="certificate|hostname"):
+            with pytest.raises(SourceError, match="certificate was refused.*Hostname mismatch"
+                               ) as caught:
                 pull(url, tmp_path / "bad", allowed=["roster.springfield.test"])
-            assert server.requests == []
+            assert server.requests == [] and not caught.value.passing
     assert names and set(names) == {"roster.springfield.test"}  # SNI carried the name
     assert {c[0] for c in connects} == {"127.0.0.1"}
 
