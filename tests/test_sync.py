@@ -115,7 +115,7 @@ def test_tenants_are_separate(app, district, tmp_path):
 def test_bad_rows_are_skipped_and_explained(app, district, tmp_path):
     files = small_district(students=3)
     files["users"][1]["enabledUser"] = "maybe"
-    files["users"][2]["sourcedId"] = "bad id!"
+    files["users"][2]["sourcedId"] = "bad\tid"  # a control character cannot be in an id
     files["enrollments"].append(dict(sourcedId="enr-x", classSourcedId="cls-nope",
                                      schoolSourcedId="sch-1", userSourcedId="stu-3",
                                      role="student"))
@@ -275,16 +275,28 @@ def test_references_report_the_same_checked_in_memory_or_in_sql(app, tmp_path, m
                                      schoolSourcedId="sch-1", userSourcedId="stu-nobody",
                                      role="student"))
     files["classes"].append(dict(files["classes"][0], sourcedId="cls-2", courseSourcedId="crs-9"))
+    # Lists naming one record the export left out keep their rows, and what hangs off them.
+    files["classes"].append(dict(files["classes"][0], sourcedId="cls-3",
+                                 termSourcedIds="term-1,term-nope"))
+    files["users"].append(dict(files["users"][1], sourcedId="stu-4", orgSourcedIds="sch-nope,sch-1"))
+    files["enrollments"] += [dict(sourcedId=f"enr-{c}-{u}", classSourcedId=c, schoolSourcedId="sch-1",
+                                  userSourcedId=u, role="student") for c, u in
+                             (("cls-3", "stu-1"), ("cls-1", "stu-4"), ("cls-3", "stu-4"))]
     found = {}
     for limit in (staging.KNOWN_IDS_LIMIT, 0):
         monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", limit)
         district = add_district(f"refs-{limit}", "Refs", plan="prime", rostering=True)
         run = sync(app, district, write_package(tmp_path / str(limit), files))
-        found[limit] = (sorted((i.file, i.line, i.field, i.message) for i in run.issues
-                               if i.severity == "error"), roster_counts(district))
+        found[limit] = (sorted((i.file, i.line, i.field, i.severity, i.message)
+                               for i in run.issues), roster_counts(district),
+                        sorted(e.sourced_id for e in Enrollment.select().where(
+                            Enrollment.district_id == district.id)))
     assert found[0] == found[staging.KNOWN_IDS_LIMIT]
-    issues, counts_by_entity = found[0]
-    assert [(f, line, field) for f, line, field, _ in issues] == [
+    issues, counts_by_entity, enrollments = found[0]
+    assert [(f, line, field) for f, line, field, severity, _ in issues if severity == "error"] == [
         ("classes.csv", 3, "courseSourcedId"), ("enrollments.csv", 6, "classSourcedId"),
         ("enrollments.csv", 7, "userSourcedId")]
-    assert counts_by_entity["enrollments"] == 4 and counts_by_entity["classes"] == 1
+    assert [(f, line, field) for f, line, field, severity, _ in issues if severity == "warning"] == [
+        ("classes.csv", 4, "termSourcedIds"), ("users.csv", 6, "orgSourcedIds")]
+    assert counts_by_entity["enrollments"] == 7 and counts_by_entity["classes"] == 2
+    assert {"enr-cls-3-stu-1", "enr-cls-1-stu-4", "enr-cls-3-stu-4"} <= set(enrollments)

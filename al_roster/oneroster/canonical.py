@@ -30,7 +30,11 @@ _TRIMMED = {
     False: rf"[^\s,{_NEVER}](?:[^,{_NEVER}]*[^\s,{_NEVER}])?",
     True: rf"[^\s{_NEVER}](?:[^{_NEVER}]*[^\s{_NEVER}])?",
 }
-SOURCED_ID = r"[0-9A-Za-z./@_-]{1,255}"
+#: A sourcedId as the full check keeps it: at most 255 characters, trimmed, no control
+#: character (C1 included), and here no comma, quote or backslash either.
+_ID_CHAR = rf"[^,{_NEVER}\x80-\x9f]"
+_ID_END = rf"[^\s,{_NEVER}\x80-\x9f]"
+SOURCED_ID = rf"{_ID_END}(?:{_ID_CHAR}{{0,253}}{_ID_END})?"
 #: YYYY-MM-DD with a real month and day; 29 February (valid one year in four) and year 0000
 #: are left to the full check.
 DATE = (r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"

@@ -105,10 +105,13 @@ class IssueLog:
         for line, message in samples:
             self._keep(Issue(file, line, field, severity, message))
 
-    def folded_warning(self, file, line, field, message) -> None:
-        """A warning that may repeat on every row: reported once with a row count."""
+    def folded_warning(self, file, line, field, message, fold: str | None = None) -> None:
+        """A warning that may repeat on every row: reported once with a row count.
+
+        Rows fold together when their messages are the same, or, given ``fold``, when their
+        folds are: then the first row's message stands for all of them."""
         self.warning_count += 1
-        key = (file, field, message)
+        key = (file, field, message if fold is None else (fold,))
         issue = self._folded.get(key)
         if issue is not None:
             issue.count += 1

@@ -16,11 +16,10 @@ yielded; a header that lacks a required column rejects the package.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from operator import itemgetter
 
 from xxhash import xxh3_64_intdigest
@@ -30,61 +29,9 @@ from .canonical import Field, LinePattern, line_pattern
 from .entities import LEADING_COLUMNS, Column, Entity, all_stored_columns
 from .issues import IssueLog, shown
 from .text import PushBack, RecordTooLong, record_too_long
+from .values import CHECKS, LENIENT, BadValue, id_problem
 
-SOURCED_ID = re.compile(r"^[0-9A-Za-z./@_-]{1,255}$")
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
-YEAR = re.compile(r"^\d{4}$")
-
-
-class BadValue(ValueError):
-    """A value a column cannot take; the message is shown to the district."""
-
-
-def _sourced_id(value: str) -> str:
-    if not SOURCED_ID.match(value):
-        raise BadValue(f"{shown(value)} is not a valid sourcedId (letters, digits and . / @ _ - only).")
-    return value
-
-
-def _id_list(value: str) -> str:
-    ids = [v.strip() for v in value.split(",") if v.strip()]
-    for item in ids:
-        _sourced_id(item)
-    return ",".join(ids)
-
-
-def _plain_list(value: str) -> str:
-    return ",".join(v.strip() for v in value.split(",") if v.strip())
-
-
-def _date(value: str) -> str:
-    try:
-        if len(value) == 10 and value[4] == "-" and value[7] == "-":
-            dt.date.fromisoformat(value)
-            return value
-    except ValueError:
-        pass
-    raise BadValue(f"{shown(value)} is not a date in the form YYYY-MM-DD.")
-
-
-def _year(value: str) -> str:
-    if not YEAR.match(value):
-        raise BadValue(f"{shown(value)} is not a year in the form YYYY.")
-    return value
-
-
-def _bool(value: str) -> bool:
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    raise BadValue(f"{shown(value)} must be true or false.")
-
-
-CHECKS: dict[str, Callable[[str], object] | None] = {
-    "text": None, "id": _sourced_id, "ids": _id_list, "list": _plain_list,
-    "date": _date, "year": _year, "bool": _bool,
-}
 
 
 _HALF_RANGE = 1 << 63
@@ -283,8 +230,10 @@ class FileReader:
 
     def _read_row(self, line: int, row: list[str]) -> tuple | None:
         sourced_id = self._cell(row, self.sourced_id_at)
-        if not sourced_id or not SOURCED_ID.match(sourced_id):
-            what = f"{shown(sourced_id)} is not a valid sourcedId" if sourced_id else "sourcedId is empty"
+        problem = id_problem(sourced_id)
+        if problem is not None:
+            what = (f"{shown(sourced_id)} is not a valid sourcedId: {problem}" if sourced_id
+                    else "sourcedId is empty")
             self.issues.error(self.file, line, "sourcedId", f"{what}; the row was skipped.")
             return None
         status = self._status(line, row)
@@ -354,6 +303,10 @@ class FileReader:
             try:
                 values[target] = self._check(line, column, check, raw)
             except BadValue as exc:
+                if column.kind == "date" and not column.required and "\x00" not in raw:
+                    self.issues.warning(self.file, line, column.name,
+                                        f"{column.name}: {exc} It was left out; the row was kept.")
+                    continue
                 self.issues.error(self.file, line, column.name,
                                   f"{column.name}: {exc} The row was skipped.")
                 ok = False
@@ -363,12 +316,16 @@ class FileReader:
         if "\x00" in raw:  # PostgreSQL cannot store it; no roster value holds one
             raise BadValue("The value holds a NUL character (byte 0x00).")
         if column.vocab is None:
-            if column.kind == "bool" and raw not in ("true", "false") and raw.lower() in ("true", "false"):
-                self.issues.folded_warning(self.file, line, column.name,
-                                           f"{column.name} {shown(raw)} read as '{raw.lower()}' "
-                                           "(OneRoster booleans are lower case).")
-                raw = raw.lower()
-            return check(raw)
+            try:
+                return check(raw)
+            except BadValue:
+                lenient = LENIENT.get(column.kind)
+                if lenient is None:
+                    raise
+            value, reading = lenient(raw)  # what districts write instead, or BadValue
+            self.issues.folded_warning(self.file, line, column.name,
+                                       f"{column.name} {reading.what}", reading.fold)
+            return value
         if raw in column.vocab:
             return raw
         for word in column.vocab:

@@ -233,6 +233,13 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
         return answer("enrollment_ended",
                       f"{who}'s enrollment in {what} ended on {ended.isoformat()} "
                       "(its endDate in the district's file).", endDate=ended.isoformat())
+    begun = [e for e in current if not _begins_after(e.begin_date, today)]
+    if not begun:
+        starts = min(_as_date(e.begin_date) for e in current)
+        return answer("enrollment_not_started",
+                      f"{who}'s enrollment in {what} starts on {starts.isoformat()} (its "
+                      "beginDate in the district's file); they are added to the class from "
+                      "that day.", beginDate=starts.isoformat())
     if imported is None:
         return answer("class_not_imported",
                       f"{who} is enrolled in {what}, but no teacher has imported that class "
@@ -279,3 +286,8 @@ def _as_date(value) -> dt.date | None:
 def _ended(value, today: dt.date) -> bool:
     day = _as_date(value)
     return day is not None and day < today
+
+
+def _begins_after(value, today: dt.date) -> bool:
+    day = _as_date(value)
+    return day is not None and day > today

@@ -36,13 +36,23 @@ def _dangling_message(column, target: Entity, value: str) -> str:
             f"district's roster; {outcome}.")
 
 
-def _first_unknown(value: str | None, kind: str, known: set[str]) -> str | None:
-    """The first sourcedId of a reference (one id, or a list of them) not in ``known``."""
-    if value is None:
-        return None
-    if kind == "ids":
-        return next((v for v in value.split(",") if v not in known), None)
-    return None if value in known else value
+def _quoted_ids(ids: list[str], most: int = 5) -> str:
+    """'a', 'b' and 'c', at most ``most`` of them, then how many more."""
+    named = [shown(v) for v in ids[:most]]
+    if len(ids) > most:
+        named.append(f"{len(ids) - most:,} more")
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def _list_message(column, target: Entity, missing: list[str], kept: list[str]) -> str:
+    """A list reference naming records that exist nowhere: the row keeps the ids that
+    resolve (``kept``), if any; without them it is skipped (kept, for an optional list)."""
+    verb = "is" if len(missing) == 1 else "are"
+    found = (f"{column.name} names {_quoted_ids(missing)}, which {verb} not in "
+             f"{target.file_name} nor in the district's roster")
+    if kept:
+        return f"{found}; the row was kept with {_quoted_ids(kept)}."
+    return f"{found}; the row was {'skipped' if column.required else 'kept'}."
 
 
 def analyze(db: peewee.Database, table: str) -> None:
@@ -174,30 +184,48 @@ class Stager:
 
     def _check_known_references(self, entity: Entity, rows: Iterator[tuple],
                                 checks: list) -> Iterator[tuple]:
-        """Drops rows that name a required record which exists nowhere; warns for optional ones."""
+        """Drops rows that name a required record which exists nowhere; warns for optional
+        ones. A list keeps the row when one of its ids resolves: the others are warned about
+        and stay in the list as written, so the row hashes as read and is right as soon as
+        the record they name arrives."""
         if not checks:
             yield from rows
             return
+        checks = [(at, column, known, column.kind == "ids") for at, column, known in checks]
         for row in rows:
             if row[2] != "active":
                 yield row
                 continue
-            for at, column, known in checks:
-                missing = _first_unknown(row[at], column.kind, known)
-                if missing is not None and self._report_dangling(entity, row[0], column, missing):
+            for at, column, known, is_list in checks:
+                value = row[at]
+                if value is None or (not is_list and value in known):
+                    continue
+                if is_list:
+                    ids = value.split(",")
+                    missing = [v for v in ids if v not in known]
+                    if not missing:
+                        continue
+                    if self._report_list(entity, row[0], column, ids, missing):
+                        break
+                elif self._report_dangling(entity, row[0], column, value):
                     break
             else:
                 yield row
 
+    def _report_list(self, entity: Entity, line: int, column, ids: list[str],
+                     missing: list[str]) -> bool:
+        """Reports the ids of a list naming nothing; returns whether the row is skipped."""
+        lost = set(missing)
+        kept = [v for v in ids if v not in lost]
+        message = _list_message(column, ENTITY_BY_NAME[column.refers_to], missing, kept)
+        skipped = not kept and column.required
+        (self.issues.error if skipped else self.issues.warning)(
+            entity.file_name, line, column.name, message)
+        return skipped
+
     def _report_dangling(self, entity: Entity, line: int, column, value: str) -> bool:
         """Reports a reference to nothing; returns whether the row is skipped."""
         target, file = ENTITY_BY_NAME[column.refers_to], entity.file_name
-        if column.kind == "ids":
-            self.issues.error(file, line, column.name,
-                              f"{column.name} names {shown(value)}, which is not in "
-                              f"{target.file_name} nor in the district's roster; "
-                              "the row was skipped.")
-            return True
         message = _dangling_message(column, target, value)
         if column.required:
             self.issues.error(file, line, column.name, message)
