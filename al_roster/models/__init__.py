@@ -4,6 +4,7 @@ from .base import BaseModel, bind_database, database, is_postgres
 from .classes import ImportedClass, Membership
 from .district import District
 from .lti import LTI_MODELS, LtiDeployment, LtiRegistration, LtiToolKey, UsedNonce
+from .privacy import PrivacyAudit
 from .roster import (
     ROSTER_MODELS,
     AcademicSession,
@@ -20,13 +21,13 @@ from .runs import RunChange, RunIssue, SyncRun
 
 ALL_MODELS = [
     District, SyncRun, RunIssue, RunChange, *ROSTER_MODELS.values(),
-    Account, AccountEvent, ImportedClass, Membership, *LTI_MODELS,
+    Account, AccountEvent, ImportedClass, Membership, *LTI_MODELS, PrivacyAudit,
 ]
 
 __all__ = [
     "ALL_MODELS", "ROSTER_MODELS", "AcademicSession", "Account", "AccountEvent", "BaseModel",
     "Course", "District", "Enrollment", "ImportedClass", "LtiDeployment", "LtiRegistration",
-    "LtiToolKey", "Membership", "Org", "RosterClass",
+    "LtiToolKey", "Membership", "Org", "PrivacyAudit", "RosterClass",
     "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun", "UsedNonce",
     "bind_database", "database", "is_postgres", "present",
 ]

@@ -34,6 +34,10 @@ class SyncRun(BaseModel):
     finished_at = peewee.DateTimeField(null=True)
     decided_by = peewee.TextField(null=True)  # who approved, rejected or undid it
     decided_at = peewee.DateTimeField(null=True)
+    #: When the clean-up removed the run's changes and issues (it can no longer be undone),
+    #: and blanked the personal fields of the records it removed (services.retention).
+    details_removed_at = peewee.DateTimeField(null=True)
+    tombstones_blanked_at = peewee.DateTimeField(null=True)
 
     @property
     def seconds(self) -> float | None:
