@@ -50,6 +50,16 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_FRAME_ANCESTORS": "",
     # The template the plugin's pages extend; a host app can point it at its own layout.
     "AL_ROSTER_BASE_TEMPLATE": None,
+    # -- Privacy: how long what a district sends is kept (README, "Data we keep") --------
+    # Days a run's changes (before-values) and issues are kept; an older run cannot be undone.
+    "AL_ROSTER_RUN_DETAIL_DAYS": 90,
+    # Days the kept package of a held run and a processed CSV-drop file are kept.
+    "AL_ROSTER_PACKAGE_DAYS": 30,
+    # Days after its removal a tombstoned roster record keeps its personal fields (names,
+    # e-mails, usernames, identifiers, phone); then they are blanked.
+    "AL_ROSTER_TOMBSTONE_DAYS": 90,
+    # rq cron schedule of the clean-up that applies the three above, in UTC.
+    "AL_ROSTER_CLEANUP_CRON": "0 6 * * *",
     # -- OneRoster API sources: where a pull may go and what it may cost a worker --------
     # Hosts a source may reach over plain http or at a loopback/private address, comma-
     # separated ("roster.test", "10.0.0.7:8443", "[fd00::7]:443"); empty: https to public only.
