@@ -65,7 +65,7 @@ DEFAULTS: dict[str, object] = {
     # separated ("roster.test", "10.0.0.7:8443", "[fd00::7]:443"); empty: https to public only.
     "AL_ROSTER_SOURCE_ALLOWED_HOSTS": "",
     # Largest answer to one request, in bytes, on the wire and once decompressed.
-    "AL_ROSTER_PULL_MAX_RESPONSE_BYTES": 32 * 1024**2,
+    "AL_ROSTER_PULL_MAX_RESPONSE_BYTES": 16 * 1024**2,
     # Most records one pull may bring, all collections together.
     "AL_ROSTER_PULL_MAX_ROWS": 50_000_000,
     # Most bytes (decompressed) one pull may read, all answers together.

@@ -128,9 +128,17 @@ class _Inflate:
                               "(AL_ROSTER_PULL_MAX_RESPONSE_BYTES); the rest was not unpacked.")
 
 
-def parse_json(body: bytes, what: str):
+def parse_json(body: bytes, what: str, max_values: int | None = None):
     """JSON from a server's body. ValueError when it is not UTF-8 JSON; SourceError when it
-    is nested deeper than Python's parser goes."""
+    is nested deeper than Python's parser goes, or holds more than ``max_values`` values
+    (objects, arrays and list or object items, counted from the body's ``{``, ``[`` and
+    ``,``, over and never under): parsed, each costs up to some 70 bytes, so a body of
+    nothing but ``{},`` would take 25 times its size in memory. OneRoster pages hold one
+    value for every 20 to 25 bytes."""
+    if max_values is not None and (
+            body.count(b",") + body.count(b"{") + body.count(b"[") > max_values):
+        raise SourceError(f"{what}: the answer holds more than {max_values} JSON values, far "
+                          "more than records of its size need; it was not parsed.")
     text = body.decode("utf-8-sig")
     try:
         return json.loads(text, parse_constant=_no_constant)

@@ -38,7 +38,7 @@ from al_roster.oneroster.answers import MB, clean, read_body, show_url, size_tex
 class PullLimits:
     """The bounds of one pull (the AL_ROSTER_PULL_* settings)."""
 
-    max_response_bytes: int = 32 * MB
+    max_response_bytes: int = 16 * MB
     max_rows: int = 50_000_000
     max_bytes: int = 16 * 1024 * MB
     max_pages: int = 200_000

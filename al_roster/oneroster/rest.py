@@ -367,7 +367,8 @@ class _Api:
 
     def _records(self, response: requests.Response, url: str, envelope: str) -> list:
         try:
-            body = parse_json(response.content, f"GET {_show(url)}")
+            body = parse_json(response.content, f"GET {_show(url)}",
+                              self.source.limits.max_response_bytes // 16)
         except ValueError:
             raise SourceError(f"GET {_show(url)} did not return JSON: "
                               f"{self._excerpt(response)}") from None

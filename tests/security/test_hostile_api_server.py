@@ -337,6 +337,19 @@ def test_deeply_nested_json_is_a_source_error(tmp_path, where):
     assert not error.passing
 
 
+def test_a_page_of_a_million_empty_objects_is_refused_before_parsing(tmp_path):
+    body = b'{"orgs": [' + b"{}," * 600_000 + b"{}]}"  # under the 2 MB cap; 25x once parsed
+
+    def page(seen, reply):
+        reply.json(body)
+
+    limits = PullLimits(**{**LIMITS.__dict__, "max_rows": 10**7})
+    with hostile_server(empty_unless_orgs(page)) as server:
+        peak = peak_memory(lambda: refused(server, tmp_path, r"more than 131072 JSON values",
+                                           limits=limits))
+    assert peak < 12 * MB, f"peak {peak / MB:.1f} MB"
+
+
 def test_a_lone_surrogate_is_a_source_error(tmp_path):
     def page(seen, reply):
         reply.json(b'{"orgs": [{"sourcedId": "org-1", "status": "active", '
