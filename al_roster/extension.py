@@ -52,7 +52,8 @@ class ALRoster:
         AL_ROSTER_PULL_PAGE_SECONDS, AL_ROSTER_PULL_DEADLINE_FACTOR,
         AL_ROSTER_PULL_DEADLINE_MIN_MINUTES, AL_ROSTER_PULL_DEADLINE_MAX_MINUTES,
         AL_ROSTER_RUN_DETAIL_DAYS, AL_ROSTER_PACKAGE_DAYS, AL_ROSTER_TOMBSTONE_DAYS,
-        AL_ROSTER_CLEANUP_CRON.
+        AL_ROSTER_CLEANUP_CRON; what a service that is down or slow may cost (README,
+        "Faults"): AL_ROSTER_REDIS_TIMEOUT, AL_ROSTER_REDIS_RETRY_SECONDS.
         """
         if "al_roster" in app.extensions:
             raise RuntimeError("ALRoster is already registered on this app.")

@@ -81,6 +81,11 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_PULL_DEADLINE_MIN_MINUTES": 30.0,
     # Longest deadline, in minutes; also the deadline of a district's first pull.
     "AL_ROSTER_PULL_DEADLINE_MAX_MINUTES": 240.0,
+    # -- Faults: what a service that is down or slow may cost (README, "Faults") ------------
+    # Seconds a Redis command (and connecting to Redis) may take before Redis counts as down.
+    "AL_ROSTER_REDIS_TIMEOUT": 0.5,
+    # Seconds after Redis failed during which nonces go to the database without trying Redis.
+    "AL_ROSTER_REDIS_RETRY_SECONDS": 5.0,
 }
 
 #: Environment variables holding a OneRoster API source's client secret start with this;

@@ -205,8 +205,9 @@ def test_lti_launch_replayed_even_with_the_browsers_cookies_is_refused(sec, stor
         assert replay.status_code == 400 and me(other_browser, sec.base).status_code == 401
     finally:
         sec.app.config["AL_ROSTER_REDIS_URL"] = None
-    # Redis, when configured, is where nonces are spent.
-    assert (UsedNonce.select().count() == spent_rows) == (store == "redis")
+    # Every spend is written to the database too (Redis, when configured, as well), so a
+    # nonce stays single use when Redis comes and goes.
+    assert UsedNonce.select().count() == spent_rows + 1
 
 
 # --- id_token: signature, issuer, audience, expiry, nonce ---------------------------------

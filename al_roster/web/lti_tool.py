@@ -26,7 +26,7 @@ from pylti1p3.tool_config.abstract import ToolConfAbstract
 
 from ..models import LtiDeployment
 from ..services import lti as lti_service
-from ..services.nonces import spend_once
+from ..services.nonces import spend_for_app
 
 NONCES_KEY = "al_roster_lti_nonces"
 NONCE_LIFETIME_SECONDS = 600
@@ -122,7 +122,7 @@ class ToolLaunch(FlaskMessageLaunch):
     def validate(self) -> ToolLaunch:
         super().validate()
         nonce = self._jwt["body"]["nonce"]
-        if not spend_once("lti-nonce", nonce, redis_url=current_app.config["AL_ROSTER_REDIS_URL"]):
+        if not spend_for_app("lti-nonce", nonce, current_app.config):
             self._validated = False
             raise LaunchReplayed("This launch was already used.")
         return self

@@ -22,7 +22,7 @@ from joserfc.errors import JoseError
 from ..errors import ConfigurationError
 from ..logsafe import for_log
 from ..models import District
-from ..services.nonces import spend_once
+from ..services.nonces import spend_for_app
 from ..services.provisioning import SignInRefused, refuse, sign_in_roster_user
 from . import bp
 from .auth import complete_sign_in, refusal_page, safe_next
@@ -110,8 +110,7 @@ def _sign_in_from_callback(client: FlaskOAuth2App):
                                "ClassLink did not sign you in.")
     _spend_state(client, request.args.get("state") or "")
     token = _exchange_code(client)
-    if not spend_once("oidc-nonce", token["userinfo"]["nonce"],
-                      redis_url=current_app.config["AL_ROSTER_REDIS_URL"]):
+    if not spend_for_app("oidc-nonce", token["userinfo"]["nonce"], current_app.config):
         raise CallbackRejected("nonce replayed", "This sign-in was already used.")
     info = _classlink_info(client, token)
     district = _district_of(info)
@@ -125,7 +124,7 @@ def _spend_state(client: FlaskOAuth2App, state: str) -> None:
     if not state or client.framework.get_state_data(session, state) is None:
         raise CallbackRejected("unknown state", "This sign-in did not start here, or it "
                                "took too long.")
-    if not spend_once("oidc-state", state, redis_url=current_app.config["AL_ROSTER_REDIS_URL"]):
+    if not spend_for_app("oidc-state", state, current_app.config):
         raise CallbackRejected("state replayed", "This sign-in was already used.")
     issuer = client.load_server_metadata().get("issuer")
     sent_issuer = request.args.get("iss")
