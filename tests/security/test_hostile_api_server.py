@@ -11,84 +11,42 @@ from __future__ import annotations
 
 import os
 import time
-import tracemalloc
 import uuid
-import zlib
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _truncate_postgres, make_app, need_service
+from conftest import ROOT, _truncate_postgres, make_app
 
 from al_roster import jobs
-from al_roster.errors import SourceError
 from al_roster.models import SyncRun, database
 from al_roster.oneroster.http_bounds import PullLimits
-from al_roster.oneroster.rest import RestSource, pull_package
 from al_roster.services import sources
 from al_roster.services.districts import add_district
 
-from .hostile_server import Reply, Seen, good_token, hostile_server, next_link, orgs
+from .hostile_pulls import (
+    LIMITS,
+    MB,
+    api_district,
+    collection,
+    empty_unless_orgs,
+    endless_pages,
+    gzip_bomb,
+    peak_memory,
+    redis_or_skip,
+    refused,
+    small_pull_settings,
+)
+from .hostile_server import good_token, hostile_server, next_link, orgs
 
 try:
     from peers.oneroster_api import serve_oneroster
 except ImportError:  # tests/ imported as a package
     from tests.peers.oneroster_api import serve_oneroster
 
-MB = 1024 * 1024
 ROSTER_HUB = ROOT.parent / "shared" / "oneroster" / "samples" / "roster-hub-1.1-bulk"
-LIMITS = PullLimits(max_response_bytes=2 * MB, max_rows=2000, max_bytes=8 * MB, max_pages=50,
-                    page_seconds=1.5, deadline_seconds=6.0)
 REDIS_URL = os.environ.get("AL_ROSTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 pytestmark = pytest.mark.timeout(30)  # before the fix several of these pulled for ever
-
-
-def source(server, version: str = "1.1", **settings) -> RestSource:
-    settings = {"page_size": 100, "max_attempts": 2, "timeout": 30.0, "limits": LIMITS,
-                **settings}
-    return RestSource(server.base_url, version, "client-1", "s3cret-value",
-                      allowed_hosts=("127.0.0.1",), **settings)
-
-
-def refused(server, tmp_path: Path, match: str, *, sleeps: list | None = None,
-            **settings) -> tuple[SourceError, float]:
-    """The pull fails with a SourceError matching ``match``; returns it and the seconds taken.
-    A failed pull leaves nothing behind."""
-    started = time.monotonic()
-    with pytest.raises(SourceError, match=match) as caught:
-        pull_package(source(server, **settings), tmp_path / "pkg",
-                     sleep=(sleeps if sleeps is not None else []).append)
-    elapsed = time.monotonic() - started
-    assert list(tmp_path.iterdir()) == []
-    return caught.value, elapsed
-
-
-def collection(seen: Seen) -> str:
-    return seen.path.rsplit("/", 1)[-1]
-
-
-def empty_unless_orgs(page):
-    """Answers every collection but orgs with an empty page; orgs with ``page``."""
-    def answer(seen: Seen, reply: Reply) -> None:
-        if seen.path == "/token":
-            good_token(seen, reply)
-        elif collection(seen) == "orgs":
-            page(seen, reply)
-        else:
-            reply.json({collection(seen): []})
-    return answer
-
-
-def peak_memory(action) -> int:
-    """Bytes of the highest Python heap use above the start while ``action`` runs."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        action()
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
 
 
 # -- pages without end --------------------------------------------------------------------
@@ -106,11 +64,7 @@ def test_endless_full_pages_stop_at_the_row_cap(tmp_path):
 
 
 def test_endless_one_row_pages_stop_at_the_page_cap(tmp_path):
-    def page(seen, reply):  # one row a page, a fresh cursor each time
-        cursor = int(seen.query.get("cursor", 0))
-        reply.json({"orgs": orgs(cursor, 1)}, headers={
-            "Link": next_link(server.base_url, seen, limit=100, cursor=cursor + 1)})
-
+    page = endless_pages(lambda n: {"orgs": orgs(n, 1)})  # one row a page, a fresh cursor
     with hostile_server(empty_unless_orgs(page)) as server:
         error, elapsed = refused(server, tmp_path, r"more than 50 pages")
     assert "AL_ROSTER_PULL_MAX_PAGES" in error.message and not error.passing
@@ -118,14 +72,8 @@ def test_endless_one_row_pages_stop_at_the_page_cap(tmp_path):
 
 
 def test_endless_padded_pages_stop_at_the_pull_byte_cap(tmp_path):
-    padding = b" " * (MB - 100)
-
-    def page(seen, reply):  # a few rows and a megabyte of whitespace, page after page
-        cursor = int(seen.query.get("cursor", 0))
-        body = b'{"orgs": [{"sourcedId": "org-%d", "name": "x"}]' % cursor + padding + b"}"
-        reply.json(body, headers={
-            "Link": next_link(server.base_url, seen, limit=100, cursor=cursor + 1)})
-
+    padding = b" " * (MB - 100)  # a row and a megabyte of whitespace, page after page
+    page = endless_pages(lambda n: b'{"orgs": [{"sourcedId": "o%d"}]' % n + padding + b"}")
     with hostile_server(empty_unless_orgs(page)) as server:
         error, elapsed = refused(server, tmp_path, r"more than 8 MB")
     assert "AL_ROSTER_PULL_MAX_BYTES" in error.message and not error.passing
@@ -178,17 +126,8 @@ def test_a_100_mb_body_is_cut_at_the_response_cap(tmp_path, announced):
     assert sent < 40 * MB  # the client hung up long before the end
 
 
-def gzip_bomb(size: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    block = b" " * MB
-    parts = [packer.compress(b'{"orgs": []')]
-    parts += [packer.compress(block) for _ in range(size // MB)]
-    return b"".join([*parts, packer.compress(b"}"), packer.flush()])
-
-
 def test_a_gzip_bomb_is_cut_at_the_decompressed_cap(tmp_path):
     bomb = gzip_bomb(100 * MB)  # about 100 KB on the wire
-    assert len(bomb) < 200 * 1024
 
     def page(seen, reply):
         reply.head(200, {"Content-Type": "application/json", "Content-Encoding": "gzip",
@@ -259,12 +198,8 @@ def test_retry_after_300_on_every_page_fails_the_pull_instead_of_waiting(tmp_pat
 
 
 def test_a_pull_that_never_ends_stops_at_its_deadline(tmp_path):
-    def page(seen, reply):  # each page well inside the page clock, but there is always more
-        reply.wait(0.4)
-        cursor = int(seen.query.get("cursor", 0))
-        reply.json({"orgs": orgs(cursor, 1)}, headers={
-            "Link": next_link(server.base_url, seen, limit=100, cursor=cursor + 1)})
-
+    # each page well inside the page clock, but there is always more
+    page = endless_pages(lambda n: {"orgs": orgs(n, 1)}, wait=0.4)
     limits = PullLimits(**{**LIMITS.__dict__, "deadline_seconds": 2.0, "max_pages": 10**6})
     with hostile_server(empty_unless_orgs(page)) as server:
         error, elapsed = refused(server, tmp_path, r"deadline of 2 s", limits=limits)
@@ -304,13 +239,8 @@ def test_a_token_redirect_to_another_host_is_not_followed(tmp_path, redirected):
 
 
 def test_an_expires_in_of_1e999_is_a_source_error(tmp_path):
-    def answer(seen, reply):
-        if seen.path == "/token":
-            reply.json(b'{"access_token": "t", "token_type": "Bearer", "expires_in": 1e999}')
-        else:
-            reply.json({collection(seen): []})
-
-    with hostile_server(answer) as server:
+    token = b'{"access_token": "t", "token_type": "Bearer", "expires_in": 1e999}'
+    with hostile_server(empty_unless_orgs(token=token)) as server:
         error, _ = refused(server, tmp_path, r"expires_in", version="1.2")
     assert not error.passing
 
@@ -320,18 +250,11 @@ def test_an_expires_in_of_1e999_is_a_source_error(tmp_path):
 @pytest.mark.parametrize("where", ["page", "token"])
 def test_deeply_nested_json_is_a_source_error(tmp_path, where):
     nested = b"[" * 100_000 + b"]" * 100_000
-
-    def answer(seen, reply):
-        if seen.path == "/token":
-            if where == "token":
-                reply.json(b'{"access_token": "t", "token_type": "Bearer", "x": ' + nested + b"}")
-            else:
-                good_token(seen, reply)
-        elif collection(seen) == "orgs" and where == "page":
-            reply.json(b'{"orgs": ' + nested + b"}")
-        else:
-            reply.json({collection(seen): []})
-
+    if where == "token":
+        answer = empty_unless_orgs(token=b'{"access_token": "t", "token_type": "Bearer", '
+                                         b'"x": ' + nested + b"}")
+    else:
+        answer = empty_unless_orgs(lambda seen, reply: reply.json(b'{"orgs": ' + nested + b"}"))
     with hostile_server(answer) as server:
         error, _ = refused(server, tmp_path, r"nested too deeply", version="1.2")
     assert not error.passing
@@ -339,23 +262,16 @@ def test_deeply_nested_json_is_a_source_error(tmp_path, where):
 
 def test_a_page_of_a_million_empty_objects_is_refused_before_parsing(tmp_path):
     body = b'{"orgs": [' + b"{}," * 600_000 + b"{}]}"  # under the 2 MB cap; 25x once parsed
-
-    def page(seen, reply):
-        reply.json(body)
-
     limits = PullLimits(**{**LIMITS.__dict__, "max_rows": 10**7})
-    with hostile_server(empty_unless_orgs(page)) as server:
+    with hostile_server(empty_unless_orgs(lambda seen, reply: reply.json(body))) as server:
         peak = peak_memory(lambda: refused(server, tmp_path, r"more than 131072 JSON values",
                                            limits=limits))
     assert peak < 12 * MB, f"peak {peak / MB:.1f} MB"
 
 
 def test_a_lone_surrogate_is_a_source_error(tmp_path):
-    def page(seen, reply):
-        reply.json(b'{"orgs": [{"sourcedId": "org-1", "status": "active", '
-                   b'"name": "Lone \\ud800 half", "type": "school"}]}')
-
-    with hostile_server(empty_unless_orgs(page)) as server:
+    body = b'{"orgs": [{"sourcedId": "org-1", "name": "Lone \\ud800 half", "type": "school"}]}'
+    with hostile_server(empty_unless_orgs(lambda seen, reply: reply.json(body))) as server:
         error, _ = refused(server, tmp_path, r"org-1.*not valid Unicode")
     assert not error.passing and "\ud800" not in error.message
 
@@ -364,13 +280,7 @@ def test_a_lone_surrogate_is_a_source_error(tmp_path):
 
 @pytest.fixture
 def redis():
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisDown
-    conn = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        conn.ping()
-    except RedisDown as exc:
-        need_service("Redis", exc)
+    conn = redis_or_skip(REDIS_URL)
     yield conn
     conn.close()
 
@@ -388,25 +298,6 @@ def queued_app(pg_url, tmp_path, redis, monkeypatch):
         redis.delete(key)
     if not database.obj.is_closed():
         database.obj.close()
-
-
-def small_pull_settings(deadline_minutes: float = 0.1) -> dict:
-    return {"AL_ROSTER_SOURCE_ALLOWED_HOSTS": "127.0.0.1",
-            "AL_ROSTER_PULL_MAX_RESPONSE_BYTES": 2 * MB, "AL_ROSTER_PULL_MAX_ROWS": 2000,
-            "AL_ROSTER_PULL_MAX_BYTES": 8 * MB, "AL_ROSTER_PULL_MAX_PAGES": 50,
-            "AL_ROSTER_PULL_PAGE_SECONDS": 1.5,
-            "AL_ROSTER_PULL_DEADLINE_MIN_MINUTES": deadline_minutes,
-            "AL_ROSTER_PULL_DEADLINE_MAX_MINUTES": deadline_minutes}
-
-
-def api_district(slug: str, url: str, monkeypatch, secret: str = "s3cret-value", *,
-                 client_id: str = "client-1"):
-    env = f"AL_ROSTER_SOURCE_{slug.upper()}_SECRET"
-    monkeypatch.setenv(env, secret)
-    district = add_district(slug, f"{slug.title()} District", plan="prime", rostering=True)
-    sources.set_oneroster_api(district, url, "1.1", client_id, env, page_size=100,
-                              max_attempts=2)
-    return district
 
 
 HOSTILE_PAGES = {
@@ -439,12 +330,8 @@ def test_an_inline_nightly_gives_each_district_its_own_deadline(app, monkeypatch
     app.config.update(small_pull_settings(deadline_minutes=2 / 60))
     monkeypatch.setattr(sources, "sleep", lambda seconds: None)
 
-    def page(seen, reply):  # slow endless pages: every one inside the page clock
-        reply.wait(0.4)
-        cursor = int(seen.query.get("cursor", 0))
-        reply.json({"orgs": orgs(cursor, 1)}, headers={
-            "Link": next_link(hostile.base_url, seen, limit=100, cursor=cursor + 1)})
-
+    # slow endless pages: every one inside the page clock
+    page = endless_pages(lambda n: {"orgs": orgs(n, 1)}, wait=0.4)
     with hostile_server(empty_unless_orgs(page)) as hostile, \
             serve_oneroster(ROSTER_HUB, "1.1") as good:
         first = api_district("first", hostile.base_url, monkeypatch)
@@ -458,6 +345,9 @@ def test_an_inline_nightly_gives_each_district_its_own_deadline(app, monkeypatch
     assert elapsed < 8, f"{elapsed:.1f} s"
     assert {r.district_id: r.status for r in SyncRun.select()} == {first.id: "failed",
                                                                   second.id: "applied"}
+    pulls = Path(app.config["AL_ROSTER_STORAGE_DIR"]) / "pulls"
+    assert sources.last_pull_seconds(pulls, second, "full") > 0  # the next deadline's base
+    assert sources.last_pull_seconds(pulls, first, "full") is None
 
 
 def test_stale_partial_pull_folders_are_removed(app, tmp_path):
