@@ -98,7 +98,7 @@ class _Inflate:
             if not chunk:
                 out += self.inflater.flush()
                 if not self.inflater.eof and self.started:
-                    raise SourceError(f"{what}: the {self.coding} body ends before its end.")
+                    raise SourceError(f"{what}: the {self.coding} body was cut short.")
                 self._check(out, cap, what)
                 return
             data = chunk
