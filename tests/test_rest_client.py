@@ -13,13 +13,11 @@ from authlib.integrations.requests_client import OAuth1Auth
 
 from al_roster.errors import SourceError
 from al_roster.oneroster import oauth1_sha256
-from al_roster.oneroster.rest import (
+from al_roster.oneroster.rest import RestSource, format_since, pull_package
+from al_roster.oneroster.rest_records import (
     ENROLLMENTS,
     USERS_V1P1,
     USERS_V1P2,
-    RestSource,
-    format_since,
-    pull_package,
     record_to_row,
     role_rows,
 )

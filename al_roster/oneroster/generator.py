@@ -44,6 +44,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import NamedTuple
 
+from al_roster.oneroster.entities import KNOWN_FILES
+from al_roster.oneroster.manifest import write_manifest
+
 CLASS_SIZE = 28
 STUDENTS_PER_SCHOOL = 700
 # A teacher's classes of one subject sit in consecutive sections, whose periods differ as long
@@ -74,14 +77,6 @@ USERS_COLUMNS = {
             "userMasterIdentifier", "preferredGivenName", "preferredMiddleName",
             "preferredFamilyName", "primaryOrgSourcedId", "pronouns"),
 }
-SPEC_FILES = {
-    "1.1": ("academicSessions", "categories", "classes", "classResources", "courses",
-            "courseResources", "demographics", "enrollments", "lineItems", "orgs", "resources",
-            "results", "users"),
-}
-SPEC_FILES["1.2"] = SPEC_FILES["1.1"] + (
-    "roles", "userProfiles", "userResources", "scoreScales", "lineItemScoreScales",
-    "resultScoreScales", "lineItemLearningObjectiveIds", "resultLearningObjectiveIds")
 # The order files are written in: what is referenced before what refers to it.
 BULK_FILES = {
     "1.1": ("orgs", "academicSessions", "courses", "classes", "users", "enrollments"),
@@ -580,14 +575,6 @@ def _write_csv(path: str, columns: Iterable[str], batches: Iterable[Iterable[tup
             writer.writerows(batch)
 
 
-def _write_manifest(out_dir: str, version: str, modes: dict[str, str], seed: int) -> None:
-    rows = [("manifest.version", "1.0"), ("oneroster.version", version)]
-    rows += [(f"file.{name}", modes.get(name, "absent")) for name in SPEC_FILES[version]]
-    rows += [("source.systemName", "al_roster district generator"),
-             ("source.systemCode", f"seed-{seed}")]
-    _write_csv(os.path.join(out_dir, "manifest.csv"), ("propertyName", "value"), [rows])
-
-
 def _write_zip(out_dir: str, names: Iterable[str], zip_path: str) -> None:
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in ["manifest", *names]:
@@ -602,7 +589,7 @@ def _write_zip(out_dir: str, names: Iterable[str], zip_path: str) -> None:
 
 
 def _check_version(version: str) -> None:
-    if version not in SPEC_FILES:
+    if version not in KNOWN_FILES:
         raise ValueError(f"OneRoster version {version!r} is not supported (1.1 or 1.2).")
 
 
@@ -629,7 +616,7 @@ def generate_district(out_dir: str | os.PathLike, students: int, *, seed: int = 
     names = BULK_FILES[version]
     for name in names:
         _write_csv(os.path.join(out_dir, f"{name}.csv"), header(name, version), batches[name])
-    _write_manifest(str(out_dir), version, dict.fromkeys(names, "bulk"), seed)
+    _write_manifest(out_dir, version, dict.fromkeys(names, "bulk"), seed)
     if zip_path is not None:
         _write_zip(str(out_dir), names, str(zip_path))
     counts = {name: district.counts[name] for name in names}
@@ -760,3 +747,8 @@ def generate_delta(base_students: int, out_dir: str | os.PathLike, rows: int, *,
     if zip_path is not None:
         _write_zip(str(out_dir), names, str(zip_path))
     return {**counts, "total": sum(counts.values())}
+
+
+def _write_manifest(out_dir, version: str, modes: dict[str, str], seed: int) -> None:
+    write_manifest(out_dir, version, modes, system_name="al_roster district generator",
+                   system_code=f"seed-{seed}")
