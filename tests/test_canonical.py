@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
+import sys
+import unicodedata
 
 import pytest
 from conftest import SAMPLES
 
+from al_roster.oneroster import canonical
 from al_roster.oneroster.entities import ENTITY_BY_NAME, entities_for
 from al_roster.oneroster.generator import generate_district
 from al_roster.oneroster.issues import IssueLog
@@ -86,6 +90,16 @@ def test_column_order_and_quoting_do_not_change_a_row_or_its_hash(tmp_path):
     assert read(entity, "1.1", "bulk", _write(shuffled, quote_all=True))[0] == plain
 
 
+def test_solid_characters_are_those_no_check_trims_or_refuses():
+    """What may start a fast value or make up a fast sourcedId: no white space (str.strip's
+    sense), no control character, no comma, quote or backslash; everything else."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    solid = set(re.sub(f"[^{canonical._SOLID}]", "", every))
+    expected = {c for c in every if not c.isspace() and c not in ',"\\'
+                and unicodedata.category(c) != "Cc"}
+    assert solid == expected
+
+
 #: Values that must not be taken as canonical, or must be read exactly as the checks read them.
 AWKWARD = [
     " padded", "padded ", "\tpadded", "padded\u00a0", "\u3000padded", "in\u3000side", "a\\b",
@@ -99,7 +113,8 @@ AWKWARD = [
     "stü-13", "{CLS:0007}", "a:b", "{LDAP:12},{LTI:15}", "x" * 254 + "ü", "c1\x85ctl", "c1\x9f",
     "nb\u00a0sp", "\u00a0", "{a}, {b}", "1", "0", "yes", "No", "Y", "2026-08-15T00:00:00Z",
     "2022-03-15T01:30:00.0000000+00:00", "2026-08-15 00:00:00.000", "2026-02-30T00:00:00Z",
-    "2026-08-15T25:00:00Z", "08/15/2026", "2026-08-15T00:00",
+    "2026-08-15T25:00:00Z", "08/15/2026", "2026-08-15T00:00", "\u2028lead", "trail\u205f",
+    "\x80c1", "mid\u2009space", "\U0001f600-id",
 ]
 
 
