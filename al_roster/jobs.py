@@ -11,6 +11,8 @@ Schedule: ``rq cron config/cron.py`` registers :func:`sync_all_districts` at
 AL_ROSTER_SYNC_CRON. rq 2.x reads cron strings in UTC: the default ``0 7 * * *`` is 07:00
 UTC, 2 am (EST) or 3 am (EDT) in US Eastern and 11 pm / midnight in US Pacific: the
 districts' night, not the server's. Run exactly one ``rq cron`` process (it takes no lock).
+It also registers :func:`clean_up` at AL_ROSTER_CLEANUP_CRON (default 06:00 UTC, before the
+syncs; a district syncing at the time is cleaned the next night).
 
 Faults: a source error that may pass (timeouts, 429/5xx after the pull's own retries) and a
 district already syncing make the job fail so RQ retries it with backoff (``Retry``; the
@@ -242,11 +244,27 @@ def enqueue_sync(district_id: int, full: bool = True):
             description=f"sync of district {district_id} on demand")
 
 
+def clean_up() -> dict:
+    """The nightly clean-up: what is past its retention window is forgotten
+    (:mod:`al_roster.services.retention`); returns its report."""
+    from .services.retention import Retention
+    from .services.retention import clean_up as clean
+    with app_context() as app:
+        report = clean(app.extensions["al_roster"].sync_options.storage_dir,
+                       Retention.from_config(app.config))
+        return report.to_dict()
+
+
 def register_cron(registry) -> None:
     """Registers the nightly sync with ``rq.cron`` (the module, in a ``rq cron`` config file)
-    or a ``CronScheduler``, at AL_ROSTER_SYNC_CRON (UTC) on AL_ROSTER_QUEUE."""
+    or a ``CronScheduler``, at AL_ROSTER_SYNC_CRON (UTC) on AL_ROSTER_QUEUE, and the
+    clean-up (:func:`clean_up`) at AL_ROSTER_CLEANUP_CRON."""
     with app_context() as app:
         registry.register(sync_all_districts, queue_name=app.config["AL_ROSTER_QUEUE"],
                           cron=app.config["AL_ROSTER_SYNC_CRON"],
                           name=f"{app.config['AL_ROSTER_QUEUE']}.nightly_sync",
                           job_timeout=600)
+        registry.register(clean_up, queue_name=app.config["AL_ROSTER_QUEUE"],
+                          cron=app.config["AL_ROSTER_CLEANUP_CRON"],
+                          name=f"{app.config['AL_ROSTER_QUEUE']}.cleanup",
+                          job_timeout=JOB_TIMEOUT)

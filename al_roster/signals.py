@@ -18,3 +18,7 @@ _signals = Namespace()
 
 account_created = _signals.signal("al-roster-account-created")
 student_placed = _signals.signal("al-roster-student-placed")
+#: A district was purged (``al-roster district purge``): ``district`` (its slug),
+#: ``account_ids`` and ``class_ids`` (its Account and ImportedClass ids, now deleted), so the
+#: host app can delete what it keeps for them. Sent after the purge is committed.
+district_purged = _signals.signal("al-roster-district-purged")

@@ -165,8 +165,9 @@ def test_cron_registration_enqueues_every_due_district_and_one_failure_stops_non
 
     scheduler = CronScheduler(connection=redis)
     scheduler.load_config_from_file(str(Path(ROOT, "config", "cron.py")))
-    [cron_job] = scheduler.get_jobs()
+    cron_job, cleanup_job = scheduler.get_jobs()
     assert cron_job.cron == "30 6 * * *" and cron_job.queue_name == queue_name
+    assert cleanup_job.func is jobs.clean_up and cleanup_job.cron == "0 6 * * *"
     assert cron_job.func is jobs.sync_all_districts
     assert (cron_job.next_enqueue_time.hour, cron_job.next_enqueue_time.minute) == (6, 30)
 

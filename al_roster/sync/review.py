@@ -17,6 +17,7 @@ from ..models.district import utcnow
 from ..models.runs import APPLIED, DISCARDED, HELD, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
 from ..services.reconcile import reconcile_imported_classes
+from ..services.retention import undo_refusal
 from .apply import COPIED, derive_user_roles
 from .lock import DistrictLock
 from .runner import SyncOptions, sync_package
@@ -49,6 +50,9 @@ def reject_run(run: SyncRun, *, by: str | None = None) -> SyncRun:
 def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
     """Puts the district's roster copy back as it was before ``run``."""
     _require(run, APPLIED, "undo")
+    too_old = undo_refusal(run)  # its before-values are past the retention window
+    if too_old:
+        raise RunStateError(too_old)
     db = database.obj
     lock = DistrictLock(db, run.district_id, options.lock_dir)
     if not lock.try_acquire():

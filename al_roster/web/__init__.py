@@ -8,7 +8,7 @@ bp = Blueprint("al_roster", __name__, template_folder="templates", static_folder
 
 
 # Each module adds its routes to ``bp``.
-from . import admin, auth, classes, csrf, dev_login, framing, lti, pages, sso  # noqa: E402,F401
+from . import admin, admin_privacy, auth, classes, csrf, dev_login, framing, lti, pages, sso  # noqa: E402,F401
 
 
 def register_web(app: Flask, state) -> None:

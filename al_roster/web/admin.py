@@ -17,6 +17,7 @@ from ..models.base import write_transaction
 from ..models.runs import APPLIED, HELD
 from ..services import access, diagnostics, lti, sources
 from ..services import districts as district_service
+from ..services.retention import undo_refusal
 from ..settings import roster_state
 from ..sync.report import run_report
 from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
@@ -124,8 +125,11 @@ def run_data(run_id: int) -> dict:
     changes = run_changes(run, entity=entity, kind=kind, limit=PAGE_SIZE,
                           offset=(page - 1) * PAGE_SIZE)
     actions = {HELD: ["approve", "reject"], APPLIED: ["undo"]}.get(run.status, [])
+    too_old = undo_refusal(run) if run.status == APPLIED else None
+    if too_old:  # past the retention window: the console says so instead of offering undo
+        actions = []
     return {**report, "changes": changes, "page": page, "entity": entity, "kind": kind,
-            "actions": actions, "decidedBy": run.decided_by}
+            "actions": actions, "decidedBy": run.decided_by, "undoRefusal": too_old}
 
 
 def lookup_data() -> dict:
