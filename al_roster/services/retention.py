@@ -6,8 +6,10 @@ Windows (settings, in days):
   and e-mails included) and its issues (whose messages quote values) are deleted once the
   run finished longer ago; the run itself stays (status, counts, message) and can no longer
   be undone (:func:`undo_refusal`).
-- ``AL_ROSTER_PACKAGE_DAYS`` (30): the kept package of a held run and the processed files
-  of a CSV drop are deleted; a held run whose package is gone can be rejected, not approved.
+- ``AL_ROSTER_PACKAGE_DAYS`` (30): the kept package of a run finished longer ago is deleted
+  (a held run whose package is gone can be rejected, not approved), and so is a file in a
+  CSV drop's ``processed`` folder last written longer ago (the upload's time, which moving
+  it there keeps).
 - ``AL_ROSTER_TOMBSTONE_DAYS`` (90): a roster user removed longer ago keeps only what "why"
   and a restore need (sourcedId, role, orgs, enabled, the runs that saw, changed and removed
   it, dateLastModified); names, usernames, e-mails, identifiers, phone, sms, pronouns,
@@ -253,7 +255,7 @@ def _clean_packages(package_dir: Path, cutoff: dt.datetime) -> int:
         return deleted
     for entry in entries:
         info = entry.stat(follow_symlinks=False)
-        if stat.S_ISREG(info.st_mode) and max(info.st_mtime, info.st_ctime) < limit:
+        if stat.S_ISREG(info.st_mode) and info.st_mtime < limit:
             if _unlink_inside(package_dir, Path(entry.path)):
                 deleted += 1
     return deleted
@@ -271,8 +273,8 @@ def _unlink_inside(folder: Path, path: Path) -> bool:
 
 
 def _clean_drop_files(cutoff: dt.datetime) -> int:
-    """Deletes the regular files in each CSV drop's ``processed`` folder that were neither
-    written nor moved there since ``cutoff``; never through a link."""
+    """Deletes the regular files in each CSV drop's ``processed`` folder last written before
+    ``cutoff`` (moving a file there keeps its modification time); never through a link."""
     limit, deleted, seen = _timestamp(cutoff), 0, set()
     for district in District.select().where(District.source_kind == "csv_drop"):
         directory = (district.source_config or {}).get("directory")
@@ -314,7 +316,7 @@ def _unlink_files(folder: int, older_than: float | None) -> int:
             continue
         if not stat.S_ISREG(info.st_mode):
             continue
-        if older_than is not None and max(info.st_mtime, info.st_ctime) >= older_than:
+        if older_than is not None and info.st_mtime >= older_than:
             continue
         os.unlink(name, dir_fd=folder)
         deleted += 1
