@@ -111,6 +111,8 @@ def test_sigkill_mid_sync_leaves_the_copy_as_before(cli_env, tmp_path, db_url):
     run_cli(cli_env, "district", "add", "timing", "--name", "Timing")
     full = json.loads(run_cli(cli_env, "sync", "timing", str(tmp_path / "gen"), "--json")
                       .stdout)["seconds"]
+    complete = json.loads(run_cli(cli_env, "district", "show", "timing", "--json").stdout)["counts"]
+    killed_mid_transaction = 0
     for fraction in (0.2, 0.45, 0.7):
         process = subprocess.Popen([str(BIN), "sync", "big", str(tmp_path / "gen")], env=cli_env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -120,9 +122,17 @@ def test_sigkill_mid_sync_leaves_the_copy_as_before(cli_env, tmp_path, db_url):
         process.send_signal(signal.SIGKILL)
         process.wait()
         shown = json.loads(run_cli(cli_env, "district", "show", "big", "--json").stdout)
+        if shown["lastRun"]["status"] == "applied":
+            # On a busy machine the kill can land after the commit, while the process does
+            # what follows it: then the copy is whole, never half. Put it back and go on.
+            assert shown["counts"] == complete, f"killed at {fraction:.0%}, after the commit"
+            run_cli(cli_env, "run", "undo", str(shown["lastRun"]["run"]))
+            continue
+        killed_mid_transaction += 1
         assert shown["counts"] == before, f"killed at {fraction:.0%}"
         assert shown["lastRun"]["status"] == "failed"
         assert "stopped before it finished" in shown["lastRun"]["message"]
+    assert killed_mid_transaction >= 1
     after = json.loads(run_cli(cli_env, "sync", "big", str(tmp_path / "gen"), "--json",
                                check_code=None).stdout)
     assert after["status"] == "applied" and after["counts"]["users"]["created"] > 8000
