@@ -53,7 +53,8 @@ class ALRoster:
         AL_ROSTER_PULL_DEADLINE_MIN_MINUTES, AL_ROSTER_PULL_DEADLINE_MAX_MINUTES,
         AL_ROSTER_RUN_DETAIL_DAYS, AL_ROSTER_PACKAGE_DAYS, AL_ROSTER_TOMBSTONE_DAYS,
         AL_ROSTER_CLEANUP_CRON; what a service that is down or slow may cost (README,
-        "Faults"): AL_ROSTER_REDIS_TIMEOUT, AL_ROSTER_REDIS_RETRY_SECONDS.
+        "Faults"): AL_ROSTER_REDIS_TIMEOUT, AL_ROSTER_REDIS_RETRY_SECONDS,
+        AL_ROSTER_DATABASE_CONNECT_TIMEOUT.
         """
         if "al_roster" in app.extensions:
             raise RuntimeError("ALRoster is already registered on this app.")
@@ -80,7 +81,8 @@ class RosterState:
 
     def __init__(self, config, is_staff: StaffHook | None = None):
         self.config = config
-        self.db = bind_database(config["AL_ROSTER_DATABASE_URL"])
+        self.db = bind_database(config["AL_ROSTER_DATABASE_URL"],
+                                connect_timeout=config.get("AL_ROSTER_DATABASE_CONNECT_TIMEOUT"))
         self.is_staff_hook = is_staff
 
     @property

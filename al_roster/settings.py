@@ -86,6 +86,8 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_REDIS_TIMEOUT": 0.5,
     # Seconds after Redis failed during which nonces go to the database without trying Redis.
     "AL_ROSTER_REDIS_RETRY_SECONDS": 5.0,
+    # Seconds to open a PostgreSQL connection before the database counts as unreachable.
+    "AL_ROSTER_DATABASE_CONNECT_TIMEOUT": 5,
 }
 
 #: Environment variables holding a OneRoster API source's client secret start with this;

@@ -66,6 +66,10 @@ def test_lti_launches_with_redis_at_a_closed_port_sign_in_and_stay_single_use(lt
         again = replay()
         assert again.status_code == 400
         assert "This launch was already used" in html.unescape(again.text)
+        # A load balancer keeps this node: sign-in works; the health says what is down.
+        health = requests.get(lti.base + "/roster/health", timeout=10)
+        assert health.status_code == 200
+        assert health.json() == {"status": "degraded", "database": "ok", "redis": "down"}
     finally:
         lti.app.config["AL_ROSTER_REDIS_URL"] = None
     # One warning for the outage, not one per launch; it names the URL.
@@ -93,6 +97,7 @@ def test_lti_launches_go_on_while_redis_stops_and_starts_again(lti):
             after, _ = launch_for_replay(lti, ADA)
             assert after.status_code == 302
             assert len(redis.spent_keys()) == 1  # back to Redis for new launches
+            assert requests.get(lti.base + "/roster/health", timeout=10).json()["redis"] == "ok"
             # Spent while Redis was down: the restarted Redis does not know it; refused.
             again = replay_during()
             assert again.status_code == 400

@@ -10,6 +10,9 @@ bp = Blueprint("al_roster", __name__, template_folder="templates", static_folder
 # Each module adds its routes to ``bp``.
 from . import admin, admin_privacy, auth, classes, csrf, dev_login, framing, lti, pages, sso  # noqa: E402,F401
 
+# isort: split
+from . import unavailable  # noqa: E402,F401  (database down: 503 pages; GET /health)
+
 
 def register_web(app: Flask, state) -> None:
     app.register_blueprint(bp, url_prefix=app.config["AL_ROSTER_URL_PREFIX"])
