@@ -27,6 +27,7 @@ class EntityPlan:
     deleted: int = 0
     digest: str | None = None  # of a bulk file's bytes
     identical_to: int | None = None  # the run that applied the same file
+    clean: bool | None = None  # the file read with no row skipped and no reference to nothing
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +78,8 @@ def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
         if staged.mode == "absent":
             continue
         roster, stage_t = roster_table(entity), stage_table(entity)
-        plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest)
+        plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest,
+                                               clean=staged.clean)
         if staged.mode == "bulk":  # only bulk removals are weighed against the threshold
             plan.present_before = _scalar(
                 db, f'SELECT COUNT(*) FROM "{roster}" WHERE district_id = {p} '

@@ -27,6 +27,7 @@ from ..services.notifications import is_notified, unsent_runs
 from ..services.reconcile import reconcile_imported_classes
 from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
+from .identical_files import files_the_copy_holds
 from .lock import DistrictLock
 from .plan import EntityPlan, deletion_hold, plan_changes
 from .staging import Stager
@@ -152,7 +153,7 @@ def _run(db, district, run, path, options, force, file=None, skipped=()) -> Sync
 
 
 def _sync_in_transaction(db, district, run, package, force) -> None:
-    stager = Stager(db, district.id, package, package.issues, _previous_files(district))
+    stager = Stager(db, district.id, package, package.issues, files_the_copy_holds(district))
     try:
         with write_transaction(db):
             stage = stager.run()
@@ -258,23 +259,6 @@ def _rewound(file):
     handle = io.FileIO(os.dup(file.fileno()), "rb")
     handle.seek(0)
     return handle
-
-
-def _previous_files(district: District) -> dict[str, tuple[str, int, int]]:
-    """Per entity, the digest and rows of the file the copy of that entity last came from:
-    the newest applied run that touched it (undone runs no longer count)."""
-    found: dict[str, tuple[str, int, int]] = {}
-    touched: set[str] = set()
-    runs = (SyncRun.select().where((SyncRun.district == district) & (SyncRun.status == APPLIED))
-            .order_by(SyncRun.id.desc()).limit(60))
-    for run in runs:
-        for name, counts in (run.counts or {}).items():
-            if name in touched or not isinstance(counts, dict) or "mode" not in counts:
-                continue
-            touched.add(name)
-            if counts["mode"] == "bulk" and counts.get("digest"):
-                found[name] = (counts["digest"], counts.get("rows", 0), run.id)
-    return found
 
 
 def _previous_counts(district: District, run: SyncRun) -> dict | None:

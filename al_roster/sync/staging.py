@@ -9,10 +9,12 @@ checked afterwards in SQL, and the offending rows are reported and left out.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import peewee
 
+from ..errors import PackageRejected
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
@@ -83,6 +85,7 @@ class StagedEntity:
     read: int = 0  # rows that passed the per-row checks
     digest: str | None = None  # of the file's bytes, for bulk files
     identical_to: int | None = None  # the run whose file this one repeats byte for byte
+    clean: bool | None = None  # read with no row skipped and no reference to nothing
 
 
 @dataclass
@@ -103,7 +106,8 @@ class Stager:
     def __init__(self, db: peewee.Database, district_id: int, package: CsvPackage,
                  issues: IssueLog, previous_files: dict[str, tuple[str, int, int]] | None = None):
         self.db, self.district_id, self.package, self.issues = db, district_id, package, issues
-        #: entity -> (digest, rows, run id) of the file the copy of that entity came from
+        #: entity -> (digest, rows, run id) of the file the copy of that entity provably
+        #: still holds as read (:func:`~al_roster.sync.identical_files.files_the_copy_holds`)
         self.previous_files = previous_files or {}
         self.stage = Stage(district_id, package.version)
         self._known: dict[str, set[str]] = {}
@@ -117,16 +121,38 @@ class Stager:
             if mode == "bulk" and self._repeats_previous_file(entity, staged):
                 staged.mode = "absent"  # the copy already holds exactly this file
             elif mode != "absent":
+                before = self._issues_so_far()
                 in_memory = self._known_targets(entity)
                 self._load(entity, staged, in_memory)
-                self._drop_duplicates(entity)
+                # Every reference is checked before duplicates are weighed, whether in memory
+                # while reading or in SQL: a row skipped for naming nothing never wins.
                 self._check_references(entity, {column for _, column, _ in in_memory})
+                self._drop_duplicates(entity, mode)
+                if mode == "delta":
+                    self._warn_removals_of_nothing(entity)
                 staged.rows = self._count(entity)
+                staged.clean = self._read_cleanly(entity, before)
         return self.stage
 
+    def _issues_so_far(self) -> tuple[int, int, int]:
+        return self.issues.error_count, self.issues.warning_count, len(self.issues.items)
+
+    def _read_cleanly(self, entity: Entity, before: tuple[int, int, int]) -> bool:
+        """Whether reading ``entity``'s file skipped no row (no error) and reported no
+        reference to nothing (no warning on a row's reference column): only such a read may
+        be trusted when the same file comes again. Warnings counted but not kept leave it
+        unknown, so not clean."""
+        errors, warnings, kept = before
+        new = [i for i in self.issues.items[kept:] if i.severity == WARNING]
+        references = {c.name for c in all_stored_columns(entity) if c.refers_to}
+        return (self.issues.error_count == errors
+                and self.issues.warning_count - warnings == sum(i.count for i in new)
+                and not any(i.field in references and (i.line or 0) > 1 for i in new))
+
     def _repeats_previous_file(self, entity: Entity, staged: StagedEntity) -> bool:
-        """A bulk file byte-identical to the one the copy came from changes nothing, as long
-        as every file it refers to was skipped for the same reason (or left absent)."""
+        """A bulk file byte-identical to the one the copy provably still holds as read
+        changes nothing, as long as every file it refers to was skipped for the same reason
+        (or left absent)."""
         staged.digest = self.package.digest(entity.file_name)
         previous = self.previous_files.get(entity.name)
         if previous is None or previous[0] != staged.digest:
@@ -159,9 +185,22 @@ class Stager:
         rows = reader.read(self.package.text_lines(entity.file_name))
         rows = self._check_known_references(entity, rows, in_memory)
         staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
+        if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
+            raise PackageRejected(
+                f"{entity.file_name} has a header and no rows. A bulk file is the complete set "
+                "of its records, and the OneRoster CSV binding does not allow an empty one: "
+                "when there is nothing to send, mark the file absent in manifest.csv. The "
+                "package was rejected and nothing changed.", file=entity.file_name, line=2,
+                reason="empty_bulk_file")
         self.db.execute_sql(
             f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
         analyze(self.db, stage_table(entity))
+
+    def _has_rows(self, entity: Entity) -> bool:
+        """Whether the file has any line after its header that is not blank."""
+        with closing(self.package.text_lines(entity.file_name)) as lines:
+            next(lines, None)
+            return any(line.strip() for line in lines)
 
     def _known_targets(self, entity: Entity) -> list[tuple[int, object, set[str]]]:
         """The references of ``entity`` checked while reading: (row position, column, ids).
@@ -241,20 +280,47 @@ class Stager:
         return self._known[entity.name]
 
     # -- checks in bulk ------------------------------------------------------------------
-    def _drop_duplicates(self, entity: Entity) -> None:
-        """Keeps the first row of each sourcedId; reports and removes the others, in bulk."""
+    def _drop_duplicates(self, entity: Entity, mode: str) -> None:
+        """One row per sourcedId, in bulk. A bulk file keeps the first and reports the others
+        as errors (a set lists each record once); a delta is a change log, so it keeps the
+        last and warns for each earlier row, naming both lines."""
         table = stage_table(entity)
-        later = (f'SELECT s.line, s.sourced_id, d.first_line FROM "{table}" s JOIN '
-                 f'(SELECT sourced_id, MIN(line) AS first_line FROM "{table}" GROUP BY sourced_id '
-                 f'HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id WHERE s.line > d.first_line')
-        found = self.db.execute_sql(f"{later} ORDER BY s.line LIMIT {ISSUE_SAMPLE}").fetchall()
+        keep, other = ("MAX", "<") if mode == "delta" else ("MIN", ">")
+        dropped = (f'SELECT s.line, s.sourced_id, d.kept FROM "{table}" s JOIN '
+                   f'(SELECT sourced_id, {keep}(line) AS kept FROM "{table}" GROUP BY sourced_id '
+                   f'HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id WHERE s.line {other} d.kept')
+        found = self.db.execute_sql(f"{dropped} ORDER BY s.line LIMIT {ISSUE_SAMPLE}").fetchall()
         if not found:
             return
         total = self.db.execute_sql(
-            f'DELETE FROM "{table}" WHERE line IN (SELECT line FROM ({later}) dup)').rowcount
+            f'DELETE FROM "{table}" WHERE line IN (SELECT line FROM ({dropped}) dup)').rowcount
+        if mode == "delta":
+            samples = [(line, f"sourcedId {shown(sid)} appears again on line {kept}, which was "
+                              "applied instead: in a delta the last row of a record wins; "
+                              "this row was skipped.") for line, sid, kept in found]
+            self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
+            return
         samples = [(line, f"sourcedId {shown(sid)} already appears on line {first}; this row was "
                           "skipped.") for line, sid, first in found]
         self.issues.many(ERROR, entity.file_name, "sourcedId", samples, total)
+
+    def _warn_removals_of_nothing(self, entity: Entity) -> None:
+        """Warns for each tobedeleted row of a delta naming no present record of the copy."""
+        stage, p = stage_table(entity), self.db.param
+        condition = (f"s.status = 'tobedeleted' AND NOT EXISTS (SELECT 1 FROM "
+                     f'"{roster_table(entity)}" r WHERE r.district_id = {p} AND '
+                     "r.sourced_id = s.sourced_id AND r.removed_run_id IS NULL)")
+        found = self.db.execute_sql(
+            f'SELECT s.line, s.sourced_id FROM "{stage}" s WHERE {condition} ORDER BY s.line '
+            f"LIMIT {ISSUE_SAMPLE}", [self.district_id]).fetchall()
+        if not found:
+            return
+        total = len(found) if len(found) < ISSUE_SAMPLE else self.db.execute_sql(
+            f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', [self.district_id]).fetchone()[0]
+        samples = [(line, f"sourcedId {shown(sid)} is marked tobedeleted, but the district's "
+                          f"roster has no such {entity.name} record (or it was already "
+                          "removed); nothing was removed.") for line, sid in found]
+        self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
 
     def _valid_targets(self, target: Entity) -> tuple[str, list]:
         """SQL (and params) of the sourcedIds a reference to ``target`` may name."""

@@ -27,8 +27,7 @@ def roster(*people, school="sch-1", district_org="dist-1") -> dict[str, list[dic
         "courses": [dict(sourcedId="crs-1", title="Algebra", orgSourcedId=school)],
         "classes": [dict(sourcedId="cls-1", title="Algebra I", courseSourcedId="crs-1",
                          classType="scheduled", schoolSourcedId=school, termSourcedIds="term-1")],
-        "users": users,
-        "enrollments": [],
+        "users": users,  # no enrollments: a bulk file may not be empty, so none is sent
     }
 
 
