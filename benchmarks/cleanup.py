@@ -41,7 +41,7 @@ BEFORE = ("'{\"agent_sourced_ids\": null, \"date_last_modified\": null, \"email\
           "null, \"org_sourced_ids\": \"sch-' || mod(g, 400) || '\", \"phone\": null, "
           "\"preferred_family_name\": null, \"preferred_given_name\": null, "
           "\"preferred_middle_name\": null, \"primary_org_sourced_id\": null, \"pronouns\": null, "
-          "\"removed_run_id\": null, \"role\": \"student\", \"row_hash\": ' || (g * 7919) || ', "
+          "\"removed_run_id\": null, \"role\": \"student\", \"row_hash\": ' || (g::bigint * 7919) || ', "
           "\"sms\": null, \"user_ids\": null, \"user_master_identifier\": null, \"username\": "
           "\"s' || g || '\"}'")
 AFTER = BEFORE.replace("Given' || g", "Renamed' || g").replace(
@@ -86,7 +86,7 @@ def fill(db, args, now: dt.datetime) -> dict:
         "username, given_name, family_name, identifier, email, grades, row_hash, first_run_id, "
         "last_run_id, removed_run_id) SELECT %s, 'stu-' || g, true, 'sch-' || mod(g, 400), "
         "'student', 's' || g, 'Given' || g, 'Family' || g, (100000000 + g)::text, "
-        "'student' || g || '@students.example.org', '09', g * 7919, %s, %s, "
+        "'student' || g || '@students.example.org', '09', g::bigint * 7919, %s, %s, "
         "CASE WHEN g <= %s THEN %s + mod(g, %s) ELSE NULL END FROM generate_series(1, %s) g",
         [district.id, runs[0], runs[0], args.removed, runs[0], max(1, args.nights // 4),
          args.students])
