@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -191,6 +192,19 @@ def test_bulk_pull_leaves_out_records_the_server_marks_tobedeleted(api, tmp_path
     assert summary["collections"]["users"] == {**summary["collections"]["users"],
                                                "rows": 19, "skipped": 1}
     assert "us0007" not in {u["sourcedId"] for u in read_csv(tmp_path / "pkg" / "users.csv")[1]}
+
+
+def test_a_collection_that_comes_back_empty_is_absent_not_an_empty_bulk_file(tmp_path):
+    served = tmp_path / "served"
+    shutil.copytree(ROSTER_HUB, served)
+    header = (served / "enrollments.csv").read_text(encoding="utf-8").splitlines()[0]
+    (served / "enrollments.csv").write_text(header + "\n", encoding="utf-8")
+    with serve_oneroster(served, "1.1") as server:
+        summary = pull(server, tmp_path / "pkg")
+    assert summary["collections"]["enrollments"]["rows"] == 0
+    assert not (tmp_path / "pkg" / "enrollments.csv").exists()
+    assert manifest(tmp_path / "pkg")["file.enrollments"] == "absent"
+    assert manifest(tmp_path / "pkg")["file.users"] == "bulk"
 
 
 @pytest.mark.parametrize("since, expected", [

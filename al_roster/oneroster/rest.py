@@ -81,6 +81,8 @@ def pull_package(source: RestSource, out_dir: str | os.PathLike, *,
             collections, files = {}, {}
             for spec in collections_for(source.version):
                 collections[spec.endpoint] = _pull_collection(api, spec, staging, since, files)
+        if mode == "bulk":
+            _leave_out_empty_files(staging, files)
         write_manifest(staging, source.version, dict.fromkeys(files, mode))
         _move_into_place(staging, out_dir)
     except (RecursionError, OverflowError, UnicodeError) as exc:
@@ -109,6 +111,16 @@ def _check_source(source: RestSource) -> None:
     allowed = parse_allowed_hosts(source.allowed_hosts)
     for url in (source.api_root, source.token_endpoint):
         check_url(url, allowed)
+
+
+def _leave_out_empty_files(staging: Path, files: dict[str, int]) -> None:
+    """A collection that came back empty is marked absent, not sent as an empty bulk file:
+    the CSV binding has no empty data file, and "the server listed nobody" is far likelier
+    a broken answer than a district with no one left in it."""
+    for name in [name for name, rows in files.items() if rows == 0]:
+        (staging / f"{name}.csv").unlink()
+        del files[name]
+        log.warning("OneRoster REST %s: no records; left out of the package (absent)", name)
 
 
 def _check_out_dir(out_dir: Path) -> None:
