@@ -87,7 +87,7 @@ def test_run_details_go_after_their_window_and_such_runs_can_no_longer_be_undone
     staff = account(north, "teacher", "tch-1", is_staff=True)
     sign_in(client, staff)
     shown = client.get(f"/roster/api/admin/runs/{old.id}").get_json()
-    assert shown["actions"] == [] and "can no longer be undone" in shown["undoRefusal"]
+    assert shown["actions"] == [] and "can no longer be undone" in shown["retentionNote"]
     page = client.get(f"/roster/admin/runs/{old.id}").text
     assert "can no longer be undone" in page and "Undo this run" not in page
     posted = client.post(f"/roster/api/admin/runs/{old.id}/undo", headers={"X-CSRF-Token": CSRF})
@@ -111,7 +111,7 @@ def test_a_recent_run_is_undone_as_before(app, tmp_path):
     assert undo_run(last, app.extensions["al_roster"].sync_options).status == "undone"
 
 
-def test_kept_packages_and_processed_drop_files_go_after_their_window(app, tmp_path):
+def test_kept_packages_and_processed_drop_files_go_after_their_window(app, tmp_path, client):
     north, south, files, _ = two_districts(tmp_path)
     now = utcnow()
     dropped, _ = half_dropped(files)
@@ -148,6 +148,11 @@ def test_kept_packages_and_processed_drop_files_go_after_their_window(app, tmp_p
     with pytest.raises(RunStateError, match="no longer kept"):
         approve_run(SyncRun.get_by_id(old_held.id), app.extensions["al_roster"].sync_options)
     assert SyncRun.get_by_id(old_held.id).status == "held"  # it can still be rejected
+    sign_in(client, account(south, "teacher", "tch-1", is_staff=True))
+    shown = client.get(f"/roster/api/admin/runs/{old_held.id}").get_json()
+    assert shown["actions"] == ["reject"] and "AL_ROSTER_PACKAGE_DAYS" in shown["retentionNote"]
+    assert client.get(f"/roster/api/admin/runs/{new_held.id}").get_json()["actions"] == [
+        "approve", "reject"]
 
     two_days_later = clean_up(storage(app), now=now + 2 * DAY)
     assert two_days_later.packages_deleted == 1 and two_days_later.drop_files_deleted == 1

@@ -111,6 +111,16 @@ def undo_refusal(run: SyncRun, retention: Retention | None = None, *,
     return None
 
 
+def approve_refusal(run: SyncRun) -> str | None:
+    """Why a held ``run`` can no longer be approved (its package is gone), or None."""
+    if run.package_path and Path(run.package_path).exists():
+        return None
+    return (f"Run {run.id}'s package is no longer kept (kept packages are deleted "
+            f"{Retention.from_config().package_days} days after their run, "
+            "AL_ROSTER_PACKAGE_DAYS), so it can be rejected but not approved; sync the file "
+            "again instead.")
+
+
 @dataclass
 class Batches:
     """Rows touched in batches, and how long the longest batch's transaction lasted."""

@@ -17,7 +17,7 @@ from ..models.base import write_transaction
 from ..models.runs import APPLIED, HELD
 from ..services import access, diagnostics, lti, sources
 from ..services import districts as district_service
-from ..services.retention import undo_refusal
+from ..services.retention import approve_refusal, undo_refusal
 from ..settings import roster_state
 from ..sync.report import run_report
 from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
@@ -125,11 +125,11 @@ def run_data(run_id: int) -> dict:
     changes = run_changes(run, entity=entity, kind=kind, limit=PAGE_SIZE,
                           offset=(page - 1) * PAGE_SIZE)
     actions = {HELD: ["approve", "reject"], APPLIED: ["undo"]}.get(run.status, [])
-    too_old = undo_refusal(run) if run.status == APPLIED else None
-    if too_old:  # past the retention window: the console says so instead of offering undo
-        actions = []
+    too_old = {APPLIED: undo_refusal, HELD: approve_refusal}.get(run.status, lambda r: None)(run)
+    if too_old:  # past the retention window: the console says so instead of offering it
+        actions = [a for a in actions if a not in ("undo", "approve")]
     return {**report, "changes": changes, "page": page, "entity": entity, "kind": kind,
-            "actions": actions, "decidedBy": run.decided_by, "undoRefusal": too_old}
+            "actions": actions, "decidedBy": run.decided_by, "retentionNote": too_old}
 
 
 def lookup_data() -> dict:
