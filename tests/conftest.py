@@ -28,6 +28,22 @@ def need_service(name: str, error: Exception) -> None:
     pytest.skip(message)
 
 
+def need_samples() -> Path:
+    """The public OneRoster samples beside the project (``../shared/oneroster/samples``).
+    A clone with nothing beside it skips the tests that read them; CI must have them."""
+    if not SAMPLES.is_dir():
+        message = f"the public OneRoster samples are not here ({SAMPLES} is missing)"
+        if IN_CI:
+            pytest.fail(message + "; CI must provide them.")
+        pytest.skip(message)
+    return SAMPLES
+
+
+def pytest_runtest_setup(item) -> None:
+    if item.get_closest_marker("samples") is not None:
+        need_samples()
+
+
 @pytest.fixture(scope="session")
 def pg_url():
     import psycopg2

@@ -42,6 +42,7 @@ def sample_packages():
     yield from sorted((SAMPLES / "moodle-enrol-oneroster").glob("*.zip"))
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("path", list(sample_packages()), ids=lambda p: p.name)
 def test_sample_files_read_the_same_either_way(path):
     with CsvPackage(path) as package:

@@ -32,6 +32,7 @@ def run_cli(env, *args, check_code: int | None = 0):
     return result
 
 
+@pytest.mark.samples
 def test_cli_contract(cli_env, tmp_path):
     run_cli(cli_env, "db", "upgrade")
     added = run_cli(cli_env, "district", "add", "hub", "--name", "Hub District",

@@ -135,6 +135,7 @@ def test_export_syncs_back_changing_nothing_and_into_a_new_district_identically(
     ("moodle-enrol-oneroster/Test_full_data_set.zip", "1.1"),
     ("moodle-enrol-oneroster/v1p2_full_dataset.zip", "1.2"),
 ])
+@pytest.mark.samples
 def test_real_exports_round_trip(app, tmp_path, sample, version):
     north = add_district("north", "North District")
     assert sync_package(north, SAMPLES / sample, options(app)).status == "applied"

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _truncate_postgres, make_app, need_service
+from conftest import ROOT, SAMPLES, _truncate_postgres, make_app, need_samples, need_service
 from packages import small_district, write_package
 
 from al_roster import jobs
@@ -22,7 +22,7 @@ except ImportError:  # tests/ imported as a package
     from tests.peers.oneroster_api import serve_oneroster
 
 REDIS_URL = os.environ.get("AL_ROSTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
-ROSTER_HUB = ROOT.parent / "shared" / "oneroster" / "samples" / "roster-hub-1.1-bulk"
+ROSTER_HUB = SAMPLES / "roster-hub-1.1-bulk"
 SECRET_ENV = "AL_ROSTER_SOURCE_TEST_DISTRICT_SECRET"
 
 
@@ -67,6 +67,7 @@ def work(redis, queue_name) -> None:
 
 @pytest.fixture
 def api(pg_app, monkeypatch):
+    need_samples()
     with serve_oneroster(ROSTER_HUB, "1.1") as server:
         monkeypatch.setenv(SECRET_ENV, server.client_secret)
         yield server

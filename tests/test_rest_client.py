@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth1Auth
+from conftest import SAMPLES, need_samples
 
 from al_roster.errors import SourceError
 from al_roster.oneroster import oauth1_sha256
@@ -28,7 +29,6 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.peers.oneroster_api import base_string_uri, serve_oneroster, signature_base_string
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "oneroster" / "samples"
 ROSTER_HUB = SAMPLES / "roster-hub-1.1-bulk"
 COUNTS = {"orgs": 1, "academicSessions": 4, "courses": 2, "classes": 5, "users": 20,
           "enrollments": 30}
@@ -46,12 +46,14 @@ def manifest(package: Path) -> dict[str, str]:
 
 @pytest.fixture
 def api():
+    need_samples()
     with serve_oneroster(ROSTER_HUB, "1.1") as server:
         yield server
 
 
 @pytest.fixture
 def api_v1p2():
+    need_samples()
     with serve_oneroster(ROSTER_HUB, "1.2") as server:
         yield server
 
@@ -75,6 +77,7 @@ def assert_failed_cleanly(tmp_path: Path) -> None:
 
 # -- complete pulls --------------------------------------------------------------------
 
+@pytest.mark.samples
 def test_v1p1_pull_reproduces_the_sample_package(api, tmp_path):
     summary = pull(api, tmp_path / "pkg")
 
@@ -130,6 +133,7 @@ def test_v1p2_pull_authenticates_with_oauth2_and_writes_roles(api_v1p2, tmp_path
         assert secret not in caplog.text
 
 
+@pytest.mark.samples
 def test_v1p2_token_is_fetched_again_when_it_expires(tmp_path):
     # authlib renews a token 60 s before it expires: a 30 s token is renewed before each use.
     with serve_oneroster(ROSTER_HUB, "1.2", token_lifetime=30) as server:
@@ -145,6 +149,7 @@ def test_v1p2_token_is_fetched_again_when_it_expires(tmp_path):
     (7, None, True, False),   # X-Total-Count only
     (5, None, False, False),  # neither: stop at the first short page
 ])
+@pytest.mark.samples
 def test_paging_across_several_pages(tmp_path, page_size, max_limit, total, links):
     with serve_oneroster(ROSTER_HUB, max_limit=max_limit, send_total=total,
                          send_links=links) as server:
@@ -194,6 +199,7 @@ def test_bulk_pull_leaves_out_records_the_server_marks_tobedeleted(api, tmp_path
     assert "us0007" not in {u["sourcedId"] for u in read_csv(tmp_path / "pkg" / "users.csv")[1]}
 
 
+@pytest.mark.samples
 def test_a_collection_that_comes_back_empty_is_absent_not_an_empty_bulk_file(tmp_path):
     served = tmp_path / "served"
     shutil.copytree(ROSTER_HUB, served)
@@ -269,6 +275,7 @@ def test_a_value_without_csv_form_is_a_source_error(api, tmp_path):
 
 # -- authentication --------------------------------------------------------------------
 
+@pytest.mark.samples
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_wrong_secret_is_refused_clearly_and_leaves_no_package(tmp_path, sleeps, version):
     with serve_oneroster(ROSTER_HUB, version) as server:
@@ -393,6 +400,7 @@ def test_a_retry_after_beyond_reason_fails_at_once(api, tmp_path, sleeps):
     (None, 3, True, r"users\?limit=7&offset=7 returned 3 users where pages hold 7"),
     (None, 3, False, r"returned 3 users where pages hold 7, yet the Link header says"),
 ])
+@pytest.mark.samples
 def test_a_missing_page_fails_the_pull(tmp_path, status, keep, total, message):
     with serve_oneroster(ROSTER_HUB, send_total=total) as server:
         server.drop_page("users", 7, status=status, keep=keep)
@@ -401,6 +409,7 @@ def test_a_missing_page_fails_the_pull(tmp_path, status, keep, total, message):
     assert_failed_cleanly(tmp_path)
 
 
+@pytest.mark.samples
 def test_a_short_last_page_fails_when_x_total_count_says_more(tmp_path):
     with serve_oneroster(ROSTER_HUB, send_links=False) as server:
         server.drop_page("enrollments", 28, status=None, keep=1)

@@ -28,6 +28,7 @@ def counts(run, entity):
     return run.counts[entity]
 
 
+@pytest.mark.samples
 def test_roster_hub_sample_loads_completely(app, district):
     run = sync(app, district, HUB)
     assert run.status == "applied", run.message
@@ -39,6 +40,7 @@ def test_roster_hub_sample_loads_completely(app, district):
     assert [i.field for i in run.issues] == ["fiel.demographics"]  # the manifest typo, explained
 
 
+@pytest.mark.samples
 def test_same_package_twice_changes_nothing(app, district):
     sync(app, district, HUB)
     second = sync(app, district, HUB)
@@ -151,6 +153,7 @@ MOODLE_EXPECTED = {  # fixture: an issue each must report, as (file, line, field
 }
 
 
+@pytest.mark.samples
 @pytest.mark.parametrize("name", sorted(MOODLE_EXPECTED))
 def test_moodle_fixtures_give_precise_issues_not_tracebacks(app, district, name):
     run = sync(app, district, MOODLE / name)
@@ -161,6 +164,7 @@ def test_moodle_fixtures_give_precise_issues_not_tracebacks(app, district, name)
             (file, line, field, words)
 
 
+@pytest.mark.samples
 def test_oneroster_1_2_roles_give_users_their_role(app, district):
     run = sync(app, district, MOODLE / "oneroster_test_data.zip")
     assert run.status == "applied" and run.oneroster_version == "1.2"
@@ -180,6 +184,7 @@ def test_generated_1_2_district_loads(app, district, tmp_path):
     assert teachers > 0
 
 
+@pytest.mark.samples
 def test_runs_are_recorded(app, district):
     run = sync(app, district, HUB, source="cli", source_name="hub.zip")
     stored = SyncRun.get_by_id(run.id)

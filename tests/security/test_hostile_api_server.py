@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, _truncate_postgres, make_app
+from conftest import SAMPLES, _truncate_postgres, make_app
 
 from al_roster import jobs
 from al_roster.models import SyncRun, database
@@ -43,7 +43,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests.peers.oneroster_api import serve_oneroster
 
-ROSTER_HUB = ROOT.parent / "shared" / "oneroster" / "samples" / "roster-hub-1.1-bulk"
+ROSTER_HUB = SAMPLES / "roster-hub-1.1-bulk"
 REDIS_URL = os.environ.get("AL_ROSTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 pytestmark = pytest.mark.timeout(30)  # before the fix several of these pulled for ever
@@ -326,6 +326,7 @@ def test_a_hostile_answer_is_a_failed_run_and_the_job_is_not_retried(queued_app,
     assert job.return_value()["status"] == "failed"
 
 
+@pytest.mark.samples
 def test_an_inline_nightly_gives_each_district_its_own_deadline(app, monkeypatch):
     app.config.update(small_pull_settings(deadline_minutes=2 / 60))
     monkeypatch.setattr(sources, "sleep", lambda seconds: None)
