@@ -183,7 +183,9 @@ def test_purge_deletes_every_trace_and_leaves_the_other_district_byte_for_byte(
     assert audit.by.startswith("cli (") and audit.counts["tables"]["roster_users"] == 11
     text = json.dumps(audit.counts)
     assert not any(s in text for s in owner.only_sourced_ids | {"Lovelace", "example.org"})
-    # the other district still syncs and signs in as before
+    listed = json.loads(runner.invoke(cli, ["district", "audit", "--json"]).output)
+    assert [(a["action"], a["district"]) for a in listed] == [("purge", "north")]
+    # the other district still syncs as before
     assert sync(south, tmp_path, small_district(3, school="sch-s"), "south-again").status \
         == "applied"
 

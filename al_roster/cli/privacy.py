@@ -1,5 +1,5 @@
-"""`al-roster district purge|export`, `cleanup`: a district deleted, handed its data back,
-and what is past its retention window forgotten."""
+"""`al-roster district purge|export|audit`, `cleanup`: a district deleted, handed its data
+back, the record of both, and what is past its retention window forgotten."""
 from __future__ import annotations
 
 import getpass
@@ -70,6 +70,23 @@ def district_export(slug, out, version, as_json) -> None:
     click.echo(f"Wrote {out}: OneRoster {version} bulk package of {slug}.")
     for name, count in result["rows"].items():
         click.echo(f"  {name:<30}{count:>12,}")
+
+
+@district.command("audit", help="Purges and exports done, newest first: slug, who, when, counts.")
+@click.option("--json", "as_json", is_flag=True)
+@with_roster
+def district_audit(as_json) -> None:
+    from ..models import PrivacyAudit
+    rows = [{"id": a.id, "action": a.action, "district": a.district_slug, "by": a.by,
+             "at": a.at.isoformat() + "Z", "counts": a.counts}
+            for a in PrivacyAudit.select().order_by(PrivacyAudit.id.desc())]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['at'][:19]}  {row['action']:<7}{row['district']:<24}{row['by'] or ''}")
+    if not rows:
+        click.echo("No district has been purged or exported.")
 
 
 @cli.command("cleanup", help="Forget what is past its retention window: run details "
