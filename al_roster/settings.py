@@ -82,6 +82,19 @@ DEFAULTS: dict[str, object] = {
     # Longest deadline, in minutes; also the deadline of a district's first pull.
     "AL_ROSTER_PULL_DEADLINE_MAX_MINUTES": 240.0,
     # -- Faults: what a service that is down or slow may cost (README, "Faults") ------------
+    # Seconds to open a connection to ClassLink or an LTI platform (discovery, token, user
+    # info, key sets) before giving up.
+    "AL_ROSTER_HTTP_CONNECT_TIMEOUT": 3.0,
+    # Seconds to wait for each read of their answer before giving up.
+    "AL_ROSTER_HTTP_READ_TIMEOUT": 5.0,
+    # Seconds ClassLink's discovery document and key set, and each platform's key set, are
+    # used before they are fetched again.
+    "AL_ROSTER_PROVIDER_CACHE_SECONDS": 300.0,
+    # Seconds past that a copy still stands in while the provider fails to answer.
+    "AL_ROSTER_PROVIDER_STALE_SECONDS": 6 * 3600.0,
+    # Seconds after a failed fetch before that provider is asked again (meanwhile the stale
+    # copy is used, or without one the sign-in is refused at once instead of waiting).
+    "AL_ROSTER_PROVIDER_RETRY_SECONDS": 15.0,
     # Seconds a Redis command (and connecting to Redis) may take before Redis counts as down.
     "AL_ROSTER_REDIS_TIMEOUT": 0.5,
     # Seconds after Redis failed during which nonces go to the database without trying Redis.

@@ -29,11 +29,10 @@ from .auth import complete_sign_in, refusal_page
 from .csrf import exempt
 from .lti_tool import (
     DEPLOYMENT_CLAIM,
-    PLATFORM_KEYS,
-    PLATFORM_KEYS_LIFETIME_SECONDS,
     DatabaseToolConf,
     LaunchReplayed,
     LaunchSessionService,
+    PlatformKeysUnavailable,
     ToolLaunch,
 )
 from .pages import friendly_page
@@ -66,9 +65,16 @@ def lti_launch():
     request = FlaskRequest()
     conf = DatabaseToolConf()
     launch = ToolLaunch(request, conf, session_service=LaunchSessionService(request))
-    launch.set_public_key_caching(PLATFORM_KEYS, PLATFORM_KEYS_LIFETIME_SECONDS)
     try:
         claims = launch.get_launch_data()
+    except PlatformKeysUnavailable as exc:
+        log.warning("LTI launch refused: %s", for_log(str(exc), 300))
+        page, status = friendly_page(
+            "The launch could not be checked", "Your ClassLink portal did not answer when "
+            "we asked for the keys that prove this launch came from it, so we could not let "
+            "you in.", 503, advice="Try again in a minute: open the app again from your "
+            "ClassLink portal.")
+        return page, status, {"Retry-After": "30"}
     except LaunchReplayed:
         log.warning("LTI launch refused: replayed nonce")
         return friendly_page("This launch was already used", "A launch can be used once.",

@@ -8,35 +8,42 @@
   the same id_token, is switched off: the state cookie is always required.
 - :class:`ToolLaunch`: after pylti1p3's checks (state, JWT format, nonce, registration,
   signature and expiry, deployment, message), the nonce is spent; a replayed launch (even
-  with the cookies of the browser it was meant for) is refused.
+  with the cookies of the browser it was meant for) is refused. The platform's key set is
+  fetched within the app's timeouts and kept a while (stale while the platform fails); one
+  that cannot be had refuses the launch (:class:`PlatformKeysUnavailable`).
 """
 from __future__ import annotations
 
-import hashlib
-import threading
 import time
 
 from flask import current_app, session
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskSessionService
 from pylti1p3.deployment import Deployment
 from pylti1p3.exception import LtiException
-from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 
 from ..models import LtiDeployment
 from ..services import lti as lti_service
 from ..services.nonces import spend_for_app
+from ..services.provider_documents import Limits, ProviderUnavailable, documents_for
 
 NONCES_KEY = "al_roster_lti_nonces"
 NONCE_LIFETIME_SECONDS = 600
 MAX_PENDING_NONCES = 8  # launches started in other tabs and not finished yet
-PLATFORM_KEYS_LIFETIME_SECONDS = 300
 DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 
 
 class LaunchReplayed(LtiException):
     pass
+
+
+class PlatformKeysUnavailable(LtiException):
+    """The platform's key set could not be fetched and no copy may stand in."""
+
+    def __init__(self, cause: ProviderUnavailable):
+        super().__init__(f"platform key set unavailable: {cause}")
+        self.cause = cause
 
 
 class DatabaseToolConf(ToolConfAbstract):
@@ -119,6 +126,8 @@ class LaunchSessionService(FlaskSessionService):
 
 
 class ToolLaunch(FlaskMessageLaunch):
+    _refresh_keys = False
+
     def validate(self) -> ToolLaunch:
         super().validate()
         nonce = self._jwt["body"]["nonce"]
@@ -127,48 +136,23 @@ class ToolLaunch(FlaskMessageLaunch):
             raise LaunchReplayed("This launch was already used.")
         return self
 
+    def fetch_public_key(self, key_set_url: str):
+        """The platform's key set within the app's timeouts, kept a while, standing in stale
+        when the platform fails to answer (:mod:`al_roster.services.provider_documents`)."""
+        try:
+            return documents_for(current_app).get(key_set_url, Limits.from_config(
+                current_app.config), refresh=self._refresh_keys)
+        except ProviderUnavailable as exc:
+            raise PlatformKeysUnavailable(exc) from exc
+
     def get_public_key(self):
         """A platform that rotated its key is asked for its key set again, once."""
+        self._refresh_keys = False
         try:
             return super().get_public_key()
         except LtiException as exc:
             if "Unable to find public key" not in str(exc) or self._registration is None:
                 raise
-            PLATFORM_KEYS.forget(self._registration.get_key_set_url())
+            self._refresh_keys = True
             self._registration.set_key_set(None)
             return super().get_public_key()
-
-
-class _PlatformKeyCache(LaunchDataStorage):
-    """Platforms' key sets (public data), kept a few minutes per process: a launch does not
-    wait for the platform's JWKS each time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._values: dict[str, tuple[float, object]] = {}
-        self._lock = threading.Lock()
-
-    def can_set_keys_expiration(self) -> bool:
-        return True
-
-    def get_value(self, key: str):
-        with self._lock:
-            expires, value = self._values.get(key, (0.0, None))
-        return value if expires > time.monotonic() else None
-
-    def set_value(self, key: str, value, exp: int | None = None) -> None:
-        with self._lock:
-            self._values[key] = (time.monotonic() + (exp or PLATFORM_KEYS_LIFETIME_SECONDS),
-                                 value)
-
-    def check_value(self, key: str) -> bool:
-        return self.get_value(key) is not None
-
-    def forget(self, key_set_url: str | None) -> None:
-        if key_set_url:
-            key = "key-set-url-" + hashlib.md5(key_set_url.encode("utf-8")).hexdigest()
-            with self._lock:
-                self._values.pop(key, None)
-
-
-PLATFORM_KEYS = _PlatformKeyCache()

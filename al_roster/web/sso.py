@@ -23,6 +23,12 @@ from ..errors import ConfigurationError
 from ..logsafe import for_log
 from ..models import District
 from ..services.nonces import spend_for_app
+from ..services.provider_documents import (
+    Limits,
+    ProviderDocuments,
+    ProviderUnavailable,
+    documents_for,
+)
 from ..services.provisioning import SignInRefused, refuse, sign_in_roster_user
 from . import bp
 from .auth import complete_sign_in, refusal_page, safe_next
@@ -44,24 +50,53 @@ class CallbackRejected(Exception):
         self.reason, self.message = reason, message
 
 
-def classlink_client() -> FlaskOAuth2App:
-    """This app's ClassLink client, made from its AL_ROSTER_CLASSLINK_* settings on first use."""
-    client = current_app.extensions.get(CLIENT_KEY)
-    if client is None:
-        config = current_app.config
-        if not (config["AL_ROSTER_CLASSLINK_CLIENT_ID"]
-                and config["AL_ROSTER_CLASSLINK_CLIENT_SECRET"]):
-            raise ConfigurationError("ClassLink sign-in needs AL_ROSTER_CLASSLINK_CLIENT_ID and "
-                                     "AL_ROSTER_CLASSLINK_CLIENT_SECRET.")
-        client = FlaskOAuth2App(
-            FlaskIntegration("al_roster_classlink"), "al_roster_classlink",
-            client_id=config["AL_ROSTER_CLASSLINK_CLIENT_ID"],
-            client_secret=config["AL_ROSTER_CLASSLINK_CLIENT_SECRET"],
-            server_metadata_url=config["AL_ROSTER_CLASSLINK_SERVER_METADATA_URL"],
-            client_kwargs={"scope": config["AL_ROSTER_CLASSLINK_SCOPES"], "default_timeout": 10},
-            code_challenge_method="S256",
-        )
-        current_app.extensions[CLIENT_KEY] = client
+class ClassLinkApp(FlaskOAuth2App):
+    """authlib's client, with ClassLink's discovery document and key set fetched within the
+    app's timeouts, kept a while and standing in stale when ClassLink fails to answer
+    (:mod:`al_roster.services.provider_documents`), instead of authlib's copy kept forever."""
+
+    def __init__(self, *args, limits: Limits, documents: ProviderDocuments, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limits, self.documents = limits, documents
+
+    def load_server_metadata(self):
+        # The settings given to the constructor (code_challenge_method) live there too.
+        return {**self.server_metadata,
+                **self.documents.get(self._server_metadata_url, self.limits)}
+
+    def fetch_jwk_set(self, force=False):
+        uri = self.load_server_metadata().get("jwks_uri")
+        if not uri:
+            raise ProviderUnavailable(self._server_metadata_url, "names no jwks_uri")
+        return self.documents.get(uri, self.limits, refresh=force)
+
+
+def classlink_client() -> ClassLinkApp:
+    """This app's ClassLink client, made from its AL_ROSTER_CLASSLINK_* settings (and made
+    again when they change)."""
+    config = current_app.config
+    limits = Limits.from_config(config)
+    key = (config["AL_ROSTER_CLASSLINK_CLIENT_ID"], config["AL_ROSTER_CLASSLINK_CLIENT_SECRET"],
+           config["AL_ROSTER_CLASSLINK_SERVER_METADATA_URL"],
+           config["AL_ROSTER_CLASSLINK_SCOPES"], limits)
+    made = current_app.extensions.get(CLIENT_KEY)
+    if made is not None and made[0] == key:
+        return made[1]
+    if not (config["AL_ROSTER_CLASSLINK_CLIENT_ID"]
+            and config["AL_ROSTER_CLASSLINK_CLIENT_SECRET"]):
+        raise ConfigurationError("ClassLink sign-in needs AL_ROSTER_CLASSLINK_CLIENT_ID and "
+                                 "AL_ROSTER_CLASSLINK_CLIENT_SECRET.")
+    client = ClassLinkApp(
+        FlaskIntegration("al_roster_classlink"), "al_roster_classlink",
+        client_id=config["AL_ROSTER_CLASSLINK_CLIENT_ID"],
+        client_secret=config["AL_ROSTER_CLASSLINK_CLIENT_SECRET"],
+        server_metadata_url=config["AL_ROSTER_CLASSLINK_SERVER_METADATA_URL"],
+        client_kwargs={"scope": config["AL_ROSTER_CLASSLINK_SCOPES"],
+                       "default_timeout": limits.timeout},
+        code_challenge_method="S256", limits=limits,
+        documents=documents_for(current_app),
+    )
+    current_app.extensions[CLIENT_KEY] = (key, client)
     return client
 
 
@@ -76,10 +111,8 @@ def classlink_login():
         return client.authorize_redirect(url_for("al_roster.classlink_callback", _external=True))
     except ConfigurationError as exc:
         return _not_set_up(exc)
-    except (requests.RequestException, ValueError) as exc:
-        log.error("ClassLink discovery failed: %s", for_log(exc))
-        return friendly_page("ClassLink is not answering", "We could not reach ClassLink to "
-                             "sign you in.", 502, advice="Try again in a few minutes.")
+    except ProviderUnavailable as exc:
+        return _classlink_did_not_answer(exc)
 
 
 @bp.get("/classlink/callback")
@@ -94,7 +127,18 @@ def classlink_callback():
     except CallbackRejected as rejected:
         log.warning("ClassLink sign-in rejected: %s", for_log(rejected.reason, 300))
         return friendly_page("Sign-in did not work", rejected.message, 400, advice=TRY_AGAIN)
+    except ProviderUnavailable as exc:
+        return _classlink_did_not_answer(exc)
     return complete_sign_in(account, next_url)
+
+
+def _classlink_did_not_answer(exc: ProviderUnavailable):
+    """ClassLink slow or down: a 503 the person can act on, never a 500."""
+    log.warning("ClassLink did not answer: %s", for_log(str(exc), 300))
+    page, status = friendly_page("ClassLink did not answer", "ClassLink did not answer; try "
+                                 "again.", 503, advice="Open the app again from your ClassLink "
+                                 "portal in a minute.")
+    return page, status, {"Retry-After": "30"}
 
 
 def _not_set_up(exc: ConfigurationError):
@@ -145,6 +189,9 @@ def _exchange_code(client: FlaskOAuth2App) -> dict:
     try:
         token = client.authorize_access_token(claims_options=claims_options,
                                               leeway=ID_TOKEN_LEEWAY_SECONDS)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ProviderUnavailable(metadata.get("token_endpoint", "the token endpoint"),
+                                  f"token exchange: {type(exc).__name__}") from exc
     except (AuthlibBaseError, JoseError, requests.RequestException, ValueError) as exc:
         raise CallbackRejected(f"token exchange or id_token invalid: {exc!r}",
                                "ClassLink's answer could not be verified.") from exc
@@ -154,11 +201,15 @@ def _exchange_code(client: FlaskOAuth2App) -> dict:
 
 
 def _classlink_info(client: FlaskOAuth2App, token: dict) -> dict:
+    url = current_app.config["AL_ROSTER_CLASSLINK_USERINFO_URL"]
     try:
-        response = client.get(current_app.config["AL_ROSTER_CLASSLINK_USERINFO_URL"],
-                              token=token)
+        response = client.get(url, token=token)
+        if response.status_code >= 500:
+            raise ProviderUnavailable(url, f"user info: HTTP {response.status_code}")
         response.raise_for_status()
         info = response.json()
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ProviderUnavailable(url, f"user info: {type(exc).__name__}") from exc
     except (AuthlibBaseError, requests.RequestException, ValueError) as exc:
         raise CallbackRejected(f"user info failed: {exc!r}",
                                "ClassLink did not tell us who you are.") from exc

@@ -12,6 +12,11 @@ app at the proxy's port instead of the peer's:
 ``target`` may be set after the proxy started (a peer whose address must name the proxy:
 start the proxy, then the peer, then set ``proxy.target``). Only 127.0.0.1 is listened on
 and only loopback targets are accepted.
+
+``hang(when=...)`` and ``drop(when=...)`` take byte strings: then only connections whose
+first bytes (an HTTP request line: ``b"GET /jwks"``) hold one of them are hung or dropped,
+and the others pass. ``first_lines`` records the first line each connection sent, so a test
+can count the requests a peer was sent (``proxy.count(b"/.well-known/")``).
 """
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ class TcpProxy:
         self._listener.settimeout(0.1)
         self.port = self._listener.getsockname()[1]
         self.mode = PASS
+        self.when: tuple[bytes, ...] = ()  # empty: the mode applies to every connection
+        self.first_lines: list[bytes] = []
         self._target: tuple[str, int] | None = None
         self.target = target
         self._lock = threading.Lock()
@@ -56,16 +63,24 @@ class TcpProxy:
     # -- modes ------------------------------------------------------------------------------
 
     def pass_(self) -> None:
-        self.mode = PASS
+        self.mode, self.when = PASS, ()
 
-    def hang(self) -> None:
+    def hang(self, when: tuple[bytes, ...] | bytes = ()) -> None:
         """New connections are accepted, read from and never answered (open ones go on)."""
+        self.when = (when,) if isinstance(when, bytes) else tuple(when)
         self.mode = HANG
 
-    def drop(self) -> None:
-        """Cuts every open connection and closes new ones as soon as they arrive."""
+    def drop(self, when: tuple[bytes, ...] | bytes = ()) -> None:
+        """Cuts every open connection and closes new ones as soon as they arrive; with
+        ``when``, only new connections whose first bytes hold one of those."""
+        self.when = (when,) if isinstance(when, bytes) else tuple(when)
         self.mode = DROP
-        self._close_all()
+        if not self.when:
+            self._close_all()
+
+    def count(self, fragment: bytes) -> int:
+        """How many connections so far opened with a first line holding ``fragment``."""
+        return sum(fragment in line for line in list(self.first_lines))
 
     def close(self) -> None:
         self._stopping.set()
@@ -82,13 +97,30 @@ class TcpProxy:
             except (TimeoutError, OSError):
                 continue
             self.accepted += 1
-            mode = self.mode
-            if mode == DROP or self._target is None:
+            mode, when = self.mode, self.when
+            if (mode == DROP and not when) or self._target is None:
                 _cut(client)
                 continue
             self._track(client)
-            handler = self._hold if mode == HANG else self._forward
-            threading.Thread(target=handler, args=(client,), daemon=True).start()
+            threading.Thread(target=self._handle, args=(client, mode, when),
+                             daemon=True).start()
+
+    def _handle(self, client: socket.socket, mode: str, when: tuple[bytes, ...]) -> None:
+        try:  # every connection's first line is recorded (clients here speak first)
+            client.settimeout(5)
+            first = client.recv(65536)
+            client.settimeout(None)
+        except OSError:
+            self._forget(client)
+            return
+        self.first_lines.append(first.split(b"\r\n", 1)[0])
+        applies = mode != PASS and (not when or any(w in first for w in when))
+        if applies and mode == DROP:
+            self._forget(client)
+        elif applies:
+            self._hold(client)
+        else:
+            self._forward(client, first)
 
     def _hold(self, client: socket.socket) -> None:
         """Reads whatever comes and answers nothing until the connection or proxy ends."""
@@ -102,9 +134,12 @@ class TcpProxy:
         finally:
             self._forget(client)
 
-    def _forward(self, client: socket.socket) -> None:
+    def _forward(self, client: socket.socket, first: bytes = b"") -> None:
         try:
             upstream = socket.create_connection(self._target, timeout=5)
+            upstream.settimeout(None)
+            if first:
+                upstream.sendall(first)
         except OSError:
             self._forget(client)
             return
