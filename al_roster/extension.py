@@ -114,16 +114,26 @@ def _install_login_manager(app: Flask) -> None:
     """Accounts sign in through Flask-Login. A host app with its own manager and user loader
     keeps them: account ids carry a prefix, so its loader sees only its own users' ids.
 
-    An account is loaded only from a session its sign-in stamped, and only while that
-    session lives (:mod:`al_roster.services.sessions`)."""
+    The host may make its LoginManager, or register its loader, before or after
+    ``ALRoster(app)``: each request first checks that the loader in place is ours, wrapping
+    whatever the host registered since. An account is loaded only from a session its sign-in
+    stamped, and only while that session lives (:mod:`al_roster.services.sessions`)."""
     from flask_login import LoginManager
 
+    if getattr(app, "login_manager", None) is None:
+        LoginManager().init_app(app)
+    _wrap_user_loader(app.login_manager)
+
+    @app.before_request
+    def _keep_the_account_loader() -> None:
+        manager = getattr(app, "login_manager", None)
+        if manager is not None and not getattr(manager._user_callback, "al_roster", False):
+            _wrap_user_loader(manager)
+
+
+def _wrap_user_loader(manager) -> None:
     from .models.accounts import ACCOUNT_ID_PREFIX
 
-    manager = getattr(app, "login_manager", None)
-    if manager is None:
-        manager = LoginManager()
-        manager.init_app(app)
     host_loader = manager._user_callback
 
     def load_user(user_id: str):
@@ -137,6 +147,7 @@ def _install_login_manager(app: Flask) -> None:
             int(user_id), session.get(sessions.SESSION_KEY),
             lifetime_hours=float(current_app.config["AL_ROSTER_SESSION_HOURS"]))
 
+    load_user.al_roster = True
     manager.user_loader(load_user)
 
 

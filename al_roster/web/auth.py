@@ -16,6 +16,7 @@ from flask_login import current_user, login_user, logout_user
 from ..models import Account, ImportedClass, Membership
 from ..services.provisioning import SignInRefused
 from . import bp
+from .csrf import csrf_token
 from .pages import friendly_page
 
 _UNSAFE_IN_NEXT = set(string.whitespace) | {"\\"} | {chr(c) for c in range(32)} | {"\x7f"}
@@ -75,7 +76,8 @@ def api_me():
     account = signed_in_account()
     if account is None:
         return jsonify(error="not_signed_in", message="Nobody is signed in."), 401
-    classes = (ImportedClass.select(ImportedClass.sourced_id, ImportedClass.title)
+    classes = (ImportedClass.select(ImportedClass.id, ImportedClass.sourced_id,
+                                    ImportedClass.title)
                .join(Membership)
                .where((Membership.district_id == account.district_id)
                       & (Membership.user_sourced_id == account.sourced_id)
@@ -90,7 +92,8 @@ def api_me():
         district=account.district.slug,
         name=account.name,
         email=account.email,
-        classes=[{"sourcedId": c.sourced_id, "title": c.title} for c in classes],
+        classes=[{"id": c.id, "sourcedId": c.sourced_id, "title": c.title} for c in classes],
+        csrfToken=csrf_token(),  # for JSON clients: send it as X-CSRF-Token on writes
     )
 
 
