@@ -8,7 +8,8 @@ or, when that cannot be imported, the standalone al_roster app configured from A
 environment variables. A host app sets AL_ROSTER_APP=its_package:create_app for its workers.
 
 Schedule: ``rq cron config/cron.py`` registers :func:`sync_all_districts` at
-AL_ROSTER_SYNC_CRON. rq 2.x reads cron strings in UTC: the default ``0 7 * * *`` is 07:00
+AL_ROSTER_SYNC_CRON, and again at AL_ROSTER_CATCHUP_CRON to queue the nights that were
+lost. rq 2.x reads cron strings in UTC: the default ``0 7 * * *`` is 07:00
 UTC, 2 am (EST) or 3 am (EDT) in US Eastern and 11 pm / midnight in US Pacific: the
 districts' night, not the server's. Run exactly one ``rq cron`` process (it takes no lock).
 It also registers :func:`clean_up` at AL_ROSTER_CLEANUP_CRON (default 06:00 UTC, before the
@@ -36,6 +37,7 @@ from flask import Flask, current_app, has_app_context
 from .errors import SourceError, SyncBusy
 from .logsafe import for_log
 from .models import District, SyncRun
+from .models.base import unavailable_errors
 from .services import sources
 from .sync.runner import sync_package
 
@@ -83,10 +85,20 @@ def app_context() -> Iterator[Flask]:
 
 
 def redis_connection(url: str | None = None):
-    """A Redis connection from AL_ROSTER_REDIS_URL, or None when jobs run inline."""
+    """A Redis connection from AL_ROSTER_REDIS_URL, or None when jobs run inline. A Redis
+    that does not answer costs seconds, not forever."""
     from redis import Redis
     url = url or current_app.config.get("AL_ROSTER_REDIS_URL")
-    return Redis.from_url(url) if url else None
+    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30) if url else None
+
+
+def require_redis(url: str | None = None) -> str:
+    """AL_ROSTER_REDIS_URL, once Redis there answers; raises RedisUnreachable ("Redis at URL
+    is unreachable") for the commands that cannot work without it."""
+    from .services.redis_link import check_reachable
+    url = url or current_app.config["AL_ROSTER_REDIS_URL"]
+    check_reachable(url)
+    return url
 
 
 def job_queue(connection=None, name: str | None = None):
@@ -156,6 +168,8 @@ def _sync_fetched(district: District, fetched: sources.Fetched, options) -> dict
                            skipped=fetched.skipped)
     except SyncBusy:
         raise  # nothing was taken: the file stays, RQ retries later
+    except unavailable_errors():
+        raise  # the database went away mid-run: nothing was kept; the file stays for the retry
     except Exception:
         run = (SyncRun.select().where(SyncRun.district == district)
                .order_by(SyncRun.id.desc()).first())
@@ -198,26 +212,43 @@ def _job_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
-def sync_all_districts() -> dict:
+def sync_all_districts(now: dt.datetime | None = None) -> dict:
     """Enqueues one :func:`sync_district` job per due district, one id per district and
-    night: a second run the same night queues nothing new. One failure stops no other."""
+    night: a second run the same night queues nothing new. One failure stops no other.
+
+    Run at the nightly hour and at every catch-up tick: a district whose night was lost
+    (nothing queued while Redis was down, a killed worker, a flushed Redis, retries used up)
+    and that has no applied, held or rejected run since the nightly hour is queued again
+    under a new id (``caughtUp``); see :mod:`al_roster.schedule`."""
     from rq.exceptions import DuplicateJobError
-    with app_context():
+
+    from . import schedule
+    with app_context() as app:
         queue = job_queue()
-        queued, already, failed = [], [], {}
+        start = schedule.night_start(app.config["AL_ROSTER_SYNC_CRON"], now)
+        queued, caught_up, already, failed = [], [], [], {}
         for district in due_districts():
+            nightly_id = nightly_job_id(queue.name, district.id, start.date())
             try:
-                queue.enqueue(sync_district, district.id, job_id=nightly_job_id(queue.name, district.id),
+                job_id = schedule.next_attempt(queue, district, nightly_id, start, now)
+                if job_id is None:
+                    already.append(district.slug)
+                    continue
+                queue.enqueue(sync_district, district.id, job_id=job_id,
                               unique=True, retry=_retry(), job_timeout=JOB_TIMEOUT,
                               result_ttl=NIGHT_TTL, failure_ttl=NIGHT_TTL,
                               description=f"nightly sync of {district.slug}")
-                queued.append(district.slug)
+                (queued if job_id == nightly_id else caught_up).append(district.slug)
+                if job_id != nightly_id:
+                    log.warning("district %s: tonight's sync was lost; queued again as %s",
+                                district.slug, job_id)
             except DuplicateJobError:
                 already.append(district.slug)
             except Exception as exc:  # one district's failure never stops another's
                 log.exception("could not queue the sync of %s", district.slug)
                 failed[district.slug] = str(exc)
-        return {"queued": queued, "alreadyQueued": already, "failed": failed}
+        return {"queued": queued, "caughtUp": caught_up, "alreadyQueued": already,
+                "failed": failed}
 
 
 def run_all_inline() -> list[dict]:
@@ -264,6 +295,11 @@ def register_cron(registry) -> None:
                           cron=app.config["AL_ROSTER_SYNC_CRON"],
                           name=f"{app.config['AL_ROSTER_QUEUE']}.nightly_sync",
                           job_timeout=600)
+        if app.config.get("AL_ROSTER_CATCHUP_CRON"):  # the nights that were lost
+            registry.register(sync_all_districts, queue_name=app.config["AL_ROSTER_QUEUE"],
+                              cron=app.config["AL_ROSTER_CATCHUP_CRON"],
+                              name=f"{app.config['AL_ROSTER_QUEUE']}.nightly_catch_up",
+                              job_timeout=600)
         registry.register(clean_up, queue_name=app.config["AL_ROSTER_QUEUE"],
                           cron=app.config["AL_ROSTER_CLEANUP_CRON"],
                           name=f"{app.config['AL_ROSTER_QUEUE']}.cleanup",

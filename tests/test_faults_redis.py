@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import html
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -139,3 +142,34 @@ def test_classlink_sign_in_with_redis_at_a_closed_port_works_and_is_single_use(s
     assert UsedNonce.select().count() == spent + 4  # a state and a nonce per sign-in
     assert Account.select().where(Account.sourced_id.in_(["t-ada", "s-bo"])).count() == 2
     assert len(redis_warnings(caplog)) == 1
+
+
+CLI = os.path.join(os.path.dirname(sys.executable), "al-roster")
+
+
+def cli(env, *args):
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_commands_that_need_redis_say_it_is_unreachable_and_exit_non_zero(tmp_path):
+    url = f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
+    env = dict(os.environ, AL_ROSTER_DATABASE_URL=f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+               AL_ROSTER_INSTANCE_PATH=str(tmp_path / "instance"),
+               AL_ROSTER_STORAGE_DIR=str(tmp_path / "storage"))
+    (tmp_path / "drop").mkdir()
+    for args in (["db", "upgrade"],
+                 ["district", "add", "north", "--name", "North", "--plan", "prime",
+                  "--rostering"],
+                 ["district", "source", "north", "--csv-drop", str(tmp_path / "drop")]):
+        done = cli(env, *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    env["AL_ROSTER_REDIS_URL"] = url
+    shown = url.replace("hunter2", "***")
+    for args in (["sync-now", "north"], ["nightly"], ["worker", "--burst"], ["cron"]):
+        started = time.monotonic()
+        done = cli(env, *args)
+        said = done.stdout + done.stderr
+        assert done.returncode != 0, (args, said)
+        assert f"Redis at {shown} is unreachable" in said, (args, said)
+        assert "Traceback" not in said and "hunter2" not in said, (args, said)
+        assert time.monotonic() - started < 30

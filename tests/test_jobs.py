@@ -166,7 +166,10 @@ def test_cron_registration_enqueues_every_due_district_and_one_failure_stops_non
 
     scheduler = CronScheduler(connection=redis)
     scheduler.load_config_from_file(str(Path(ROOT, "config", "cron.py")))
-    cron_job, cleanup_job = scheduler.get_jobs()
+    registered = {job.name.rsplit(".", 1)[-1]: job for job in scheduler.get_jobs()}
+    cron_job, cleanup_job = registered["nightly_sync"], registered["cleanup"]
+    catch_up = registered["nightly_catch_up"]  # the nights that were lost, every 15 minutes
+    assert catch_up.func is jobs.sync_all_districts and catch_up.cron == "*/15 * * * *"
     assert cron_job.cron == "30 6 * * *" and cron_job.queue_name == queue_name
     assert cleanup_job.func is jobs.clean_up and cleanup_job.cron == "0 6 * * *"
     assert cron_job.func is jobs.sync_all_districts

@@ -79,6 +79,7 @@ def sync_now(slug, full, as_json) -> None:
     from .. import jobs
     target = district_service.get_district(slug)
     if state().setting("AL_ROSTER_REDIS_URL"):
+        jobs.require_redis()  # "Redis at URL is unreachable": exit 1, nothing queued
         job = jobs.enqueue_sync(target.id, full=full)
         result = {"district": slug, "queued": job.id, "queue": job.origin}
         if as_json:
@@ -104,13 +105,18 @@ def sync_now(slug, full, as_json) -> None:
 def nightly(as_json) -> None:
     from .. import jobs
     if state().setting("AL_ROSTER_REDIS_URL"):
+        jobs.require_redis()  # exit 1; the next cron tick queues the night that was missed
         result = jobs.sync_all_districts()
         if as_json:
             emit_json(result)
         else:
             click.echo(f"Queued {len(result['queued'])} district syncs"
+                       + (f"; queued again, tonight's was lost: {', '.join(result['caughtUp'])}"
+                          if result.get("caughtUp") else "")
                        + (f"; already queued tonight: {', '.join(result['alreadyQueued'])}"
                           if result["alreadyQueued"] else "") + ".")
+        if result["failed"]:
+            sys.exit(1)
         return
     results = jobs.run_all_inline()
     if as_json:
@@ -128,6 +134,8 @@ def _rq(args: list[str]) -> None:
     if not url:
         raise click.ClickException("AL_ROSTER_REDIS_URL is not set; without Redis, "
                                    "`al-roster nightly` syncs inline instead.")
+    from ..jobs import require_redis
+    require_redis(url)  # rq would otherwise stop with a traceback
     command = [sys.executable, "-m", "rq.cli", *args, "--url", url]
     click.echo("$ " + " ".join(command[2:]), err=True)
     env = dict(os.environ)

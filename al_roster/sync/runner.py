@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import PackageRejected, SyncBusy
 from ..models import District, RunChange, RunIssue, SyncRun, database
-from ..models.base import write_transaction
+from ..models.base import discard_connection, unavailable_errors, write_transaction
 from ..models.district import utcnow
 from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog, safe_text, shown
@@ -146,10 +146,31 @@ def _run(db, district, run, path, options, force, file=None, skipped=()) -> Sync
         _finish(run, REJECTED, exc.message, issues)
     except Exception as exc:
         log.exception("sync of %s (run %s) failed", district.slug, run.id)
-        _finish(run, FAILED, f"The sync failed unexpectedly and changed nothing: {exc}", issues)
+        if isinstance(exc, unavailable_errors()):
+            _finish_after_lost_connection(db, run, exc, issues)
+        else:
+            _finish(run, FAILED, f"The sync failed unexpectedly and changed nothing: {exc}",
+                    issues)
         options.finished(run)
         raise
     return run
+
+
+def _finish_after_lost_connection(db, run: SyncRun, exc: Exception, issues: IssueLog) -> None:
+    """The database went away mid-run (a restart, a terminated backend): the transaction
+    died with the connection, so nothing was kept, and the server released the district's
+    lock. The run is marked failed over a fresh connection; if the database is still
+    unreachable, the next sync of the district marks it (as a run found dead)."""
+    discard_connection(db)
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    try:
+        _finish(run, FAILED, "The sync lost its database connection and changed nothing "
+                f"({reason}); it is tried again.", issues)
+    except unavailable_errors():
+        discard_connection(db)
+        log.warning("run %s: the database is unreachable, so it is not marked failed yet",
+                    run.id)
+        raise exc from None
 
 
 def _sync_in_transaction(db, district, run, package, force) -> None:
