@@ -15,13 +15,25 @@ of login initiation + launch.
     python benchmarks/launch.py                      # 300 students, 300 + 300 launches
     python benchmarks/launch.py --students 2000 --launches 1000
     python benchmarks/launch.py --redis-url redis://127.0.0.1:6379/9
+
+The morning bell (``--serve``): the app under gunicorn (2 workers x 4 threads; werkzeug's
+threaded server when gunicorn is not installed) on loopback, a Redis of its own
+(``redis-server`` on a free port), and ``--browsers`` concurrent browsers each doing the
+whole launch over HTTP. ``--redis-outage`` stops that Redis when half the launches are done:
+every launch must still succeed (nonces fall back to the database). Reported: failures, and
+p50/p95/p99 of login + launch with Redis up and with Redis gone.
+
+    python benchmarks/launch.py --serve --redis-outage --students 2000 --launches 1500
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +43,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify
 from werkzeug.serving import make_server
@@ -157,6 +170,148 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {cuts[49] * 1000:6.1f} ms   p95 {cuts[94] * 1000:6.1f} ms"
 
 
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def own_redis():
+    """A redis-server of the benchmark's own (no persistence), which it may stop."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--daemonize", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def served(url: str, redis_url: str, storage: str, key_secret: str):
+    """The reference app on loopback under gunicorn (or werkzeug's threaded server)."""
+    port = free_port()
+    env = dict(os.environ, AL_ROSTER_DATABASE_URL=url, AL_ROSTER_REDIS_URL=redis_url,
+               AL_ROSTER_STORAGE_DIR=storage, SECRET_KEY="bench",
+               AL_ROSTER_LTI_KEY_SECRET=key_secret)
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable))
+    if gunicorn:
+        root = str(Path(__file__).resolve().parent.parent)
+        process = subprocess.Popen(
+            [gunicorn, "-w", "2", "-k", "gthread", "--threads", "4", "-b",
+             f"127.0.0.1:{port}", "--log-level", "warning", "plugin:create_app()"],
+            cwd=root, env=env | {"PYTHONPATH": root})
+        try:
+            wait_for_port(port)
+            yield f"http://127.0.0.1:{port}", "gunicorn, 2 workers x 4 threads"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        return
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("AL_ROSTER_", "SECRET"))})
+    server = make_server("127.0.0.1", port, create_app(), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}", "werkzeug's threaded server (gunicorn not installed)"
+    finally:
+        server.shutdown()
+
+
+def http_launch(base: str, platform: Platform, sourced_id: str) -> float:
+    """One new browser's login initiation and launch over HTTP; seconds, or raises."""
+    import requests
+    browser = requests.Session()
+    started = time.perf_counter()
+    login = browser.post(base + "/roster/lti/login", allow_redirects=False, timeout=30, data={
+        "iss": ISSUER, "login_hint": "cl-" + sourced_id, "client_id": CLIENT_ID,
+        "lti_deployment_id": DEPLOYMENT, "target_link_uri": base + "/roster/lti/launch",
+        "lti_message_hint": uuid.uuid4().hex})
+    if login.status_code != 302:
+        raise RuntimeError(f"login initiation answered {login.status_code}")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(login.headers["Location"]).query).items()}
+    token = platform.id_token(sourced_id, query["nonce"], query["redirect_uri"])
+    launch = browser.post(query["redirect_uri"], allow_redirects=False, timeout=30,
+                          data={"id_token": token, "state": query["state"]})
+    if launch.status_code != 302:
+        raise RuntimeError(f"launch answered {launch.status_code}: {launch.text[:200]}")
+    return time.perf_counter() - started
+
+
+def morning_bell(args) -> None:
+    """--serve: concurrent launches over HTTP; with --redis-outage, Redis stops halfway."""
+    from concurrent.futures import ThreadPoolExecutor
+    launches = min(args.launches, args.students - 4)  # the last four warm the workers up
+    platform, key_secret = Platform(), Fernet.generate_key().decode()
+    with bench_database() as url, tempfile.TemporaryDirectory() as tmp, \
+            own_redis() as (redis_url, redis_process):
+        app = create_app({"TESTING": False, "SECRET_KEY": "bench", "AL_ROSTER_DATABASE_URL": url,
+                          "AL_ROSTER_STORAGE_DIR": tmp, "AL_ROSTER_REDIS_URL": redis_url,
+                          "AL_ROSTER_LTI_KEY_SECRET": key_secret})
+        set_up(app, platform, args.students, Path(tmp) / "package")
+        app.extensions["al_roster"].db.close_all()
+        with served(url, redis_url, tmp, key_secret) as (base, server):
+            for i in range(args.students, args.students - 4, -1):  # warm every worker
+                http_launch(base, platform, f"stu-{i}")
+            halves: dict[str, list[float]] = {"Redis up": [], "Redis gone": []}
+            failures: list[str] = []
+            done = threading.Event()
+            lock = threading.Lock()
+
+            def one(i: int) -> None:
+                state = "Redis gone" if redis_process.poll() is not None else "Redis up"
+                try:
+                    seconds = http_launch(base, platform, f"stu-{i}")
+                except Exception as exc:  # a failed launch is counted, not fatal
+                    with lock:
+                        failures.append(f"stu-{i}: {exc}")
+                    return
+                with lock:
+                    halves[state].append(seconds)
+                    if args.redis_outage and sum(map(len, halves.values())) >= launches // 2 \
+                            and not done.is_set():
+                        done.set()
+                        redis_process.terminate()  # Redis taken away halfway
+
+            began = time.perf_counter()
+            with ThreadPoolExecutor(args.browsers) as pool:
+                list(pool.map(one, range(1, launches + 1)))
+            elapsed = time.perf_counter() - began
+        print(f"{server}; PostgreSQL; {args.students:,} students in {CLASSES} imported classes "
+              f"each; {launches} first launches by {args.browsers} concurrent browsers in "
+              f"{elapsed:.1f} s ({launches / elapsed:.0f}/s); load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        for state, samples in halves.items():
+            if len(samples) >= 2:
+                cuts = statistics.quantiles(samples, n=100, method="inclusive")
+                print(f"  {state:<10} {len(samples):5} launches   login+launch p50 "
+                      f"{cuts[49] * 1000:6.1f} ms   p95 {cuts[94] * 1000:6.1f} ms   "
+                      f"p99 {cuts[98] * 1000:6.1f} ms")
+        print(f"  failed launches: {len(failures)}")
+        for line in failures[:10]:
+            print("   ", line)
+        with app.app_context():
+            from al_roster.models import Account
+            made = Account.select().count()
+        print(f"  accounts made: {made} (expected {launches + 4})")
+        app.extensions["al_roster"].db.close_all()
+    platform.server.shutdown()
+    if failures:
+        sys.exit(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=300)
@@ -164,7 +319,14 @@ def main() -> None:
                         help="first launches, then as many returning launches")
     parser.add_argument("--redis-url", help="spend nonces in this Redis (as production does "
                                             "when AL_ROSTER_REDIS_URL is set)")
+    parser.add_argument("--serve", action="store_true",
+                        help="the morning bell: concurrent launches over HTTP (see above)")
+    parser.add_argument("--browsers", type=int, default=8, help="with --serve")
+    parser.add_argument("--redis-outage", action="store_true",
+                        help="with --serve: stop Redis when half the launches are done")
     args = parser.parse_args()
+    if args.serve:
+        return morning_bell(args)
     launches = min(args.launches, args.students - 1)  # the last student warms up
     platform = Platform()
     with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
