@@ -95,7 +95,7 @@ def test_solid_characters_are_those_no_check_trims_or_refuses():
     """What may start a fast value or make up a fast sourcedId: no white space (str.strip's
     sense), no control character, no comma, quote or backslash; everything else."""
     every = "".join(map(chr, range(sys.maxunicode + 1)))
-    solid = set(re.sub(f"[^{canonical._SOLID}]", "", every))
+    solid = set(re.findall(canonical.SOLID, every))
     expected = {c for c in every if not c.isspace() and c not in ',"\\'
                 and unicodedata.category(c) != "Cc"}
     assert solid == expected

@@ -25,22 +25,23 @@ from .entities import Column
 #: Characters no fast value contains: field syntax, control characters and the backslash
 #: (which the row hash escapes: keeping it out keeps fast values hash-ready as they are).
 _NEVER = r'"\\\x00-\x1f\x7f'
-#: Characters that may start a fast value, and that make up a fast sourcedId: printable,
-#: neither white space (as ``str.strip`` sees it) nor field syntax (comma, quote), not the
-#: backslash, no control character (C1 included). A positive set, so matching it is a
-#: table look-up per character.
-_SOLID = (r"!#-+\--\[\]-~\u00a1-\u167f\u1681-\u1fff\u200b-\u2027\u202a-\u202e"
-          r"\u2030-\u205e\u2060-\u2fff\u3001-\U0010ffff")
+#: White space (as ``str.strip`` sees it) and control characters (C1 included), listed
+#: rather than written ``\s``: a set without a category is matched by table look-up.
+_BLANK_OR_CONTROL = (r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f"
+                     r"\u3000")
+#: A character that may start a fast value, and that makes up a fast sourcedId: neither
+#: white space nor a control character, nor field syntax (comma, quote), nor the backslash.
+SOLID = rf'[^{_BLANK_OR_CONTROL}"\\,]'
 #: Any value that is already trimmed (no white space at either end); bare or quoted. A
 #: value runs up to the field's end (a comma, quote or line end, none of which it may hold),
 #: so it is taken possessively, never backtracked, and its last character checked behind it.
 _TRIMMED = {
-    False: rf"[{_SOLID}][^,{_NEVER}]*+(?<!\s)",
-    True: rf"[{_SOLID},][^{_NEVER}]*+(?<!\s)",
+    False: rf"{SOLID}[^,{_NEVER}]*+(?<!\s)",
+    True: rf'[^{_BLANK_OR_CONTROL}"\\][^{_NEVER}]*+(?<!\s)',
 }
 #: A sourcedId the full check keeps as it is: 1 to 255 characters, none of them white space
 #: (an id with a space inside is kept too, by the full check).
-SOURCED_ID = rf"[{_SOLID}]{{1,255}}+"
+SOURCED_ID = rf"{SOLID}{{1,255}}+"
 #: YYYY-MM-DD with a real month and day; 29 February (valid one year in four) and year 0000
 #: are left to the full check.
 DATE = (r"(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
