@@ -57,7 +57,9 @@ class ALRoster:
         AL_ROSTER_PROVIDER_CACHE_SECONDS, AL_ROSTER_PROVIDER_STALE_SECONDS,
         AL_ROSTER_PROVIDER_RETRY_SECONDS, AL_ROSTER_REDIS_TIMEOUT,
         AL_ROSTER_REDIS_RETRY_SECONDS, AL_ROSTER_DATABASE_CONNECT_TIMEOUT,
-        AL_ROSTER_CATCHUP_CRON.
+        AL_ROSTER_CATCHUP_CRON; the class page's
+        "Someone missing or wrong?": AL_ROSTER_TEACHER_QUESTIONS,
+        AL_ROSTER_TEACHER_QUESTIONS_MINUTES.
         """
         if "al_roster" in app.extensions:
             raise RuntimeError("ALRoster is already registered on this app.")

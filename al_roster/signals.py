@@ -22,3 +22,9 @@ student_placed = _signals.signal("al-roster-student-placed")
 #: ``account_ids`` and ``class_ids`` (its Account and ImportedClass ids, now deleted), so the
 #: host app can delete what it keeps for them. Sent after the purge is committed.
 district_purged = _signals.signal("al-roster-district-purged")
+#: A teacher asked "Someone missing or wrong?" on a class's page (or its JSON route) and was
+#: answered: ``account`` (the teacher), ``class_id`` (ImportedClass id), ``reference`` (what
+#: support looks up in the console), ``answer`` (the answer code), ``fix_by`` ("district",
+#: "support", "teacher" or "nobody") and ``message`` (the text ready to send). Connect it to
+#: open the host app's own chat with that text. Sent after the question is kept.
+teacher_message_ready = _signals.signal("al-roster-teacher-message-ready")

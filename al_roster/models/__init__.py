@@ -5,6 +5,7 @@ from .classes import ImportedClass, Membership
 from .district import District
 from .lti import LTI_MODELS, LtiDeployment, LtiRegistration, LtiToolKey, UsedNonce
 from .privacy import PrivacyAudit
+from .questions import TeacherQuestion
 from .roster import (
     ROSTER_MODELS,
     AcademicSession,
@@ -22,12 +23,14 @@ from .runs import RunChange, RunIssue, SyncRun
 ALL_MODELS = [
     District, SyncRun, RunIssue, RunChange, *ROSTER_MODELS.values(),
     Account, AccountEvent, ImportedClass, Membership, *LTI_MODELS, PrivacyAudit,
+    TeacherQuestion,
 ]
 
 __all__ = [
     "ALL_MODELS", "ROSTER_MODELS", "AcademicSession", "Account", "AccountEvent", "BaseModel",
     "Course", "District", "Enrollment", "ImportedClass", "LtiDeployment", "LtiRegistration",
     "LtiToolKey", "Membership", "Org", "PrivacyAudit", "RosterClass",
-    "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun", "UsedNonce",
+    "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun",
+    "TeacherQuestion", "UsedNonce",
     "bind_database", "database", "is_postgres", "present",
 ]

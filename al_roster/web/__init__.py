@@ -11,6 +11,9 @@ bp = Blueprint("al_roster", __name__, template_folder="templates", static_folder
 from . import admin, admin_privacy, auth, classes, csrf, dev_login, framing, lti, pages, sso  # noqa: E402,F401
 
 # isort: split
+from . import admin_questions, class_why  # noqa: E402,F401  (teachers' questions)
+
+# isort: split
 from . import unavailable  # noqa: E402,F401  (database down: 503 pages; GET /health)
 
 
