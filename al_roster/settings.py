@@ -101,13 +101,13 @@ DEFAULTS: dict[str, object] = {
     "AL_ROSTER_REDIS_RETRY_SECONDS": 5.0,
     # Seconds to open a PostgreSQL connection before the database counts as unreachable.
     "AL_ROSTER_DATABASE_CONNECT_TIMEOUT": 5,
+    # UTC cron schedule of the catch-up tick: a district whose nightly sync was lost (Redis
+    # down at the nightly hour, a worker killed, a flushed queue) is queued again.
+    "AL_ROSTER_CATCHUP_CRON": "*/15 * * * *",
     # "Someone missing or wrong?" on a class's page: questions one teacher may ask per window
     # of this many minutes (counted in the database, so every process shares the count).
     "AL_ROSTER_TEACHER_QUESTIONS": 30,
     "AL_ROSTER_TEACHER_QUESTIONS_MINUTES": 10.0,
-    # UTC cron schedule of the catch-up tick: a district whose nightly sync was lost (Redis
-    # down at the nightly hour, a worker killed, a flushed queue) is queued again.
-    "AL_ROSTER_CATCHUP_CRON": "*/15 * * * *",
 }
 
 #: Environment variables holding a OneRoster API source's client secret start with this;
