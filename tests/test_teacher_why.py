@@ -16,6 +16,7 @@ from rosters import account_for, school, sign_in
 from al_roster.models import Account, ImportedClass, Membership, TeacherQuestion
 from al_roster.services.class_import import import_classes
 from al_roster.services.districts import add_district
+from al_roster.services.purge import purge_district
 from al_roster.signals import teacher_message_ready
 from al_roster.sync.runner import sync_package
 
@@ -382,8 +383,17 @@ def test_support_sees_what_teachers_asked_this_week_grouped_by_answer(app, clien
     assert client.get("/roster/api/admin/questions").status_code == 403
 
 
-def test_kept_questions_go_with_their_class_teacher_and_district(app, client, world):
+def test_kept_questions_go_with_their_teacher_and_with_a_purged_district(app, client, world):
     sign_in(client, world["ada"])
     ask_json(client, world["klass"], "stu-1")
     Account.delete().where(Account.id == world["ada"].id).execute()
+    assert TeacherQuestion.select().count() == 0
+    grace = account_for(world["north"], "tch-2", "teacher")
+    Membership.create(imported_class=world["klass"], district_id=world["north"].id,
+                      user_sourced_id="tch-2", role="teacher")
+    sign_in(client, grace)
+    ask_json(client, world["klass"], "stu-1")
+    storage = app.extensions["al_roster"].sync_options.storage_dir
+    report = purge_district(world["north"], storage, by="test")
+    assert report.tables["teacher_question"] == 1
     assert TeacherQuestion.select().count() == 0

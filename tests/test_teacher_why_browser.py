@@ -3,8 +3,10 @@ and a 390 px phone, with the keyboard only: ask, read the answer, copy the messa
 axe-core finds nothing on the page."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
+from types import SimpleNamespace
 
 import pytest
 from conftest import make_app
@@ -32,7 +34,8 @@ def site(tmp_path):
     Grace's Chemistry only."""
     app = make_app(f"sqlite:///{tmp_path / 'roster.sqlite3'}", tmp_path, AL_ROSTER_DEV_LOGIN=True)
     with app.app_context():
-        district = add_district("north", "North District", plan="prime", rostering=True)
+        district = add_district("north", "North District", plan="prime", rostering=True,
+                                deletion_threshold=1.0)
         files = school(dt.date.today())
         files["users"].append(dict(sourcedId="stu-zoe", enabledUser="true", orgSourcedIds="sch-1",
                                    role="student", username="zoe", givenName="Zoe",
@@ -45,7 +48,8 @@ def site(tmp_path):
         assert run.status == "applied", run.message
         klass = import_classes(account_for(district, "tch-1", "teacher"), ["cls-alg1"])[0]
     with live_server(app) as base, app.app_context():
-        yield base, klass.id
+        yield SimpleNamespace(base=base, class_id=klass.id, app=app, district=district,
+                              files=files, tmp_path=tmp_path)
 
 
 @pytest.fixture(params=list(SCREENS))
@@ -80,7 +84,7 @@ def fits_the_screen(page):
 
 
 def test_a_teacher_asks_reads_and_copies_the_message_with_the_keyboard(page, site):
-    base, class_id = site
+    base, class_id = site.base, site.class_id
     sign_in_with_keyboard(page, base, "Ada Lovelace")
     page.goto(f"{base}/roster/classes/{class_id}")
     expect(page.get_by_role("heading", name="Someone missing or wrong?")).to_be_visible()
@@ -92,8 +96,9 @@ def test_a_teacher_asks_reads_and_copies_the_message_with_the_keyboard(page, sit
     page.keyboard.press("Enter")
     title = page.get_by_role("heading", name="What the roster says about “Zoe Other”")
     expect(title).to_be_focused()  # read out first
-    expect(page.get_by_role("paragraph").get_by_text("Your district's file lists “Zoe Other” as a student, but not "
-                            "in Algebra I - Period 1.")).to_be_visible()
+    answer = page.get_by_role("paragraph").get_by_text(
+        "Your district's file lists “Zoe Other” as a student, but not in Algebra I - Period 1.")
+    expect(answer).to_be_visible()
     expect(page.get_by_text("Chemistry")).to_have_count(0)  # never her other classes
     expect(page.get_by_text("Your district's OneRoster administrator")).to_be_visible()
     message = page.get_by_label("Message ready to send")
@@ -112,15 +117,42 @@ def test_a_teacher_asks_reads_and_copies_the_message_with_the_keyboard(page, sit
 
 
 def test_a_teacher_picks_a_student_not_signed_in_yet_with_the_keyboard(page, site):
-    base, class_id = site
+    base, class_id = site.base, site.class_id
     sign_in_with_keyboard(page, base, "Ada Lovelace")
     page.goto(f"{base}/roster/classes/{class_id}")
     assert axe_violations(page) == []
     press_tab_until(page, page.get_by_role("link", name="Ask why Student2 Pupil is not signed in"))
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="What the roster says about “stu-2”")).to_be_focused()
-    expect(page.get_by_role("paragraph").get_by_text("Student2 Pupil is on this class's roster but has not signed in "
-                            "yet: they join by opening the app from ClassLink")).to_be_visible()
+    expect(page.get_by_role("paragraph").get_by_text(
+        "Student2 Pupil is on this class's roster but has not signed in yet: they join by "
+        "opening the app from ClassLink")).to_be_visible()
     expect(page.get_by_text("The app's support team.")).to_be_visible()
     fits_the_screen(page)
+    assert axe_violations(page) == []
+
+
+def test_an_archived_class_offers_the_import_popup_by_keyboard(page, site):
+    base, class_id = site.base, site.class_id
+    files = copy.deepcopy(site.files)
+    files["classes"] = [c for c in files["classes"] if c["sourcedId"] != "cls-alg1"]
+    files["enrollments"] = [e for e in files["enrollments"] if e["classSourcedId"] != "cls-alg1"]
+    run = sync_package(site.district, write_package(site.tmp_path / "removed", files),
+                       site.app.extensions["al_roster"].sync_options)
+    assert run.status == "applied", run.message
+    sign_in_with_keyboard(page, base, "Ada Lovelace")
+    page.goto(f"{base}/roster/classes/{class_id}")
+    press_tab_until(page, page.get_by_label("Student's name, username, e-mail or ID"))
+    page.keyboard.type("Student1 Pupil")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("paragraph").get_by_text(
+        "Algebra I - Period 1 is archived")).to_be_visible()
+    opener = page.get_by_role("button", name="Import your most recent classes")
+    press_tab_until(page, opener)
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Add classes")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
     assert axe_violations(page) == []

@@ -40,6 +40,7 @@ from ..models import (
     RunChange,
     RunIssue,
     SyncRun,
+    TeacherQuestion,
     database,
 )
 from ..models.base import write_transaction
@@ -86,6 +87,7 @@ def _district_rows(district: District):
     yield "run_issue", RunIssue, RunIssue.run.in_(runs)
     for model in ROSTER_MODELS.values():
         yield model._meta.table_name, model, model.district_id == district.id
+    yield "teacher_question", TeacherQuestion, TeacherQuestion.district == district.id
     yield "membership", Membership, ((Membership.district_id == district.id)
                                      | Membership.imported_class.in_(classes))
     yield "imported_class", ImportedClass, ImportedClass.district == district.id
