@@ -113,6 +113,10 @@ def setup_starts(app, world):
     resync(app, world, set_dates("enr-cls-alg1-stu-2", beginDate=(TODAY + 10 * DAY).isoformat()))
 
 
+def setup_zoe_left(app, world):
+    return resync(app, world, drop_user("stu-zoe"))
+
+
 def setup_signed_in(app, world):
     account_for(world["north"], "stu-2", "student")
 
@@ -150,6 +154,8 @@ CASES = [
     # (name, typed, setup, answer code, who can fix, words the teacher reads)
     ("not in the roster", "Ana Diaz", None, "not_in_roster", "district",
      ["Your district's SIS did not send anyone called Ana Diaz in last night's file"]),
+    ("left the district, never in this class", "Zoe Other", setup_zoe_left, "not_in_roster",
+     "district", ["did not send anyone called Zoe Other"]),
     ("in the roster, not in this class", "Zoe Other", None, "not_in_class", "district",
      ["Your district's file lists \u201cZoe Other\u201d as a student, but not in "
       "Algebra I - Period 1"]),
@@ -210,7 +216,7 @@ def test_each_answer_through_the_page_and_the_json(app, client, world, name, typ
     for text in words:
         assert text in answer["text"]
     assert answer["reference"].startswith("Q-")
-    if run is not None and code != "enrollment_ended":
+    if run is not None and code != "not_in_roster":
         assert answer["run"]["id"] == run.id
 
     page = ask_page(client, world["klass"], typed)

@@ -131,11 +131,9 @@ def _diagnose(account: Account, klass: ImportedClass, query: str, today: dt.date
     if len(tied) > 1:
         names = sorted(_name(p) for p in students if p["sourcedId"] in tied)
         return Facts("several_match", query, matches=names)
-    newer = _in_newer_class(account, klass, tied or ids, today)
     if not tied:
-        if newer:
-            return Facts("newer_class_not_imported", query)
-        return Facts("not_in_class", query)
+        return _outside_the_class(account, klass, query, students, today)
+    newer = _in_newer_class(account, klass, tied, today)
     person = next(p for p in students if p["sourcedId"] == tied[0])
     found = diagnostics.why_not_in_class(account.district, person["sourcedId"],
                                          klass.sourced_id, today=today)
@@ -144,6 +142,19 @@ def _diagnose(account: Account, klass: ImportedClass, query: str, today: dt.date
         return Facts("newer_class_not_imported", facts.name, facts.sourced_id,
                      underlying=facts)
     return facts
+
+
+def _outside_the_class(account: Account, klass: ImportedClass, query: str,
+                       students: list[dict], today: dt.date) -> Facts:
+    """No tie to the class: whether the district's file lists them, and nothing more."""
+    listed = [p["sourcedId"] for p in students if p["present"]]
+    if not listed:  # removed from the roster: the file no longer lists them
+        return Facts("not_in_roster", query)
+    if _in_newer_class(account, klass, listed, today):
+        return Facts("newer_class_not_imported", query)
+    if len(students) >= diagnostics.LOOKUP_LIMIT:  # the class's student may be past the cut
+        return Facts("several_match", query)
+    return Facts("not_in_class", query)
 
 
 def _from_diagnosis(found: dict, person: dict) -> Facts:
@@ -278,8 +289,9 @@ _SENTENCES = {
         f"Your district's file lists \u201c{f.name}\u201d as a student, but not in {t}. "
         "To add them, your district enrolls them in this class in the SIS."),
     "several_match": lambda f, t: (
-        f"Several students of {t} match \u201c{f.name}\u201d: {', '.join(f.matches)}. "
-        "Type the full name, username or e-mail."),
+        (f"Several students of {t} match \u201c{f.name}\u201d: {', '.join(f.matches)}. "
+         if f.matches else f"Many students match \u201c{f.name}\u201d. ")
+        + "Type the full name, username or e-mail."),
     "removed_from_roster": lambda f, t: (
         f"{f.name} is no longer in your district's roster: the district's file of {f.day} "
         "did not list them."),
