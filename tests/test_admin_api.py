@@ -14,6 +14,8 @@ from al_roster.models import District, RosterUser, present
 def world(app, tmp_path):
     north, south, files, first = two_districts(tmp_path, console_people=True)
     dropped, gone = half_dropped(files)
+    north.hold_whole_runs = True  # a run held whole, as districts may choose
+    north.save()
     held = sync(north, tmp_path, dropped, "north-2")
     assert held.status == "held"
     people = {

@@ -39,6 +39,7 @@ def smtp(app):
 def test_held_run_mails_once_with_cause_and_link(app, smtp, tmp_path):
     north, _, files, first = two_districts(tmp_path)
     north.contacts = "it@north.org, sis@north.org"
+    north.hold_whole_runs = True
     north.save()
     assert notify_run(first, app.config) is False  # applied: nothing to say
     held = sync(north, tmp_path, half_dropped(files)[0], "north-2")  # the sync itself mails

@@ -14,7 +14,10 @@ from al_roster.services.districts import add_district
 
 @pytest.fixture
 def north(app):
-    return add_district("north", "North District", plan="prime", rostering=True)
+    district = add_district("north", "North District", plan="prime", rostering=True)
+    district.hold_whole_runs = True  # these review runs held whole (nothing applied)
+    district.save()
+    return district
 
 
 def invoke(runner, *args, code=0):

@@ -52,6 +52,8 @@ def test_same_package_twice_changes_nothing(app, district):
 
 
 def test_bulk_then_delta_then_bulk(app, district, tmp_path):
+    district.deletion_threshold = 1.0  # deltas are guarded too: this one removes 1 of 5
+    district.save()
     base = small_district(students=4)
     assert sync(app, district, write_package(tmp_path / "bulk1", base)).status == "applied"
 
@@ -86,6 +88,8 @@ def test_bulk_then_delta_then_bulk(app, district, tmp_path):
 
 
 def test_delta_inactive_is_read_as_tobedeleted(app, district, tmp_path):
+    district.deletion_threshold = 1.0  # deltas are guarded too: this one removes 1 of 5
+    district.save()
     sync(app, district, write_package(tmp_path / "bulk", small_district()))
     delta = {"enrollments": [dict(sourcedId="enr-1", status="inactive",
                                   dateLastModified="2026-11-27T10:00:00.000Z")]}

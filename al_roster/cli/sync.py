@@ -6,13 +6,14 @@ import sys
 import click
 
 from ..errors import SyncBusy
-from ..models.runs import APPLIED, HELD, REJECTED
+from ..models.runs import APPLIED, HELD, PARTIAL, REJECTED
 from ..services import districts as district_service
 from ..sync.report import run_report
 from ..sync.runner import sync_package
 from .base import cli, emit_json, state, with_roster
 
-EXIT_CODES = {APPLIED: 0, REJECTED: 2, HELD: 3}
+#: 3: held whole, nothing applied; 4: applied, removals held for review.
+EXIT_CODES = {APPLIED: 0, REJECTED: 2, HELD: 3, PARTIAL: 4}
 
 @cli.command("sync", help="Sync a OneRoster CSV package (a zip or a folder) into a district.")
 @click.argument("slug")

@@ -35,6 +35,10 @@ class RosterRecord(BaseModel):
     first_run_id = peewee.IntegerField()
     last_run_id = peewee.IntegerField()
     removed_run_id = peewee.IntegerField(null=True)
+    #: Removal grace: the first of the consecutive bulk runs whose file lacked the record,
+    #: and how many they are (None while it is in the files).
+    missing_since_run_id = peewee.IntegerField(null=True)
+    missing_runs = peewee.IntegerField(null=True)
 
     @property
     def present(self) -> bool:

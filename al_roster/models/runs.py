@@ -14,7 +14,13 @@ from .district import District, utcnow
 
 RUNNING, APPLIED, HELD, REJECTED, FAILED, UNDONE, DISCARDED = (
     "running", "applied", "held", "rejected", "failed", "undone", "discarded")
-FINISHED = (APPLIED, HELD, REJECTED, FAILED, UNDONE, DISCARDED)
+#: Applied, removals held: what was safe is in the copy; the removals (or mass updates) of
+#: the scope that tripped a guard wait, as change records of the held kinds, for a reviewer.
+PARTIAL = "partial"
+FINISHED = (APPLIED, HELD, PARTIAL, REJECTED, FAILED, UNDONE, DISCARDED)
+#: Run statuses a reviewer decides: approve or reject what is held.
+AWAITING_REVIEW = (HELD, PARTIAL)
+STATUS_LABELS = {PARTIAL: "applied, removals held"}
 
 
 class SyncRun(BaseModel):
@@ -63,7 +69,8 @@ class RunChange(BaseModel):
     entity = peewee.CharField(max_length=32)
     row_id = peewee.IntegerField()
     sourced_id = peewee.TextField()
-    kind = peewee.CharField(max_length=16)  # updated, restored, removed
+    #: updated, restored, removed; held_removal, held_update: not done, waiting for review
+    kind = peewee.CharField(max_length=16)
     prev_last_run_id = peewee.IntegerField(null=True)
     before = peewee.TextField(null=True)  # JSON of the row's values before the run
     after = peewee.TextField(null=True)

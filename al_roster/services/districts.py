@@ -36,6 +36,10 @@ class DistrictChanges:
     rostering: bool | None = None
     deletion_threshold: float | None = None
     contacts: str | None = None
+    scope_threshold: float | None = None
+    update_threshold: float | None = None
+    hold_whole_runs: bool | None = None
+    removal_grace_runs: int | None = None
 
 
 def get_district(slug: str) -> District:
@@ -82,9 +86,22 @@ def update_district(district: District, changes: DistrictChanges, *, staff: bool
         district.deletion_threshold = check_threshold(changes.deletion_threshold)
     if changes.contacts is not None:
         district.contacts = check_contacts(changes.contacts)
+    _apply_guard_settings(district, changes)
     with _tenant_taken_is_a_conflict(district.classlink_tenant_id):
         district.save()
     return district
+
+
+def _apply_guard_settings(district: District, changes: DistrictChanges) -> None:
+    """The guards' shares, whole-run holds and removal grace (see sync.guards)."""
+    if changes.scope_threshold is not None:
+        district.scope_threshold = check_threshold(changes.scope_threshold)
+    if changes.update_threshold is not None:
+        district.update_threshold = check_threshold(changes.update_threshold)
+    if changes.hold_whole_runs is not None:
+        district.hold_whole_runs = bool(changes.hold_whole_runs)
+    if changes.removal_grace_runs is not None:
+        district.removal_grace_runs = check_grace(changes.removal_grace_runs)
 
 
 @contextmanager
@@ -123,6 +140,12 @@ def check_threshold(value: float) -> float:
     if not 0 <= value <= 1:
         raise RosterError("The deletion threshold is a share between 0 and 1 (0.1 is 10%).")
     return value
+
+
+def check_grace(runs: int) -> int:
+    if not isinstance(runs, int) or not 0 <= runs <= 30:
+        raise RosterError("Removal grace is a number of runs from 0 (off: remove at once) to 30.")
+    return runs
 
 
 def check_slug(slug: str) -> str:
@@ -187,6 +210,10 @@ def describe_district(district: District, options: SyncOptions | None = None) ->
         "plan": district.plan,
         "rosteringEnabled": district.rostering_enabled,
         "deletionThreshold": district.deletion_threshold,
+        "scopeThreshold": district.scope_threshold,
+        "updateThreshold": district.update_threshold,
+        "holdWholeRuns": district.hold_whole_runs,
+        "removalGraceRuns": district.removal_grace_runs,
         "source": {"kind": district.source_kind, **(district.source_config or {})},
         "counts": roster_counts(district),
         "lastRun": None if run is None else {

@@ -26,12 +26,12 @@ from peewee import SQL
 from ..logsafe import for_log
 from ..models import District, SyncRun, database
 from ..models.district import utcnow
-from ..models.runs import FAILED, HELD
+from ..models.runs import FAILED, HELD, PARTIAL
 from ..settings import DEFAULTS
 
 log = logging.getLogger(__name__)
 
-NOTIFY_STATUSES = (HELD, FAILED)
+NOTIFY_STATUSES = (HELD, PARTIAL, FAILED)
 #: Unsent mail of runs started in the last RESEND_DAYS days is tried again, at most
 #: RESEND_LIMIT runs of a district each look.
 RESEND_DAYS = 3
@@ -81,14 +81,18 @@ def run_url(run: SyncRun, config: Mapping) -> str:
 
 def compose(run: SyncRun, config: Mapping, to: list[str]) -> EmailMessage:
     district = run.district
-    verb = "is waiting for review" if run.status == HELD else "failed"
+    verb = {HELD: "is waiting for review",
+            PARTIAL: "was applied; its removals are waiting for review"}.get(run.status, "failed")
     message = EmailMessage()
     message["Subject"] = f"Roster sync {run.id} for {one_line(district.name or '')} {verb}"
     message["From"] = config.get("AL_ROSTER_MAIL_FROM") or DEFAULTS["AL_ROSTER_MAIL_FROM"]
     message["To"] = ", ".join(to)
-    action = ("Nothing was changed yet. Review what it would remove, then approve or reject it:"
-              if run.status == HELD else
-              "Nothing was changed. See the run's issues, fix the export and sync again:")
+    action = {
+        HELD: "Nothing was changed yet. Review what it would remove, then approve or reject it:",
+        PARTIAL: ("Its new and changed records are in place (new students can sign in). The "
+                  "removals listed were not made: review them, then approve or reject them:"),
+    }.get(run.status, "Nothing was changed. See the run's issues, fix the export and sync "
+                      "again:")
     message.set_content(
         f"The nightly roster sync of {district.name} (run {run.id}, started "
         f"{run.started_at:%Y-%m-%d %H:%M} UTC) {verb}.\n\n"

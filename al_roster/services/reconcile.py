@@ -30,7 +30,7 @@ from ..models import Account, Enrollment, ImportedClass, RosterClass, RosterUser
 from ..models.base import is_postgres
 from ..models.classes import ACTIVE, ARCHIVED
 from ..models.district import utcnow
-from ..models.runs import APPLIED, RUNNING, UNDONE
+from ..models.runs import APPLIED, PARTIAL, RUNNING, UNDONE
 from .membership_diff import PEOPLE, MemberScope, reconcile_members
 
 T_CLASS = ImportedClass._meta.table_name
@@ -94,7 +94,7 @@ def _reconciled_since(district_id: int, run_id: int | None) -> dt.date | None:
     last = (SyncRun.select(peewee.fn.MAX(peewee.fn.COALESCE(SyncRun.decided_at,
                                                             SyncRun.finished_at)))
             .where((SyncRun.district == district_id) & (SyncRun.id != run_id)
-                   & SyncRun.status.in_((APPLIED, UNDONE))).scalar())
+                   & SyncRun.status.in_((APPLIED, PARTIAL, UNDONE))).scalar())
     if last is None:
         return None
     if isinstance(last, str):  # SQLite hands back text from an aggregate

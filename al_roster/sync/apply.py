@@ -25,20 +25,33 @@ def value_columns(entity: Entity) -> list[str]:
 
 
 def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
-               plans: dict[str, EntityPlan]) -> None:
+               plans: dict[str, EntityPlan], held: dict[str, set[str]] | None = None) -> None:
+    """Applies the plans; ``held`` (entity -> held kinds, see sync.held_changes) names the
+    change records of this run whose rows must be left alone."""
     for entity in ENTITIES:
         plan = plans.get(entity.name)
         if plan is None:
             continue
+        kinds = (held or {}).get(entity.name, set())
         if plan.updated or plan.restored:
-            _record_updates(db, stage, entity, run_id)
-            _update(db, stage, entity, run_id)
+            skip = _held(run_id, entity, "held_update", kinds)
+            _record_updates(db, stage, entity, run_id, skip("r"))
+            _update(db, stage, entity, run_id, skip(f'"{roster_table(entity)}"'))
         if plan.created:
             _insert(db, stage, entity, run_id)
         if plan.deleted:
-            _remove(db, stage, entity, run_id)
+            _remove(db, stage, entity, run_id, _held(run_id, entity, "held_removal", kinds))
         if plan.created + plan.deleted > max(10_000, plan.present_before // 10):
             analyze(db, roster_table(entity))
+
+
+def _held(run_id: int, entity: Entity, kind: str, kinds: set[str]):
+    """A function of a row alias giving the SQL that leaves the run's held rows out."""
+    if kind not in kinds:
+        return lambda row: ""
+    return lambda row: (f" AND {row}.id NOT IN (SELECT h.row_id FROM "
+                        f"\"{RunChange._meta.table_name}\" h WHERE h.run_id = {int(run_id)} "
+                        f"AND h.entity = '{entity.name}' AND h.kind = '{kind}')")
 
 
 def _changed(alias_r: str = "r", alias_s: str = "s") -> str:
@@ -49,21 +62,27 @@ def _changed(alias_r: str = "r", alias_s: str = "s") -> str:
 CHANGE_COLUMNS = "run_id, entity, row_id, sourced_id, kind, prev_last_run_id, before, after"
 
 
-def _updates_select(db, stage: Stage, entity: Entity) -> str:
+def _updates_select(db, stage: Stage, entity: Entity, *, kind: str | None = None,
+                    skip: str = "") -> str:
+    """The change records of the rows the file updates or restores; with ``kind``, of the
+    updates alone (not restorations), recorded as that kind."""
     p, columns = db.param, value_columns(entity)
     before = json_object(db, "r", columns + list(TRACKED))
     after = json_object(db, "s", columns + list(COPIED))
-    return (f"SELECT {p}, {p}, r.id, r.sourced_id, CASE WHEN r.removed_run_id IS NULL "
-            f"THEN 'updated' ELSE 'restored' END, r.last_run_id, {before}, {after} "
+    which = ("CASE WHEN r.removed_run_id IS NULL THEN 'updated' ELSE 'restored' END"
+             if kind is None else f"'{kind}'")
+    only = "" if kind is None else " AND r.removed_run_id IS NULL"
+    return (f"SELECT {p}, {p}, r.id, r.sourced_id, {which}, r.last_run_id, {before}, {after} "
             f'FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
-            f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id WHERE {_changed()}")
+            f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id WHERE {_changed()}"
+            f"{only}{skip}")
 
 
-def _removals_select(db, stage: Stage, entity: Entity) -> str:
+def _removals_select(db, stage: Stage, entity: Entity, skip: str = "") -> str:
     p = db.param
     return (f"SELECT {p}, {p}, r.id, r.sourced_id, 'removed', r.last_run_id, NULL, NULL "
             f'FROM "{roster_table(entity)}" r WHERE r.district_id = {p} AND '
-            f"{removal_condition(stage, entity.name)}")
+            f"{removal_condition(stage, entity.name)}{skip}")
 
 
 def _creations_select(db, stage: Stage, entity: Entity) -> str:
@@ -88,19 +107,19 @@ def preview_changes(db, stage: Stage, run_id: int, plans: dict[str, EntityPlan],
     return rows
 
 
-def _record_updates(db, stage: Stage, entity: Entity, run_id: int) -> None:
+def _record_updates(db, stage: Stage, entity: Entity, run_id: int, skip: str = "") -> None:
     db.execute_sql(
         f'INSERT INTO "{RunChange._meta.table_name}" ({CHANGE_COLUMNS}) '
-        + _updates_select(db, stage, entity), [run_id, entity.name, stage.district_id])
+        + _updates_select(db, stage, entity, skip=skip), [run_id, entity.name, stage.district_id])
 
 
-def _update(db, stage: Stage, entity: Entity, run_id: int) -> None:
+def _update(db, stage: Stage, entity: Entity, run_id: int, skip: str = "") -> None:
     p, target = db.param, f'"{roster_table(entity)}"'
     sets = ", ".join(f'"{c}" = s."{c}"' for c in value_columns(entity) + list(COPIED))
     db.execute_sql(
         f"UPDATE {target} SET {sets}, removed_run_id = NULL, last_run_id = {p} "
         f'FROM "{stage_table(entity)}" s WHERE {target}.district_id = {p} '
-        f"AND {target}.sourced_id = s.sourced_id AND {_changed(target)}",
+        f"AND {target}.sourced_id = s.sourced_id AND {_changed(target)}{skip}",
         [run_id, stage.district_id])
 
 
@@ -117,15 +136,15 @@ def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
         [stage.district_id, run_id, run_id, stage.district_id])
 
 
-def _remove(db, stage: Stage, entity: Entity, run_id: int) -> None:
+def _remove(db, stage: Stage, entity: Entity, run_id: int, skip=lambda row: "") -> None:
     p, target = db.param, f'"{roster_table(entity)}"'
     db.execute_sql(
         f'INSERT INTO "{RunChange._meta.table_name}" ({CHANGE_COLUMNS}) '
-        + _removals_select(db, stage, entity), [run_id, entity.name, stage.district_id])
+        + _removals_select(db, stage, entity, skip("r")), [run_id, entity.name, stage.district_id])
     db.execute_sql(
         f"UPDATE {target} SET removed_run_id = {p}, last_run_id = {p} "
-        f"WHERE district_id = {p} AND {removal_condition(stage, entity.name, target)}",
-        [run_id, run_id, stage.district_id])
+        f"WHERE district_id = {p} AND {removal_condition(stage, entity.name, target)}"
+        f"{skip(target)}", [run_id, run_id, stage.district_id])
 
 
 def derive_user_roles(db, district_id: int, run_id: int | None) -> None:

@@ -6,6 +6,9 @@ holds what reading that file gave it, so :func:`files_the_copy_holds` names, per
 the file (digest, rows, run) only when:
 
 - the run that read it (its *source run*) is still applied, not undone;
+- nothing of that read is still pending: the run was not applied with its removals held
+  (nor were they rejected), and it marked no record missing under removal grace (every
+  bulk run counts those again);
 - that read was clean: no row skipped, no reference to a record that exists nowhere. Such
   a file could read differently once other files change (a user fixed at midday, a term
   added), so it is read again;
@@ -24,7 +27,7 @@ import datetime as dt
 from typing import NamedTuple
 
 from ..models import District, SyncRun
-from ..models.runs import APPLIED, UNDONE
+from ..models.runs import APPLIED, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
 
 #: The latest applied or undone runs looked at; a source run further back is read again.
@@ -60,7 +63,7 @@ def _events(district: District) -> list[tuple[dt.datetime, bool, SyncRun]]:
               SyncRun.decided_at)
     runs = list(SyncRun.select(*fields)
                 .where((SyncRun.district == district)
-                       & SyncRun.status.in_([APPLIED, UNDONE]))
+                       & SyncRun.status.in_([APPLIED, PARTIAL, UNDONE]))
                 .order_by(SyncRun.finished_at.desc(), SyncRun.id.desc()).limit(HISTORY))
     undone = SyncRun.select(*fields).where((SyncRun.district == district)
                                            & (SyncRun.status == UNDONE))
@@ -79,7 +82,8 @@ def _source_file(entity: Entity, events) -> HeldFile | None:
         counts = (run.counts or {}).get(name)
         if not is_undo and _read(counts):
             if (run.status == APPLIED and counts["mode"] == "bulk" and counts.get("digest")
-                    and counts.get("clean") is True):
+                    and counts.get("clean") is True and not counts.get("missing")
+                    and not run.counts.get("held_rejected")):
                 return HeldFile(counts["digest"], counts.get("rows", 0), run.id)
             return None  # the copy last came from a delta, an unclean read or an undone run
         if any(_changed(run, other) for other in others | ({name} if is_undo else set())):

@@ -1,9 +1,9 @@
 """Plan -> guard: what a staged package would change, and whether that is safe to apply.
 
 :func:`plan_changes` counts, per entity, the rows a sync would create, restore, update,
-leave unchanged and remove, with one set-based query each. :func:`deletion_hold` is the
-pure rule that stops a bad bulk upload: any entity losing more than the district's
-threshold share of its present records holds the whole run for review.
+leave unchanged and remove, with one set-based query each. What is too risky to
+apply (removals past the district's shares, district-wide or per school or term, and mass
+updates, by bulk file or delta) is weighed from these plans in :mod:`al_roster.sync.guards`.
 """
 from __future__ import annotations
 
@@ -28,25 +28,12 @@ class EntityPlan:
     digest: str | None = None  # of a bulk file's bytes
     identical_to: int | None = None  # the run that applied the same file
     clean: bool | None = None  # the file read with no row skipped and no reference to nothing
+    held_removals: int = 0  # removals a guard held for review (not in ``deleted``)
+    held_updates: int = 0  # updates a mass-update guard held (not in ``updated``)
+    missing: int = 0  # present records the bulk file lacks, kept under removal grace
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass
-class Hold:
-    """Why a run was held: the entity losing the most, and its numbers."""
-
-    entity: str
-    deleted: int
-    present: int
-    share: float
-    threshold: float
-
-    def describe(self) -> str:
-        return (f"Held for review: this upload would remove {self.deleted:,} of "
-                f"{self.present:,} {self.entity} ({self.share:.0%}), more than the district's "
-                f"{self.threshold:.0%} limit. Nothing was changed.")
 
 
 def _scalar(db: peewee.Database, sql: str, params: list) -> int:
@@ -57,8 +44,10 @@ def removal_condition(stage: Stage, name: str, alias: str = "r") -> str:
     """SQL condition on roster rows ``alias`` that the staged file removes."""
     table = stage_table(ENTITY_BY_NAME[name])
     if stage.mode(name) == "bulk":
+        grace = (f" AND COALESCE({alias}.missing_runs, 0) + 1 >= {int(stage.removal_grace)}"
+                 if stage.removal_grace > 1 else "")
         return (f"{alias}.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM \"{table}\" s "
-                f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active')")
+                f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active'){grace}")
     # A delta names its removals: start from them, not from every row of the district.
     return (f"{alias}.removed_run_id IS NULL AND {alias}.sourced_id IN (SELECT s.sourced_id "
             f"FROM \"{table}\" s WHERE s.status = 'tobedeleted')")
@@ -80,10 +69,8 @@ def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
         roster, stage_t = roster_table(entity), stage_table(entity)
         plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest,
                                                clean=staged.clean)
-        if staged.mode == "bulk":  # only bulk removals are weighed against the threshold
-            plan.present_before = _scalar(
-                db, f'SELECT COUNT(*) FROM "{roster}" WHERE district_id = {p} '
-                    "AND removed_run_id IS NULL", [stage.district_id])
+        if staged.mode == "bulk":
+            plan.present_before = _present(db, roster, stage.district_id)
         row = db.execute_sql(
             "SELECT COUNT(*), "
             "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "
@@ -97,16 +84,11 @@ def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
         plan.deleted = _scalar(
             db, f'SELECT COUNT(*) FROM "{roster}" r WHERE r.district_id = {p} AND '
                 + removal_condition(stage, entity.name), [stage.district_id])
+        if staged.mode == "delta" and (plan.deleted or plan.updated):  # weighed as bulk's are
+            plan.present_before = _present(db, roster, stage.district_id)
     return plans
 
 
-def deletion_hold(plans: dict[str, EntityPlan], threshold: float) -> Hold | None:
-    """The largest over-threshold removal by a bulk file, or None if the run may apply."""
-    worst: Hold | None = None
-    for name, plan in plans.items():
-        if plan.mode != "bulk" or not plan.deleted or not plan.present_before:
-            continue
-        share = plan.deleted / plan.present_before
-        if share > threshold and (worst is None or share > worst.share):
-            worst = Hold(name, plan.deleted, plan.present_before, share, threshold)
-    return worst
+def _present(db: peewee.Database, roster: str, district_id: int) -> int:
+    return _scalar(db, f'SELECT COUNT(*) FROM "{roster}" WHERE district_id = {db.param} '
+                       "AND removed_run_id IS NULL", [district_id])

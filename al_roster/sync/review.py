@@ -14,11 +14,12 @@ from ..errors import RunStateError, UndoConflict
 from ..models import ROSTER_MODELS, District, RunChange, SyncRun, database
 from ..models.base import write_transaction
 from ..models.district import utcnow
-from ..models.runs import APPLIED, DISCARDED, HELD, UNDONE
+from ..models.runs import APPLIED, DISCARDED, HELD, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
 from ..services.reconcile import reconcile_imported_classes
 from ..services.retention import undo_refusal
 from .apply import COPIED, derive_user_roles
+from .held_changes import apply_held, forget_held
 from .lock import DistrictLock
 from .runner import SyncOptions, sync_package
 from .sql import column_type, json_field
@@ -27,7 +28,11 @@ CHANGE_KINDS = ("created", "updated", "restored", "removed")
 
 
 def approve_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
-    """Applies a held run, re-planned against the roster copy as it is now."""
+    """Applies a held run, re-planned against the roster copy as it is now; of a run applied
+    with its removals held, applies those removals (and held updates) where the copy is
+    still as the run left it."""
+    if run.status == PARTIAL:
+        return _approve_held_part(run, options, by)
     _require(run, HELD, "approve")
     if not run.package_path or not Path(run.package_path).exists():
         raise RunStateError(f"Run {run.id}'s package is no longer kept, so it cannot be "
@@ -37,7 +42,17 @@ def approve_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) ->
 
 
 def reject_run(run: SyncRun, *, by: str | None = None) -> SyncRun:
-    """Discards a held run: nothing changes."""
+    """Discards a held run: nothing changes. Of a run applied with its removals held,
+    discards the held part: what applied stays."""
+    if run.status == PARTIAL:
+        with write_transaction():
+            dropped = forget_held(database.obj, run.id)
+            run.status, run.decided_by, run.decided_at = APPLIED, by, utcnow()
+            run.counts = {**(run.counts or {}), "held_rejected": dropped}
+            run.message = ((run.message or "") + f" Rejected by reviewer: the {dropped:,} held "
+                           "changes were discarded; the rest of the run stays applied.")
+            run.save()
+        return run
     _require(run, HELD, "reject")
     run.status, run.decided_by, run.decided_at = DISCARDED, by, utcnow()
     run.message = (run.message or "") + " Rejected by reviewer: nothing was applied."
@@ -48,8 +63,10 @@ def reject_run(run: SyncRun, *, by: str | None = None) -> SyncRun:
 
 
 def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
-    """Puts the district's roster copy back as it was before ``run``."""
-    _require(run, APPLIED, "undo")
+    """Puts the district's roster copy back as it was before ``run`` (of a run applied with
+    its removals held, the applied part; the held part is discarded)."""
+    if run.status != PARTIAL:
+        _require(run, APPLIED, "undo")
     too_old = undo_refusal(run)  # its before-values are past the retention window
     if too_old:
         raise RunStateError(too_old)
@@ -64,12 +81,36 @@ def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> Sy
             raise UndoConflict(f"Runs {names} changed records that run {run.id} changed; "
                                f"undo them first (newest first), then run {run.id}.",
                                runs=conflicts)
+        forget_held(db, run.id)
         for entity in ENTITIES:
             _undo_entity(db, run, entity)
         derive_user_roles(db, run.district_id, None)  # roles put back: so are users' roles
         reconciled = reconcile_imported_classes(db, run.district_id, run.id)
         run.status, run.decided_by, run.decided_at = UNDONE, by, utcnow()
         run.counts = {**(run.counts or {}), "undo_reconciliation": reconciled}
+        run.save()
+    return run
+
+
+def _approve_held_part(run: SyncRun, options: SyncOptions, by: str | None) -> SyncRun:
+    db = database.obj
+    lock = DistrictLock(db, run.district_id, options.lock_dir)
+    if not lock.try_acquire():
+        raise RunStateError("A sync of this district is running; approve this run when it "
+                            "has finished.")
+    with lock, write_transaction(db):
+        done = apply_held(db, run.district_id, run.id)
+        derive_user_roles(db, run.district_id, run.id)
+        reconciled = reconcile_imported_classes(db, run.district_id, None)
+        removed = sum(d["removed"] for d in done.values())
+        updated = sum(d["updated"] for d in done.values())
+        skipped = sum(d["skipped"] for d in done.values())
+        run.status, run.decided_by, run.decided_at = APPLIED, by, utcnow()
+        run.counts = {**(run.counts or {}), "held_applied": done,
+                      "held_reconciliation": reconciled}
+        run.message = ((run.message or "") + f" Approved by reviewer: {removed:,} held "
+                       f"removals and {updated:,} held updates applied"
+                       + (f"; {skipped:,} left as later runs left them." if skipped else "."))
         run.save()
     return run
 
@@ -83,7 +124,8 @@ def later_runs_touching(run: SyncRun) -> list[int]:
         rows = db.execute_sql(
             f'SELECT DISTINCT r.last_run_id FROM "{table}" r WHERE r.district_id = {p} '
             f"AND r.last_run_id <> {p} AND (r.first_run_id = {p} OR r.id IN (SELECT c.row_id "
-            f'FROM "{RunChange._meta.table_name}" c WHERE c.run_id = {p} AND c.entity = {p}))',
+            f'FROM "{RunChange._meta.table_name}" c WHERE c.run_id = {p} AND c.entity = {p} '
+            "AND c.kind IN ('updated', 'restored', 'removed')))",
             [run.district_id, run.id, run.id, run.id, name]).fetchall()
         found.update(r[0] for r in rows)
     return sorted(found, reverse=True)

@@ -20,16 +20,19 @@ from ..errors import PackageRejected, SyncBusy
 from ..models import District, RunChange, RunIssue, SyncRun, database
 from ..models.base import discard_connection, unavailable_errors, write_transaction
 from ..models.district import utcnow
-from ..models.runs import APPLIED, FAILED, HELD, REJECTED, RUNNING
+from ..models.runs import APPLIED, FAILED, HELD, PARTIAL, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog, safe_text, shown
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
 from ..services.notifications import is_notified, unsent_runs
 from ..services.reconcile import reconcile_imported_classes
 from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
+from .grace import mark_missing
+from .guards import Guard, weigh_risks
+from .held_changes import hold_risky_part, partial_message
 from .identical_files import files_the_copy_holds
 from .lock import DistrictLock
-from .plan import EntityPlan, deletion_hold, plan_changes
+from .plan import EntityPlan, plan_changes
 from .staging import Stager
 
 log = logging.getLogger(__name__)
@@ -135,11 +138,12 @@ def _run(db, district, run, path, options, force, file=None, skipped=()) -> Sync
             _sync_in_transaction(db, district, run, package, force)
     except _HeldForReview as held:
         run.package_path = _keep_package(path, file, run, options)
-        causes = likely_causes(held.hold, held.plans, issues, _previous_counts(district, run))
+        causes = likely_causes(held.hold, held.plans, issues, _previous_counts(district, run),
+                               held.hold.grades)
         unkept = [] if run.package_path else [
             "The package changed while it was being kept, so this run cannot be approved."]
         _finish(run, HELD, " ".join([held.hold.describe(), "Likely cause:", *causes, *unkept]),
-                issues, held.plans)
+                issues, held.plans, guard=held.hold)
         _keep_preview(run, held.preview)
     except PackageRejected as exc:
         issues.error(exc.file, exc.line, exc.field, exc.message)
@@ -178,15 +182,24 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
     try:
         with write_transaction(db):
             stage = stager.run()
+            stage.removal_grace = district.removal_grace_runs
             plans = plan_changes(db, stage)
-            hold = None if force else deletion_hold(plans, district.deletion_threshold)
-            if hold is not None:
-                raise _HeldForReview(plans, hold, preview_changes(db, stage, run.id, plans))
-            apply_plan(db, stage, run.id, plans)
+            guard = None if force else weigh_risks(db, stage, plans, district)
+            if guard is not None and guard.whole_run:
+                raise _HeldForReview(plans, guard, preview_changes(db, stage, run.id, plans))
+            held = hold_risky_part(db, stage, run.id, plans, guard) if guard else {}
+            apply_plan(db, stage, run.id, plans, held)
+            mark_missing(db, stage, run.id, plans)
             if package.version == "1.2" and {"users", "roles"} & set(plans):
                 derive_user_roles(db, district.id, run.id)
             reconciled = reconcile_imported_classes(db, district.id, run.id)
-            _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
+            if guard is None:
+                _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
+                return
+            causes = likely_causes(guard, plans, package.issues,
+                                   _previous_counts(district, run), guard.grades)
+            _finish(run, PARTIAL, partial_message(_summary(plans), guard, causes),
+                    package.issues, plans, reconciled, guard)
     finally:
         stager.drop()
 
@@ -209,10 +222,13 @@ def _summary(plans: dict[str, EntityPlan]) -> str:
 
 
 def _finish(run: SyncRun, status: str, message: str, issues: IssueLog,
-            plans: dict[str, EntityPlan] | None = None, reconciled: dict | None = None) -> None:
+            plans: dict[str, EntityPlan] | None = None, reconciled: dict | None = None,
+            guard: Guard | None = None) -> None:
     counts = {name: plan.to_dict() for name, plan in (plans or {}).items()}
     if reconciled is not None:
         counts["reconciliation"] = reconciled
+    if guard is not None:  # what tripped, and where the removals are (the review screen)
+        counts["guard"] = guard.to_dict()
     omitted = issues.omitted()
     if omitted:
         message += f" ({omitted:,} further issues were counted but not listed.)"

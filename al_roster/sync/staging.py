@@ -95,6 +95,8 @@ class Stage:
     district_id: int
     version: str
     entities: dict[str, StagedEntity] = field(default_factory=dict)
+    #: The district's removal grace, in runs (see sync.grace); 0 or 1: removed at once.
+    removal_grace: int = 0
 
     def mode(self, name: str) -> str:
         return self.entities[name].mode

@@ -1,0 +1,252 @@
+"""Guard: which of a planned run's changes are too risky to apply without a reviewer.
+
+Three guards weigh the plan, each against a per-district share:
+
+- removals of an entity, district-wide (``deletion_threshold``, 10%), by bulk file or delta;
+- removals of enrollments, classes or users within one school (an org of type school) or
+  one term (``scope_threshold``, 25%): a small school left out of a big district's export is
+  2-3% of the district and 100% of the school;
+- updates rewriting an entity's present records (``update_threshold``, 50%): a shifted
+  column renames every student.
+
+What trips is a :class:`Trip`; :func:`weigh_risks` gathers them into a :class:`Guard`. The
+breakdown of removals by school and term is one GROUP BY statement per entity, so a
+million-student district costs three scans, not a query per school.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import peewee
+
+from ..models.base import is_postgres
+from ..models.district import District
+from ..oneroster.entities import ENTITY_BY_NAME, all_stored_columns
+from .plan import EntityPlan, removal_condition
+from .staging import Stage, roster_table, stage_table
+
+#: Fewer updated records than this are never a mass update: a handful of edits in a small
+#: entity (a district's three orgs renamed) is routine, and each is listed for review anyway.
+MASS_UPDATE_MIN = 25
+#: How many schools or terms a run's breakdown keeps, most removals first.
+BREAKDOWN_KEEP = 50
+
+
+def scope_keys(entity: str) -> tuple[str, str | None, str]:
+    """SQL of (school key, term key) of the roster rows ``r`` of ``entity``, and the join
+    that reaching the term needs. Enrollments reach their term through their class."""
+    if entity == "enrollments":
+        classes = roster_table(ENTITY_BY_NAME["classes"])
+        return ("r.school_sourced_id", "c.term_sourced_ids",
+                f'LEFT JOIN "{classes}" c ON c.district_id = r.district_id '
+                "AND c.sourced_id = r.class_sourced_id")
+    if entity == "classes":
+        return "r.school_sourced_id", "r.term_sourced_ids", ""
+    return "r.org_sourced_ids", None, ""
+
+
+SCOPED = ("enrollments", "classes", "users")
+
+
+@dataclass
+class Trip:
+    """One guard that tripped: what would change, where, and how much of it."""
+
+    entity: str
+    change: str  # "removal" or "update"
+    scope: str  # "district", "school" or "term"
+    count: int
+    present: int
+    threshold: float
+    key: str | None = None  # the school's or term's sourcedId(s), as the rows carry them
+    label: str = ""
+    fields: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def share(self) -> float:
+        return self.count / self.present if self.present else 1.0
+
+    def describe(self) -> str:
+        if self.change == "update":
+            changed = "; ".join(f"{name} changed on {n:,} of {self.present:,} {self.entity}"
+                                for name, n in sorted(self.fields.items(), key=lambda f: -f[1]))
+            return (f"{changed or f'{self.count:,} of {self.present:,} {self.entity} changed'} "
+                    f"(more than the district's {self.threshold:.0%} limit for updates)")
+        if self.scope == "district":
+            return (f"this upload would remove {self.count:,} of {self.present:,} "
+                    f"{self.entity} ({self.share:.0%}), more than the district's "
+                    f"{self.threshold:.0%} limit")
+        return (f"{self.label}: {self.count:,} of {self.present:,} {self.entity} would be "
+                f"removed ({self.share:.0%}, more than the district's {self.threshold:.0%} "
+                f"limit for a {self.scope})")
+
+    def to_dict(self) -> dict:
+        return {"entity": self.entity, "change": self.change, "scope": self.scope,
+                "key": self.key, "label": self.label, "count": self.count,
+                "present": self.present, "threshold": self.threshold, "fields": self.fields,
+                "text": self.describe()}
+
+
+@dataclass
+class Guard:
+    """What tripped, and the breakdown of removals by school and term the reviewer reads."""
+
+    trips: list[Trip]
+    whole_run: bool
+    breakdown: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
+    grades: dict[str, int] = field(default_factory=dict)  # users removed, per grade
+
+    def to_dict(self) -> dict:
+        return {"trips": [t.to_dict() for t in self.trips], "wholeRun": self.whole_run,
+                "breakdown": self.breakdown, "grades": self.grades}
+
+    @property
+    def entity(self) -> str:
+        return self.trips[0].entity
+
+    def describe(self) -> str:
+        parts = "; ".join(t.describe() for t in self.trips)
+        if self.whole_run:
+            return f"Held for review: {parts}. Nothing was changed."
+        return f"Held for review: {parts}."
+
+    def held_kinds(self) -> dict[str, set[str]]:
+        kinds: dict[str, set[str]] = {}
+        for trip in self.trips:
+            kinds.setdefault(trip.entity, set()).add(
+                "held_update" if trip.change == "update" else "held_removal")
+        return kinds
+
+
+def weigh_risks(db: peewee.Database, stage: Stage, plans: dict[str, EntityPlan],
+                district: District) -> Guard | None:
+    """The guards that trip on this plan, or None if it may apply as it is."""
+    trips = district_removals(plans, district.deletion_threshold)
+    breakdown: dict = {}
+    names = _names(db, stage.district_id)
+    scope_share = max(district.scope_threshold, district.deletion_threshold)
+    for entity in SCOPED:
+        plan = plans.get(entity)
+        if plan is None or not plan.deleted:
+            continue
+        groups = removal_groups(db, stage, entity)
+        breakdown[entity] = _breakdown(groups, names)
+        if not any(t.entity == entity for t in trips):
+            trips += _scope_trips(entity, breakdown[entity], plan.present_before, scope_share)
+    trips += mass_updates(db, stage, plans, district.update_threshold)
+    if not trips:
+        return None
+    grades = removed_grades(db, stage) if plans.get("users") and plans["users"].deleted else {}
+    return Guard(trips, district.hold_whole_runs, breakdown, grades)
+
+
+def district_removals(plans: dict[str, EntityPlan], threshold: float) -> list[Trip]:
+    return [Trip(name, "removal", "district", plan.deleted, plan.present_before, threshold)
+            for name, plan in plans.items()
+            if plan.deleted and plan.present_before
+            and plan.deleted / plan.present_before > threshold]
+
+
+def removal_groups(db, stage: Stage, entity: str) -> list[tuple]:
+    """(school key, term key, present, removed) of the entity's present rows, grouped."""
+    school, term, join = scope_keys(entity)
+    keys = f"{school}, {term}" if term else school
+    p = db.param
+    rows = db.execute_sql(
+        f"SELECT {keys}, COUNT(*), SUM(CASE WHEN "
+        f"{removal_condition(stage, entity)} THEN 1 ELSE 0 END) "
+        f'FROM "{roster_table(ENTITY_BY_NAME[entity])}" r {join} WHERE r.district_id = {p} '
+        f"AND r.removed_run_id IS NULL GROUP BY {keys}", [stage.district_id]).fetchall()
+    return rows if term else [(row[0], None, *row[1:]) for row in rows]
+
+
+def removed_grades(db, stage: Stage) -> dict[str, int]:
+    """How many of the users the file removes are in each grade (as the rows list them)."""
+    rows = db.execute_sql(
+        f'SELECT r.grades, COUNT(*) FROM "{roster_table(ENTITY_BY_NAME["users"])}" r '
+        f"WHERE r.district_id = {db.param} AND {removal_condition(stage, 'users')} "
+        "GROUP BY r.grades", [stage.district_id]).fetchall()
+    return {grade or "": count for grade, count in rows}
+
+
+def _names(db, district_id: int) -> dict[str, dict[str, str]]:
+    """sourcedId -> name of the district's schools, and of its terms."""
+    p = db.param
+    orgs = roster_table(ENTITY_BY_NAME["orgs"])
+    terms = roster_table(ENTITY_BY_NAME["academicSessions"])
+    schools = dict(db.execute_sql(
+        f"SELECT sourced_id, name FROM \"{orgs}\" WHERE district_id = {p} AND type = 'school'",
+        [district_id]).fetchall())
+    sessions = dict(db.execute_sql(
+        f'SELECT sourced_id, title FROM "{terms}" WHERE district_id = {p}',
+        [district_id]).fetchall())
+    return {"schools": schools, "terms": sessions}
+
+
+def _label(key: str | None, names: dict[str, str]) -> str | None:
+    """The name(s) of the ids in ``key``; None if any is not of the kind (not a school)."""
+    ids = [v for v in (key or "").split(",") if v]
+    if not ids or any(v not in names for v in ids):
+        return None
+    return " and ".join(names[v] or v for v in ids)
+
+
+def _breakdown(groups: list[tuple], names: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for kind, at, known in (("schools", 0, names["schools"]), ("terms", 1, names["terms"])):
+        totals: dict[str, list[int]] = {}
+        for row in groups:
+            key = row[at]
+            if _label(key, known) is None:
+                continue
+            total = totals.setdefault(key, [0, 0])
+            total[0] += row[2]
+            total[1] += row[3] or 0
+        rows = [{"key": key, "name": _label(key, known), "present": present, "removed": removed}
+                for key, (present, removed) in totals.items() if removed]
+        rows.sort(key=lambda r: (-r["removed"], r["name"]))
+        out[kind] = rows[:BREAKDOWN_KEEP]
+    return out
+
+
+def _scope_trips(entity: str, breakdown: dict[str, list[dict]], present_total: int,
+                 threshold: float) -> list[Trip]:
+    """Schools and terms losing more than their share; one covering the whole entity is the
+    district-wide guard's to weigh."""
+    trips = []
+    for kind, scope in (("schools", "school"), ("terms", "term")):
+        for row in breakdown.get(kind, ()):
+            if row["present"] >= present_total or row["removed"] / row["present"] <= threshold:
+                continue
+            trips.append(Trip(entity, "removal", scope, row["removed"], row["present"],
+                              threshold, key=row["key"], label=row["name"]))
+    return trips
+
+
+def mass_updates(db, stage: Stage, plans: dict[str, EntityPlan], threshold: float) -> list[Trip]:
+    trips = []
+    for name, plan in plans.items():
+        if (plan.updated < MASS_UPDATE_MIN or not plan.present_before
+                or plan.updated / plan.present_before <= threshold):
+            continue
+        trips.append(Trip(name, "update", "district", plan.updated, plan.present_before,
+                          threshold, fields=changed_fields(db, stage, name, plan.present_before,
+                                                           threshold)))
+    return trips
+
+
+def changed_fields(db, stage: Stage, name: str, present: int, threshold: float) -> dict[str, int]:
+    """Per column, how many present records the file rewrites; those past the share."""
+    entity = ENTITY_BY_NAME[name]
+    columns = [(c.name, c.attr) for c in all_stored_columns(entity)] + [("metadata", "extra")]
+    differs = "IS DISTINCT FROM" if is_postgres(db) else "IS NOT"
+    sums = ", ".join(f'SUM(CASE WHEN r."{attr}" {differs} s."{attr}" THEN 1 ELSE 0 END)'
+                     for _, attr in columns)
+    row = db.execute_sql(
+        f'SELECT {sums} FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
+        f"ON r.district_id = {db.param} AND r.sourced_id = s.sourced_id "
+        "WHERE s.status = 'active' AND r.removed_run_id IS NULL AND r.row_hash <> s.row_hash",
+        [stage.district_id]).fetchone()
+    counts = {label: n or 0 for (label, _), n in zip(columns, row, strict=True)}
+    return {label: n for label, n in counts.items() if n / present > threshold} or {
+        label: n for label, n in counts.items() if n}
