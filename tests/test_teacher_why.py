@@ -377,6 +377,7 @@ def test_support_sees_what_teachers_asked_this_week_grouped_by_answer(app, clien
     assert "Asked by teachers this week" in page
     assert "not_in_roster · north · 2 questions" in page
     assert f"Question {asked[0]['reference'].lower()}" in page and "Ada Lovelace" in page
+    assert "/roster/admin/why?district=north&student=Zoe+Other&class=cls-alg1" in page
 
     # A district's own OneRoster admin sees their district only; a teacher none of it.
     south_admin = account(world["south"], "administrator", "adm-s")

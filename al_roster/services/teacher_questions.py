@@ -91,7 +91,7 @@ def asked_this_week(districts: list[District], now: dt.datetime | None = None,
 def question_json(q: TeacherQuestion, district_slug: str) -> dict:
     klass, teacher = q.imported_class, q.teacher
     return {"reference": q.reference, "district": district_slug, "classId": klass.id,
-            "class": klass.title, "teacher": teacher.id,
+            "class": klass.title, "classSourcedId": klass.sourced_id, "teacher": teacher.id,
             "teacherName": " ".join(p for p in (teacher.given_name, teacher.family_name) if p),
             "query": q.query, "student": q.student_sourced_id, "answer": q.answer,
             "run": q.run_id, "askedAt": q.asked_at.replace(microsecond=0).isoformat() + "Z"}
