@@ -225,6 +225,21 @@ def test_tombstones_are_blanked_only_after_their_own_window(app, tmp_path):
     assert RosterUser.get(RosterUser.sourced_id == "stu-10").given_name is None
 
 
+def test_teachers_questions_go_after_the_run_detail_window(app, tmp_path):
+    from al_roster.models import Account, ImportedClass
+    from al_roster.models.questions import TeacherQuestion
+    north = add_district("north", "North District")
+    teacher = Account.create(district=north, sourced_id="tch-1", role="teacher")
+    algebra = ImportedClass.create(district=north, sourced_id="cls-1", title="Algebra")
+    now = utcnow()
+    for reference, days_ago in (("Q-OLD", 91), ("Q-NEW", 10)):
+        TeacherQuestion.create(reference=reference, district=north, imported_class=algebra,
+                               teacher=teacher, query="Ana Diaz", answer="not_in_roster",
+                               asked_at=now - days_ago * DAY)
+    assert clean_up(storage(app), now=now).questions_deleted == 1
+    assert [q.reference for q in TeacherQuestion.select()] == ["Q-NEW"]
+
+
 def test_batches_are_small_and_a_busy_district_waits_for_the_next_clean_up(app, tmp_path):
     north, south, _, _ = two_districts(tmp_path)
     now = utcnow()

@@ -37,6 +37,7 @@ from ..errors import ConfigurationError
 from ..models import District, RosterUser, RunChange, RunIssue, SyncRun, database
 from ..models.base import write_transaction
 from ..models.district import utcnow
+from ..models.questions import TeacherQuestion
 from ..models.runs import APPLIED
 from ..settings import DEFAULTS
 from ..sync.lock import DistrictLock
@@ -155,6 +156,7 @@ class CleanupReport:
     packages_deleted: int = 0
     drop_files_deleted: int = 0
     nonces_forgotten: int = 0
+    questions_deleted: int = 0
     busy: list[str] = field(default_factory=list)
     batches: Batches = field(default_factory=Batches)
     seconds: float = 0.0
@@ -165,7 +167,8 @@ class CleanupReport:
                 "tombstonesBlanked": self.tombstones_blanked,
                 "packagesDeleted": self.packages_deleted,
                 "dropFilesDeleted": self.drop_files_deleted,
-                "noncesForgotten": self.nonces_forgotten, "busyDistricts": self.busy,
+                "noncesForgotten": self.nonces_forgotten,
+                "questionsDeleted": self.questions_deleted, "busyDistricts": self.busy,
                 "batches": self.batches.batches,
                 "longestBatchSeconds": round(self.batches.longest, 4),
                 "seconds": round(self.seconds, 3)}
@@ -189,6 +192,7 @@ def clean_up(storage_dir: str | os.PathLike, retention: Retention | None = None,
         with lock:
             _clean_run_details(district, details_cut, now, report, batch)
             _blank_tombstones(district, tombstone_cut, now, report, batch)
+    report.questions_deleted = _clean_teacher_questions(details_cut, report, batch)
     package_cut = retention.cutoff(retention.package_days, now)
     report.packages_deleted = _clean_packages(storage / "packages", package_cut)
     report.drop_files_deleted = _clean_drop_files(package_cut)
@@ -215,6 +219,16 @@ def _clean_run_details(district: District, cutoff: dt.datetime, now: dt.datetime
             setattr(report, counter, getattr(report, counter) + deleted)
         SyncRun.update(details_removed_at=now).where(SyncRun.id == run.id).execute()
         report.runs_cleaned += 1
+
+
+def _clean_teacher_questions(cutoff: dt.datetime, report: CleanupReport, batch: int) -> int:
+    """Teachers' "someone missing?" questions (their queries name students) go with the run
+    details they were answered from."""
+    db, p = database.obj, database.obj.param
+    table = TeacherQuestion._meta.table_name
+    sql = (f'DELETE FROM "{table}" WHERE id IN (SELECT id FROM "{table}" '
+           f"WHERE asked_at < {p} LIMIT {int(batch)})")
+    return report.batches.run(lambda: db.execute_sql(sql, [cutoff]).rowcount, batch)
 
 
 def _blank_tombstones(district: District, cutoff: dt.datetime, now: dt.datetime,
