@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEMO_STUDENTS ?= 600
+DEMO_STUDENTS ?= 8000
 export AL_ROSTER_INSTANCE_PATH := $(CURDIR)/instance
 
 .PHONY: run test install demo bench lint clean

@@ -14,6 +14,7 @@ from flask import Flask, render_template_string
 
 from al_roster import ALRoster
 from al_roster.models import District
+from al_roster.services.demo import what_to_try
 from al_roster.services.districts import last_run, roster_counts
 from al_roster.settings import from_environment
 
@@ -57,6 +58,9 @@ HOME = """<!doctype html>
 <p>An education app that gets its classes and rosters from ClassLink.</p>
 {% else %}
 <h1>Districts</h1>
+{% for d in districts if d.try %}<p class="alr-advice">{{ d.try }}
+  <a href="{{ url_for('al_roster.dev_login_page', district=d.district.slug) }}">Sign in
+  (demo)</a></p>{% endfor %}
 {% for d in districts %}
 <section aria-labelledby="d-{{ d.district.id }}">
   <h2 id="d-{{ d.district.id }}">{{ d.district.name }}</h2>
@@ -96,7 +100,8 @@ def create_app(config: dict | None = None) -> Flask:
         # sign-in): a production home page does not tell visitors who uses the app.
         rows = None
         if app.debug or app.config.get("AL_ROSTER_DEV_LOGIN"):
-            rows = [{"district": d, "run": last_run(d), "counts": roster_counts(d)}
+            rows = [{"district": d, "run": last_run(d), "counts": roster_counts(d),
+                     "try": what_to_try(d)}
                     for d in District.select().order_by(District.name)]
         return render_template_string(HOME, districts=rows)
 

@@ -9,7 +9,7 @@ from packages import write_package
 from rosters import account_for
 from school_rosters import schools_district, with_new_students, without_school, without_students
 
-from al_roster.models import Enrollment, Membership, RosterClass, RosterUser, RunChange, SyncRun
+from al_roster.models import Course, Enrollment, Membership, Org, RosterClass, RosterUser, RunChange, SyncRun
 from al_roster.models.runs import APPLIED, HELD, PARTIAL, UNDONE
 from al_roster.services.class_import import import_classes
 from al_roster.services.districts import DistrictChanges, add_district, update_district
@@ -69,6 +69,8 @@ def test_a_dropped_school_is_held_while_its_new_students_apply(spread):
     assert present(Enrollment, district, school_sourced_id="sch-1") == 22
     assert present(RosterClass, district, school_sourced_id="sch-1") == 2
     assert present(RosterUser, district, org_sourced_ids="sch-1") == 11
+    assert present(Org, district, sourced_id="sch-1") == 1  # its org and course wait too
+    assert present(Course, district, org_sourced_id="sch-1") == 1
     assert held(run, entity="enrollments") == 22 and held(run, entity="classes") == 2
     assert run.counts["enrollments"]["held_removals"] == 22
     assert run.counts["enrollments"]["created"] == 3

@@ -70,10 +70,13 @@ def generate(out, students, seed, oneroster_version, zip_path) -> None:
 
 
 @cli.command("demo", help="Create (or refresh) the demo district from a generated package.")
-@click.option("--students", type=int, default=600, show_default=True)
+@click.option("--students", type=int, default=8000, show_default=True,
+              help="8,000 makes eleven schools: the second night leaves the smallest out.")
 @with_roster
 def demo(students) -> None:
     from ..services.demo import load_demo_district
     options = state().sync_options
     run = load_demo_district(students, options.storage_dir / "demo-package", options)
     click.echo(f"Demo district 'demo': run {run.id} {run.status}. {run.message}")
+    if run.status != "applied":
+        click.echo(f"Sign in as a district administrator and review run {run.id}.")

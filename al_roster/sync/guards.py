@@ -35,14 +35,22 @@ BREAKDOWN_KEEP = 50
 def scope_keys(entity: str) -> tuple[str, str | None, str]:
     """SQL of (school key, term key) of the roster rows ``r`` of ``entity``, and the join
     that reaching the term needs. Enrollments reach their term through their class."""
+    school, term, join = scope_columns(entity)
+    return school or "NULL", term, join
+
+
+def scope_columns(entity: str) -> tuple[str | None, str | None, str]:
+    """(school column, term column, join) of the roster rows ``r`` of any entity: where a
+    school's or a term's records are, in every file that names them."""
     if entity == "enrollments":
         classes = roster_table(ENTITY_BY_NAME["classes"])
         return ("r.school_sourced_id", "c.term_sourced_ids",
                 f'LEFT JOIN "{classes}" c ON c.district_id = r.district_id '
                 "AND c.sourced_id = r.class_sourced_id")
-    if entity == "classes":
-        return "r.school_sourced_id", "r.term_sourced_ids", ""
-    return "r.org_sourced_ids", None, ""
+    return {"orgs": ("r.sourced_id", None, ""), "academicSessions": (None, "r.sourced_id", ""),
+            "courses": ("r.org_sourced_id", None, ""), "roles": ("r.org_sourced_id", None, ""),
+            "classes": ("r.school_sourced_id", "r.term_sourced_ids", ""),
+            "users": ("r.org_sourced_ids", None, "")}[entity]
 
 
 SCOPED = ("enrollments", "classes", "users")
@@ -110,12 +118,9 @@ class Guard:
             return f"Held for review: {parts}. Nothing was changed."
         return f"Held for review: {parts}."
 
-    def held_kinds(self) -> dict[str, set[str]]:
-        kinds: dict[str, set[str]] = {}
-        for trip in self.trips:
-            kinds.setdefault(trip.entity, set()).add(
-                "held_update" if trip.change == "update" else "held_removal")
-        return kinds
+    def keys(self, scope: str) -> list[str]:
+        """The sourcedId keys of the schools (or terms) that tripped, once each."""
+        return list(dict.fromkeys(t.key for t in self.trips if t.scope == scope and t.key))
 
 
 def weigh_risks(db: peewee.Database, stage: Stage, plans: dict[str, EntityPlan],

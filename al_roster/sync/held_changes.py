@@ -16,7 +16,7 @@ from ..models import ROSTER_MODELS
 from ..models.runs import RunChange
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from .apply import CHANGE_COLUMNS, COPIED, _updates_select
-from .guards import Guard, scope_keys
+from .guards import Guard, scope_columns
 from .plan import EntityPlan, removal_condition
 from .sql import column_type, json_field
 from .staging import Stage, roster_table
@@ -29,27 +29,41 @@ CHANGES = RunChange._meta.table_name
 def hold_risky_part(db: peewee.Database, stage: Stage, run_id: int,
                     plans: dict[str, EntityPlan], guard: Guard) -> dict[str, set[str]]:
     """Writes the held change records and takes them out of the plans' counts; returns,
-    per entity, the held kinds (what applying must leave alone)."""
-    kinds = guard.held_kinds()
-    for name, held in kinds.items():
-        plan = plans[name]
-        if HELD_REMOVAL in held:
+    per entity, the held kinds (what applying must leave alone).
+
+    A school or term that tripped holds its removals in every file that names it (the
+    school's own org row, its courses, classes, people, enrollments and roles; the term's
+    session, classes and enrollments), so nothing of it goes while the rest waits."""
+    kinds: dict[str, set[str]] = {}
+    for name, plan in plans.items():
+        if plan.deleted:
             plan.held_removals = _hold_removals(db, stage, run_id, name, guard)
             plan.deleted -= plan.held_removals
-        if HELD_UPDATE in held:
+            if plan.held_removals:
+                kinds.setdefault(name, set()).add(HELD_REMOVAL)
+        if any(t.entity == name and t.change == "update" for t in guard.trips):
             plan.held_updates = _hold_updates(db, stage, run_id, name)
             plan.updated -= plan.held_updates
+            kinds.setdefault(name, set()).add(HELD_UPDATE)
     return kinds
 
 
 def _hold_removals(db, stage: Stage, run_id: int, name: str, guard: Guard) -> int:
-    trips = [t for t in guard.trips if t.entity == name and t.change == "removal"]
-    school, term, join = scope_keys(name)
+    """Holds the entity's removals: all of them when it tripped district-wide, else those
+    of the schools and terms that tripped."""
+    whole = any(t.entity == name and t.change == "removal" and t.scope == "district"
+                for t in guard.trips)
     where, params = "", []
-    if not any(t.scope == "district" for t in trips):  # only the scopes that tripped
+    school, term, join = scope_columns(name)
+    if not whole:
         p = db.param
-        parts = [f"{school if t.scope == 'school' else term} = {p}" for t in trips]
-        where, params = " AND (" + " OR ".join(parts) + ")", [t.key for t in trips]
+        parts = [(column, key) for column, keys in ((school, guard.keys("school")),
+                                                    (term, guard.keys("term")))
+                 if column for key in keys]
+        if not parts:
+            return 0
+        where = " AND (" + " OR ".join(f"{column} = {p}" for column, _ in parts) + ")"
+        params = [key for _, key in parts]
     return db.execute_sql(
         f'INSERT INTO "{CHANGES}" ({CHANGE_COLUMNS}) SELECT {db.param}, {db.param}, r.id, '
         f"r.sourced_id, '{HELD_REMOVAL}', r.last_run_id, NULL, NULL "

@@ -2,7 +2,9 @@
 provisioning as ClassLink sign-ins. Only with AL_ROSTER_DEV_LOGIN on, which the app refuses
 unless it runs in debug or testing mode.
 
-``GET /dev/login?district=SLUG`` lists the district's present teachers, then students (the
+``GET /dev/login?district=SLUG`` lists the district's present district administrators
+(administrators of an org of type district: they see the support console), teachers, then
+students (the
 district with slug "demo" by default, else the first); each is a form posting ``district``,
 ``sourced_id``, ``csrf_token`` and ``next`` to ``POST /dev/login``, whose button is named
 "Sign in as <given name> <family name>".
@@ -12,7 +14,7 @@ from __future__ import annotations
 from flask import abort, current_app, render_template, request
 
 from ..errors import ConfigurationError
-from ..models import District, RosterUser, present
+from ..models import District, Org, RosterUser, present
 from ..services.demo import DEMO_SLUG
 from ..services.provisioning import SignInRefused, sign_in_roster_user
 from . import bp
@@ -59,8 +61,16 @@ def dev_login_page():
         groups[person.role].append(person)
     return render_template("al_roster/dev_login.html", district=district,
                            districts=District.select().order_by(District.name),
+                           administrators=_district_administrators(district),
                            teachers=groups["teacher"], students=groups["student"],
                            next=safe_next(request.args.get("next")) or "")
+
+
+def _district_administrators(district: District) -> list:
+    district_orgs = {o.sourced_id for o in present(Org, district.id).where(Org.type == "district")}
+    admins = (present(RosterUser, district.id).where(RosterUser.role == "administrator")
+              .order_by(RosterUser.family_name, RosterUser.given_name, RosterUser.sourced_id))
+    return [a for a in admins if district_orgs & set((a.org_sourced_ids or "").split(","))]
 
 
 @bp.post("/dev/login")
