@@ -147,8 +147,12 @@
     return fieldset;
   }
 
+  // Element ids are numbered, not derived from sourcedIds: ids such as {CLS:1} and {CLS;1}
+  // would otherwise collide once unsafe characters are replaced.
+  var classCount = 0;
+
   function renderClass(klass) {
-    var id = "alr-class-" + klass.sourcedId.replace(/[^A-Za-z0-9_-]/g, "_");
+    var id = "alr-class-" + (++classCount);
     var row = el("div", { "class": "alr-class" });
     var box = el("input", { type: "checkbox", id: id, name: "classes", value: klass.sourcedId,
       "aria-describedby": id + "-about" });
