@@ -38,8 +38,9 @@ from al_roster.sync.runner import sync_package
 app = create_app({"AL_ROSTER_DATABASE_URL": sys.argv[1], "AL_ROSTER_STORAGE_DIR": sys.argv[2]})
 with app.app_context():
     schema.upgrade(app.extensions["al_roster"].db)
+    threshold = float(os.environ.get("AL_ROSTER_BENCH_THRESHOLD", "1.0"))
     district, _ = District.get_or_create(slug="bench", defaults={"name": "Bench",
-                                         "deletion_threshold": 1.0})
+                                         "deletion_threshold": threshold})
     started = time.perf_counter()
     run = sync_package(district, sys.argv[3], app.extensions["al_roster"].sync_options)
     seconds = time.perf_counter() - started
@@ -81,6 +82,35 @@ def reworded(base: Path) -> Path:
             data = path.read_bytes()
             (target / path.name).write_bytes(data if path.name == "manifest.csv" else data + b"\n")
     return target
+
+
+def one_school_missing(base: Path) -> Path:
+    """The package with the school of the smallest share left out (the guards' case: a
+    school of many missing from a big district's export), and five students arrived."""
+    from al_roster.oneroster.night_variants import largest_shares, next_night, schools_in
+    target = base.with_name(base.name + "-school-missing")
+    if not (target / "manifest.csv").exists():
+        schools = {sourced_id for sourced_id, _ in schools_in(base)}
+        shares = {k: v for k, v in largest_shares(base).items() if k in schools}
+        ranked = sorted(shares, key=lambda k: (shares[k], k))
+        next_night(base, target, missing_school=ranked[0], new_students=5,
+                   school_of_new=ranked[-1])
+    return target
+
+
+def bench_school_missing(size: int, kind: str) -> dict:
+    """A first load, then the night one school is missing: how long weighing and holding
+    (or, before the per-school guard, removing) that school takes."""
+    base, _ = generated(size)
+    missing = one_school_missing(base)
+    os.environ["AL_ROSTER_BENCH_THRESHOLD"] = "0.1"  # the guards as a district has them
+    with tempfile.TemporaryDirectory() as tmp:
+        url = fresh_database(kind, Path(tmp))
+        first = run_child(url, tmp, base)
+        night = run_child(url, tmp, missing)
+    return {"students": size, "database": kind, "first_s": first["seconds"],
+            "school_missing_s": night["seconds"], "status": night["status"],
+            "message": night["message"][:300]}
 
 
 def csv_rows(package: Path) -> int:
@@ -207,8 +237,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,10000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--school-missing", action="store_true",
+                        help="time a first load, then a night with one school missing")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
+    if args.school_missing:
+        for size in (int(s) for s in args.sizes.split(",")):
+            for kind in args.databases.split(","):
+                print(json.dumps(bench_school_missing(size, kind)), flush=True)
+        return
     print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>8} {'rows/s':>9} {'peak MB':>8} "
           f"{'resync s':>9} {'reread s':>9} {'delta s':>8} {'floor s':>8} {'x floor':>8} "
           f"{'idx floor s':>11} {'idx/floor':>9}")

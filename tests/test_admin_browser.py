@@ -27,6 +27,8 @@ def test_staff_review_and_lookup(live, tmp_path, browser):
     from playwright.sync_api import expect
     app, base = live
     north, _, files, _ = two_districts(tmp_path, console_people=True)
+    north.hold_whole_runs = True  # a run held whole
+    north.save()
     held = sync(north, tmp_path, half_dropped(files)[0], "north-2")
     staff = account(north, "teacher", "staff-1", is_staff=True)
     from al_roster.models import database

@@ -208,3 +208,39 @@ def test_the_mail_of_a_partly_held_run_tells_both_parts(spread, app):
     assert "removals are waiting for review" in mail["Subject"]
     body = mail.get_content()
     assert "new students can sign in" in body and "School 1 High: 22 of 22" in body
+
+
+def test_grace_shows_missing_since_in_why_and_the_console(spread, client):
+    from admin_helpers import account, sign_in
+
+    from al_roster.services.diagnostics import why_not_in_class
+    district, sync, files, _ = spread
+    update_district(district, DistrictChanges(removal_grace_runs=3), staff=True)
+    first = sync(without_students(files, {"stu-1-1"}))
+    why = why_not_in_class(district, "stu-1-1", "cls-1-fall")
+    assert f"missing from users.csv since run {first.id}" in why["answer"]
+    sign_in(client, account(district, "teacher", "tch-2", is_staff=True))
+    page = client.get("/roster/admin/people/spread/stu-1-1").get_data(as_text=True)
+    assert f"Missing since run {first.id}" in page
+
+
+def test_the_guard_settings_are_set_from_the_command_line_and_the_console(spread, client):
+    from admin_helpers import CSRF, account, sign_in
+
+    from al_roster.cli import cli
+    from al_roster.models import District
+    district = spread[0]
+    result = client.application.test_cli_runner().invoke(cli, [
+        "district", "set", "spread", "--scope-threshold", "0.3", "--update-threshold", "0.6",
+        "--hold-whole-runs", "--removal-grace", "2"])
+    assert result.exit_code == 0, result.output
+    assert "a school or term 30%" in result.output and "removal grace 2" in result.output
+    saved = District.get_by_id(district.id)
+    assert (saved.scope_threshold, saved.update_threshold, saved.hold_whole_runs,
+            saved.removal_grace_runs) == (0.3, 0.6, True, 2)
+    sign_in(client, account(district, "teacher", "tch-2", is_staff=True))
+    answer = client.post("/roster/api/admin/districts", headers={"X-CSRF-Token": CSRF}, json={
+        "slug": "spread", "scopeThreshold": "0.2", "holdWholeRuns": False,
+        "removalGraceRuns": 0}).get_json()
+    assert answer["scopeThreshold"] == 0.2 and answer["holdWholeRuns"] is False
+    assert answer["removalGraceRuns"] == 0

@@ -127,16 +127,31 @@ def run_undo(run_id) -> None:
 @click.option("--rostering/--no-rostering", default=None,
               help="Enable ClassLink rostering (Prime plan only).")
 @click.option("--contacts", help="Comma-separated e-mails told about held or failed runs.")
+@click.option("--scope-threshold", type=float,
+              help="Share of one school's or term's records a run may remove (0.25 = 25%).")
+@click.option("--update-threshold", type=float,
+              help="Share of an entity a run may rewrite before its updates are held.")
+@click.option("--hold-whole-runs/--hold-risky-part", default=None,
+              help="Hold a risky run whole, or apply what is safe and hold the rest.")
+@click.option("--removal-grace", type=int,
+              help="Bulk runs a record must be missing from before removal (0: off).")
 @with_roster
-def district_set(slug, name, classlink_tenant_id, threshold, plan, rostering, contacts) -> None:
+def district_set(slug, name, classlink_tenant_id, threshold, plan, rostering, contacts,
+                 scope_threshold, update_threshold, hold_whole_runs, removal_grace) -> None:
     changes = district_service.DistrictChanges(
         name=name, classlink_tenant_id=classlink_tenant_id, plan=plan, rostering=rostering,
-        deletion_threshold=threshold, contacts=contacts)
+        deletion_threshold=threshold, contacts=contacts, scope_threshold=scope_threshold,
+        update_threshold=update_threshold, hold_whole_runs=hold_whole_runs,
+        removal_grace_runs=removal_grace)
     target = district_service.update_district(district_service.get_district(slug), changes,
                                               staff=True)
     click.echo(f"District {target.slug}: {target.plan} plan, rostering "
                f"{'enabled' if target.rostering_enabled else 'disabled'}, deletion threshold "
-               f"{target.deletion_threshold:.0%}, contacts {target.contacts or 'none'}.")
+               f"{target.deletion_threshold:.0%} (a school or term {target.scope_threshold:.0%}, "
+               f"updates {target.update_threshold:.0%}; "
+               f"{'whole runs held' if target.hold_whole_runs else 'only the risky part held'}"
+               f", removal grace {target.removal_grace_runs or 'off'}), "
+               f"contacts {target.contacts or 'none'}.")
 
 
 @district.command("grant-admin", help="Let an account (by sourcedId, or by an e-mail only one "

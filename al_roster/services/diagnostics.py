@@ -77,7 +77,8 @@ def person_detail(district: District, sourced_id: str) -> dict | None:
             "classTitle": cls.title if cls else None, "role": e.role,
             "beginDate": _iso(e.begin_date), "endDate": _iso(e.end_date),
             "present": e.removed_run_id is None, "lastChangedBy": _run_info(e.last_run_id),
-            "removedBy": _run_info(e.removed_run_id)})
+            "removedBy": _run_info(e.removed_run_id),
+            "missingSince": _run_info(e.missing_since_run_id)})
     classes = []
     for m in (Membership.select(Membership, ImportedClass).join(ImportedClass)
               .where((Membership.district_id == district.id)
@@ -96,6 +97,7 @@ def person_detail(district: District, sourced_id: str) -> dict | None:
         "record": {"firstSeenBy": _run_info(user.first_run_id),
                    "lastChangedBy": _run_info(user.last_run_id),
                    "removedBy": _run_info(user.removed_run_id),
+                   "missingSince": _run_info(user.missing_since_run_id),
                    "enabled": user.enabled_user},
         "enrollments": enrollments,
         "importedClasses": classes,
@@ -167,7 +169,10 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
     nowhere, and no other district is even looked at."""
     today = today or dt.date.today()
 
+    missing: list[str] = []  # removal grace: the person's record is kept, but missing
+
     def answer(reason: str, text: str, **facts) -> dict:
+        text = " ".join([text, *missing])
         return {"reason": reason, "answer": text, "district": district.slug,
                 "student": student, "class": class_ref, "inClass": reason == "in_class"
                 or reason == "in_class_not_signed_in", **facts}
@@ -186,6 +191,11 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
                       "Ask the district to check the student's record in their SIS.")
     name = f"{user.given_name or ''} {user.family_name or ''}".strip() or user.sourced_id
     who = f"{name} ({user.sourced_id})"
+    if user.removed_run_id is None and user.missing_since_run_id is not None:
+        missing.append(f"{who} has been missing from users.csv since run "
+                       f"{user.missing_since_run_id} ({user.missing_runs or 1} bulk run(s)); "
+                       "the district's removal grace keeps them until they have been missing "
+                       f"from {district.removal_grace_runs} in a row.")
     if user.removed_run_id is not None:
         return answer("user_removed",
                       f"{who} was removed from the roster by "

@@ -142,6 +142,26 @@ def check_threshold(value: float) -> float:
     return value
 
 
+def guard_settings(data) -> dict:
+    """The guard settings of a console form or JSON body (scopeThreshold, updateThreshold,
+    holdWholeRuns, removalGraceRuns) as DistrictChanges fields; absent or "": unchanged."""
+    out: dict = {}
+    for key, field, kind in (("scopeThreshold", "scope_threshold", float),
+                             ("updateThreshold", "update_threshold", float),
+                             ("removalGraceRuns", "removal_grace_runs", int)):
+        value = data.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            out[field] = kind(value)
+        except (TypeError, ValueError) as exc:
+            raise RosterError(f"{key} must be a number, not {str(value)[:20]!r}.") from exc
+    whole = data.get("holdWholeRuns")
+    if whole not in (None, ""):
+        out["hold_whole_runs"] = whole in (True, "on", "true", "1", 1)
+    return out
+
+
 def check_grace(runs: int) -> int:
     if not isinstance(runs, int) or not 0 <= runs <= 30:
         raise RosterError("Removal grace is a number of runs from 0 (off: remove at once) to 30.")

@@ -29,7 +29,7 @@ def run_report(run: SyncRun, *, issue_limit: int | None = None) -> dict:
         "held": held_part(counts),
         "errors": run.error_count,
         "warnings": run.warning_count,
-        "issues": [{"file": i.file, "line": i.line, "field": i.field, "severity": i.severity,
+        "issues": [{"file": i.file, "line": i.line, "field": i.field, "severity": _severity(i),
                     "message": i.message, "count": i.count} for i in issues],
         "message": run.message,
         "startedAt": run.started_at.isoformat() + "Z" if run.started_at else None,
@@ -48,3 +48,10 @@ def held_part(counts: dict) -> dict | None:
             "approved": counts.get("held_applied"),
             "reconciliation": counts.get("held_reconciliation"),
             "rejected": counts.get("held_rejected")}
+
+
+def _severity(issue: RunIssue) -> str:
+    """A file identical to the last one is news, not a problem: information."""
+    if issue.severity == "warning" and issue.message.startswith("Identical to the file run"):
+        return "info"
+    return issue.severity

@@ -18,13 +18,14 @@ from ..models.runs import APPLIED, DISCARDED, HELD, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
 from ..services.reconcile import reconcile_imported_classes
 from ..services.retention import undo_refusal
+from ..services.run_review import name_rows
 from .apply import COPIED, derive_user_roles
 from .held_changes import apply_held, forget_held
 from .lock import DistrictLock
 from .runner import SyncOptions, sync_package
 from .sql import column_type, json_field
 
-CHANGE_KINDS = ("created", "updated", "restored", "removed")
+CHANGE_KINDS = ("created", "updated", "restored", "removed", "held_removal", "held_update")
 
 
 def approve_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
@@ -179,7 +180,8 @@ def run_changes(run: SyncRun, *, entity: str | None = None, kind: str | None = N
             items += _change_rows(db, run, name, table, each, limit + offset)
     items.sort(key=lambda i: (i["entity"], i["kind"], i["sourcedId"]))
     return {"run": run.id, "status": run.status, "totals": totals,
-            "changes": items[offset:offset + limit], "offset": offset, "limit": limit,
+            "changes": name_rows(run.district_id, items[offset:offset + limit]),
+            "offset": offset, "limit": limit,
             "held": run.status == HELD and {"plan": run.counts}}
 
 

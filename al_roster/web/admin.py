@@ -14,10 +14,11 @@ from flask_login import current_user
 from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError, UndoConflict
 from ..models import Account, District, RunIssue, SyncRun
 from ..models.base import write_transaction
-from ..models.runs import APPLIED, HELD
+from ..models.runs import APPLIED, AWAITING_REVIEW, HELD, PARTIAL
 from ..services import access, diagnostics, lti, sources
 from ..services import districts as district_service
 from ..services.retention import approve_refusal, undo_refusal
+from ..services.run_review import review_data, shown_of
 from ..settings import roster_state
 from ..sync.report import run_report
 from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
@@ -91,7 +92,7 @@ def districts_data() -> dict:
     viewer = _viewer()
     options = roster_state().sync_options
     districts = access.permitted_districts(viewer, _staff())
-    held = (SyncRun.select().where((SyncRun.status == HELD)
+    held = (SyncRun.select().where(SyncRun.status.in_(AWAITING_REVIEW)
                                    & SyncRun.district.in_([d.id for d in districts]))
             .order_by(SyncRun.id.desc())) if districts else []
     return {
@@ -111,7 +112,7 @@ def _run_row(run: SyncRun) -> dict:
 def runs_data(slug: str) -> dict:
     district = _district(slug)
     runs = district_runs(district, limit=100)
-    runs.sort(key=lambda r: (r.status != HELD, -r.id))
+    runs.sort(key=lambda r: (r.status not in AWAITING_REVIEW, -r.id))
     return {"district": district.slug, "name": district.name,
             "runs": [_run_row(r) for r in runs]}
 
@@ -124,12 +125,14 @@ def run_data(run_id: int) -> dict:
     report = run_report(run, issue_limit=200)
     changes = run_changes(run, entity=entity, kind=kind, limit=PAGE_SIZE,
                           offset=(page - 1) * PAGE_SIZE)
-    actions = {HELD: ["approve", "reject"], APPLIED: ["undo"]}.get(run.status, [])
+    actions = {HELD: ["approve", "reject"], PARTIAL: ["approve", "reject", "undo"],
+               APPLIED: ["undo"]}.get(run.status, [])
     too_old = {APPLIED: undo_refusal, HELD: approve_refusal}.get(run.status, lambda r: None)(run)
     if too_old:  # past the retention window: the console says so instead of offering it
         actions = [a for a in actions if a not in ("undo", "approve")]
     return {**report, "changes": changes, "page": page, "entity": entity, "kind": kind,
-            "actions": actions, "decidedBy": run.decided_by, "retentionNote": too_old}
+            "actions": actions, "decidedBy": run.decided_by, "retentionNote": too_old,
+            "review": {**review_data(run), "shownOf": shown_of(run, changes["totals"])}}
 
 
 def lookup_data() -> dict:
@@ -241,7 +244,7 @@ def _district_changes(data) -> district_service.DistrictChanges:
     return district_service.DistrictChanges(
         name=text("name"), classlink_tenant_id=text("classlinkTenantId"),
         plan=text("plan") or None, rostering=flag("rostering"), deletion_threshold=threshold,
-        contacts=text("contacts"))
+        contacts=text("contacts"), **district_service.guard_settings(data))
 
 
 def _text(data, key: str) -> str:
