@@ -43,6 +43,14 @@ def two_districts(tmp_path, students=10, *, console_people=False):
     return north, south, files, first
 
 
+def holding_whole_runs(district):
+    """The district holds a whole run for review when a guard trips (the setting for districts
+    that want nothing applied before someone looks), as tests of held packages need."""
+    district.hold_whole_runs = True
+    district.save()
+    return district
+
+
 def with_console_people(files, admin):
     files["orgs"].append(dict(sourcedId=DISTRICT_ORG, name="The District", type="district"))
     for sourced_id, role, org in ((admin, "administrator", DISTRICT_ORG),

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from admin_helpers import CSRF, account, half_dropped, sign_in, sync, two_districts
+from admin_helpers import CSRF, account, half_dropped, holding_whole_runs, sign_in, sync, two_districts
 from packages import small_district, write_package
 
 from al_roster import jobs
@@ -59,6 +59,7 @@ def a_year_of(app, district, tmp_path, files) -> None:
     assert jobs.run_district_sync(district.id)["status"] == "applied"
     (drop / "tonight.zip.part").write_bytes(b"half an upload")  # still arriving
     dropped, _ = half_dropped(files)
+    holding_whole_runs(district)  # a whole held run keeps its package: one more file to go
     assert sync(district, tmp_path, dropped, f"{district.slug}-held").status == "held"
     teacher = account(district, "teacher", "tch-1")
     student = account(district, "student", "stu-1", classlink_user_id=f"cl-{district.slug}")

@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from admin_helpers import CSRF, account, half_dropped, sign_in, sync, two_districts
+from admin_helpers import CSRF, account, half_dropped, holding_whole_runs, sign_in, sync, two_districts
 from packages import small_district
 
 from al_roster import jobs
@@ -113,6 +113,7 @@ def test_a_recent_run_is_undone_as_before(app, tmp_path):
 
 def test_kept_packages_and_processed_drop_files_go_after_their_window(app, tmp_path, client):
     north, south, files, _ = two_districts(tmp_path)
+    holding_whole_runs(north)
     now = utcnow()
     dropped, _ = half_dropped(files)
     old_held = finished(sync(north, tmp_path, dropped, "held-1"), 31, now)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from admin_helpers import holding_whole_runs
 from packages import small_district, write_package
 
 from al_roster import jobs
@@ -193,6 +194,7 @@ def test_file_name_that_is_not_utf8_is_skipped_and_reported(world, tmp_path):
 def test_held_drop_file_is_kept_as_opened_not_as_renamed(world, tmp_path, monkeypatch):
     """A file that will be held for review (it drops South's students) is swapped for a link
     to North's zip once opened: the copy kept for approval is still South's own file."""
+    holding_whole_runs(world["south"])
     tonight = zip_in(tmp_path, world["south_drop"], "tonight.zip", 0, "sch-s")
     original = tonight.read_bytes()
     fetch = sources.fetch_package

@@ -9,6 +9,7 @@ import io
 import zipfile
 
 import pytest
+from admin_helpers import holding_whole_runs
 from packages import small_district, write_package
 
 from al_roster.models import RunIssue
@@ -105,6 +106,7 @@ def test_oversize_pulled_folder_is_refused_not_zipped_into_storage(app, district
 
 def test_held_pull_keeps_only_its_own_files(app, district, tmp_path):
     """What is kept of a held pull is the package's files, not everything under its folder."""
+    holding_whole_runs(district)
     pull = half_dropped(tmp_path, "pull")
     (pull / "cache").mkdir()
     (pull / "cache" / "blob.bin").write_bytes(b"y" * 300_000)

@@ -14,7 +14,7 @@ import logging
 import socket
 
 import pytest
-from admin_helpers import half_dropped, sync, two_districts
+from admin_helpers import half_dropped, holding_whole_runs, sync, two_districts
 from aiosmtpd.controller import Controller
 from packages import small_district
 
@@ -72,6 +72,7 @@ def set_district(district, **fields) -> District:
 
 def test_contacts_with_crlf_cannot_add_a_bcc_nor_stop_the_mail(app, smtp, tmp_path, caplog):
     north, _, files, _ = two_districts(tmp_path)
+    holding_whole_runs(north)
     north = set_district(north, contacts=f"it@north.org\r\nBcc: {SPY}, sis@north.org,"
                                           f" <{SPY}>, x@north.org\nCc: {SPY}")
     caplog.set_level(logging.INFO, logger="al_roster")
@@ -111,6 +112,7 @@ def test_a_mail_that_cannot_be_composed_is_logged_and_not_marked_sent(app, smtp,
 
 def test_a_mail_that_failed_goes_out_on_the_next_look(app, smtp, tmp_path, runner, caplog):
     north, _, files, _ = two_districts(tmp_path)
+    holding_whole_runs(north)
     north = set_district(north, contacts="it@north.org")
     port = app.config["AL_ROSTER_SMTP_PORT"]
     app.config["AL_ROSTER_SMTP_PORT"] = free_port()  # the mail server is down tonight
@@ -134,6 +136,7 @@ def test_a_mail_that_failed_goes_out_on_the_next_look(app, smtp, tmp_path, runne
 
 def test_the_next_nightly_sync_sends_what_the_last_one_could_not(app, smtp, tmp_path):
     north, _, files, _ = two_districts(tmp_path)
+    holding_whole_runs(north)
     port = app.config["AL_ROSTER_SMTP_PORT"]
     app.config["AL_ROSTER_SMTP_PORT"] = free_port()
     held = sync(north, tmp_path, half_dropped(files)[0], "north-2")
