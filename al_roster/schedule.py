@@ -25,10 +25,11 @@ import datetime as dt
 from croniter import croniter
 
 from .models import District, SyncRun
-from .models.runs import APPLIED, HELD, REJECTED
+from .models.runs import APPLIED, HELD, PARTIAL, REJECTED
 
 MAX_CATCH_UPS = 3
-DECIDED = (APPLIED, HELD, REJECTED)
+#: A night with one of these runs is handled: its file was read and decided (or held) once.
+DECIDED = (APPLIED, HELD, PARTIAL, REJECTED)
 PENDING = ("queued", "scheduled", "deferred", "created")
 
 
