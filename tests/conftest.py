@@ -160,3 +160,35 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def smtp(app):
+    """The app's support mail goes to a loopback SMTP server; yields its inbox."""
+    from peers.smtp import smtp_server
+
+    from al_roster.services import notifications
+    notifications._unreachable_until.clear()  # no pause left by an earlier test
+    with smtp_server() as (inbox, port):
+        app.config.update(AL_ROSTER_SMTP_HOST="127.0.0.1", AL_ROSTER_SMTP_PORT=port,
+                          AL_ROSTER_SUPPORT_EMAIL="support@example.com",
+                          AL_ROSTER_BASE_URL="https://app.example.com")
+        yield inbox
+
+
+@pytest.fixture
+def live(sqlite_app):
+    """The app on a loopback server, with ``/test-sign-in/<account id>`` for browser tests of
+    the console: (app, base URL)."""
+    from flask_login import login_user
+    from peers.loopback import live_server
+
+    from al_roster.models import Account
+
+    @sqlite_app.get("/test-sign-in/<int:account_id>")
+    def test_sign_in(account_id):
+        login_user(Account.get_by_id(account_id))
+        return "signed in"
+
+    with live_server(sqlite_app, threaded=False) as base:
+        yield sqlite_app, base

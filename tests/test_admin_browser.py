@@ -3,24 +3,8 @@ from __future__ import annotations
 
 import pytest
 from admin_helpers import account, half_dropped, sync, two_districts
-from peers.loopback import live_server
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live(sqlite_app, tmp_path):
-    from flask_login import login_user
-
-    from al_roster.models import Account
-
-    @sqlite_app.get("/test-sign-in/<int:account_id>")
-    def test_sign_in(account_id):
-        login_user(Account.get_by_id(account_id))
-        return "signed in"
-
-    with live_server(sqlite_app, threaded=False) as base:
-        yield sqlite_app, base
 
 
 def test_staff_review_and_lookup(live, tmp_path, browser):

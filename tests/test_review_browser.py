@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from admin_helpers import CSRF, account, sign_in, sync
-from peers.loopback import live_server
 from school_rosters import schools_district, with_new_students, without_school
 
 from al_roster.services.districts import add_district
@@ -19,21 +18,6 @@ def dropped_school(tmp_path):
                "night-2")
     assert run.status == "partial"
     return district, run
-
-
-@pytest.fixture
-def live(sqlite_app, tmp_path):
-    from flask_login import login_user
-
-    from al_roster.models import Account
-
-    @sqlite_app.get("/test-sign-in/<int:account_id>")
-    def test_sign_in(account_id):
-        login_user(Account.get_by_id(account_id))
-        return "signed in"
-
-    with live_server(sqlite_app, threaded=False) as base:
-        yield sqlite_app, base
 
 
 @pytest.mark.browser

@@ -140,17 +140,12 @@ def _servable_person(district: District, sourced_id: str | None, *, via: str,
     if person.enabled_user is False:
         raise refuse("disabled", f"Your account is turned off in {district.name}'s roster.",
                      **details)
-    standing = roster_standing(person)
+    standing = roster_standing(person, district)
     if standing.role is None:
         raise refuse("role_not_served",
                      f"The roster lists you as {_role_phrase(person)}; this app is for "
                      "teachers, students and district administrators.", role=person.role, **details)
     return person, standing
-
-
-def served_role(person) -> str | None:
-    """The account role the roster gives ``person`` today (see :mod:`.standing`)."""
-    return roster_standing(person).role
 
 
 def _linked_person(district: District, classlink_user_id: str):

@@ -67,7 +67,7 @@ def _ended(account: Account, session_stamp, lifetime_hours: float, now: float) -
         return "removed from the district's roster"
     if person.enabled_user is False:
         return "turned off in the district's roster"
-    standing = roster_standing(person)
+    standing = roster_standing(person, account.district)
     if (standing.role, standing.administers_district) != (account.role, account.roster_admin):
         return "role changed in the district's roster"
     return None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..models import Account, Org, RosterRole, present
+from ..models import Account, District, Org, RosterRole, present
 from .today import district_today
 
 DISTRICT_ADMIN_ROLES = frozenset({"districtAdministrator", "systemAdministrator"})
@@ -35,8 +35,10 @@ class Standing:
     administers_district: bool
 
 
-def roster_standing(person, today: dt.date | None = None) -> Standing:
-    roles = current_roles(person, today)
+def roster_standing(person, district: District) -> Standing:
+    """``person``'s standing in ``district`` (theirs: passed in because sign-in and every
+    signed-in request already hold it)."""
+    roles = current_roles(person, district_today(district))
     if roles is None:  # OneRoster 1.1: the role is on the user row
         roles = {person.role} if person.role else set()
         admin = person.role in DISTRICT_ADMIN_ROLES or (
@@ -52,7 +54,7 @@ def roster_standing(person, today: dt.date | None = None) -> Standing:
     return Standing(None, False)
 
 
-def current_roles(person, today: dt.date | None = None) -> set[str] | None:
+def current_roles(person, today: dt.date) -> set[str] | None:
     """The person's roles from roles.csv that are present and current today, or None when the
     roster has no roles rows for them at all (OneRoster 1.1)."""
     rows = list(RosterRole.select(RosterRole.role, RosterRole.begin_date, RosterRole.end_date,
@@ -61,15 +63,9 @@ def current_roles(person, today: dt.date | None = None) -> set[str] | None:
                        & (RosterRole.user_sourced_id == person.sourced_id)))
     if not rows:
         return None
-    today = today or _today_of(person)
     return {r.role for r in rows if r.removed_run_id is None
             and (r.begin_date is None or r.begin_date <= today)
             and (r.end_date is None or r.end_date >= today)}
-
-
-def _today_of(person) -> dt.date:
-    from ..models import District
-    return district_today(District.get_by_id(person.district_id))
 
 
 def _works_for_the_district(person) -> bool:

@@ -9,18 +9,14 @@ breaks the sync, and goes out on the next look at the district.
 from __future__ import annotations
 
 import datetime as dt
-import email
 import logging
-import socket
 
-import pytest
 from admin_helpers import half_dropped, holding_whole_runs, sync, two_districts
-from aiosmtpd.controller import Controller
 from packages import small_district
+from peers.smtp import free_port
 
 from al_roster.extension import roster_state
 from al_roster.models import District, SyncRun, database
-from al_roster.services import notifications
 from al_roster.services.notifications import notify_run
 from al_roster.sync.review import approve_run
 from al_roster.sync.runner import check_abandoned_runs
@@ -28,34 +24,6 @@ from al_roster.sync.runner import check_abandoned_runs
 SPY = "spy@evil.example"
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((sorted(envelope.rcpt_tos), envelope.content,
-                              email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app):
-    port = free_port()
-    notifications._unreachable_until.clear()  # no pause left by an earlier test
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(AL_ROSTER_SMTP_HOST="127.0.0.1", AL_ROSTER_SMTP_PORT=port,
-                      AL_ROSTER_SUPPORT_EMAIL="support@example.com",
-                      AL_ROSTER_BASE_URL="https://app.example.com")
-    yield inbox
-    controller.stop()
 
 
 def notified_at(run: SyncRun):
