@@ -13,8 +13,8 @@ import secrets
 from flask import Flask, render_template_string
 
 from al_roster import ALRoster
+from al_roster.demo.district import what_to_try
 from al_roster.models import District
-from al_roster.services.demo import what_to_try
 from al_roster.services.districts import last_run, roster_counts
 from al_roster.settings import from_environment
 

@@ -28,7 +28,7 @@ REDIS_URL = os.environ.get("AL_ROSTER_BENCH_REDIS", "redis://127.0.0.1:6379/11")
 
 
 def package(students: int) -> Path:
-    from al_roster.oneroster.generator import generate_district
+    from al_roster.demo.generator import generate_district
     target = HERE / "out" / f"fanout-{students}.zip"
     if not target.exists():
         with tempfile.TemporaryDirectory() as tmp:

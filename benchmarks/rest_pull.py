@@ -1,6 +1,6 @@
 """Time a OneRoster REST pull of a generated district: pages per second and total time.
 
-Generates a bulk package with ``al_roster.oneroster.generator``, serves it on loopback with
+Generates a bulk package with ``al_roster.demo.generator``, serves it on loopback with
 the test OneRoster API (``tests/peers/oneroster_api.py``: OAuth 1.0a signatures or OAuth 2
 tokens checked on every request) in a process of its own, and pulls it back with
 ``al_roster.oneroster.rest``. The server is plain Python too, so the numbers say what the
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.peers when run as a script
 
-from al_roster.oneroster.generator import generate_district  # noqa: E402
+from al_roster.demo.generator import generate_district  # noqa: E402
 from al_roster.oneroster.rest import RestSource, pull_package  # noqa: E402
 from tests.peers.oneroster_api import serve_oneroster  # noqa: E402
 

@@ -63,7 +63,7 @@ def run_child(db_url: str, storage: str, package: Path) -> dict:
 
 
 def generated(size: int) -> tuple[Path, Path]:
-    from al_roster.oneroster.generator import generate_delta, generate_district
+    from al_roster.demo.generator import generate_delta, generate_district
     base, delta = OUT / f"district-{size}", OUT / f"delta-{size}"
     if not (base / "manifest.csv").exists():
         generate_district(base, size, seed=1)
@@ -87,7 +87,7 @@ def reworded(base: Path) -> Path:
 def one_school_missing(base: Path) -> Path:
     """The package with the school of the smallest share left out (the guards' case: a
     school of many missing from a big district's export), and five students arrived."""
-    from al_roster.oneroster.night_variants import largest_shares, next_night, schools_in
+    from al_roster.demo.night_variants import largest_shares, next_night, schools_in
     target = base.with_name(base.name + "-school-missing")
     if not (target / "manifest.csv").exists():
         schools = {sourced_id for sourced_id, _ in schools_in(base)}

@@ -12,9 +12,9 @@ import unicodedata
 import pytest
 from conftest import SAMPLES
 
+from al_roster.demo.generator import generate_district
 from al_roster.oneroster import canonical
 from al_roster.oneroster.entities import ENTITY_BY_NAME, entities_for
-from al_roster.oneroster.generator import generate_district
 from al_roster.oneroster.issues import IssueLog
 from al_roster.oneroster.package import CsvPackage
 from al_roster.oneroster.rows import FileReader

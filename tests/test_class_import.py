@@ -11,9 +11,9 @@ from admin_helpers import roster_person
 from packages import write_package
 from rosters import account_for, school, sign_in
 
+from al_roster.demo.generator import generate_district
 from al_roster.errors import AccessDenied
 from al_roster.models import ImportedClass, Membership, database
-from al_roster.oneroster.generator import generate_district
 from al_roster.services import class_import
 from al_roster.services.class_import import (
     ManagedBySis,

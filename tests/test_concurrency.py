@@ -5,9 +5,9 @@ import threading
 
 from packages import small_district, write_package
 
+from al_roster.demo.generator import generate_district
 from al_roster.errors import SyncBusy
 from al_roster.models import SyncRun, database
-from al_roster.oneroster.generator import generate_district
 from al_roster.services.districts import add_district, roster_counts
 from al_roster.sync.runner import sync_package
 

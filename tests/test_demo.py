@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import make_app
 
+from al_roster.demo.district import DEMO_SLUG, load_demo_district
 from al_roster.models import District, RosterUser, SyncRun
 from al_roster.models.runs import APPLIED, PARTIAL
-from al_roster.services.demo import DEMO_SLUG, load_demo_district
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from admin_helpers import account
 from packages import small_district, write_package
 
 from al_roster.cli import cli
+from al_roster.demo.generator import generate_district
 from al_roster.models import ROSTER_MODELS, PrivacyAudit, RosterUser
-from al_roster.oneroster.generator import generate_district
 from al_roster.services.class_import import import_classes
 from al_roster.services.districts import add_district
 from al_roster.services.export import export_district

@@ -23,8 +23,8 @@ from conftest import ROOT, _truncate_postgres, make_app
 from fault_helpers import own_redis
 
 from al_roster import jobs
+from al_roster.demo.generator import generate_district
 from al_roster.models import SyncRun, database
-from al_roster.oneroster.generator import generate_district
 from al_roster.services import sources
 from al_roster.services.districts import add_district, roster_counts
 from al_roster.sync.lock import LOCK_NAMESPACE

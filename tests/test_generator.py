@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from al_roster.oneroster.generator import generate_delta, generate_district
+from al_roster.demo.generator import generate_delta, generate_district
 
 TODAY = datetime.date(2026, 11, 20)  # in the fall semester of 2026-27
 

@@ -19,6 +19,7 @@ from packages import small_district, write_package
 
 from al_roster import jobs
 from al_roster.cli import cli
+from al_roster.demo.generator import generate_district
 from al_roster.errors import SyncBusy
 from al_roster.models import (
     Account,
@@ -30,7 +31,6 @@ from al_roster.models import (
     SyncRun,
     database,
 )
-from al_roster.oneroster.generator import generate_district
 from al_roster.services import lti, nonces, sources
 from al_roster.services.class_import import import_classes
 from al_roster.services.districts import add_district

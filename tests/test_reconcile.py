@@ -13,13 +13,13 @@ import pytest
 from packages import write_package
 from rosters import account_for, school
 
+from al_roster.demo.generator import generate_delta, generate_district
 from al_roster.models import Account, Enrollment, ImportedClass, Membership, RosterClass, SyncRun
 from al_roster.models.runs import RUNNING
-from al_roster.oneroster.generator import generate_delta, generate_district
 from al_roster.services.class_import import import_classes
 from al_roster.services.class_rosters import rosters_of
 from al_roster.services.districts import add_district
-from al_roster.services.reconcile import reconcile_imported_classes
+from al_roster.sync.reconcile import reconcile_imported_classes
 from al_roster.sync.review import undo_run
 from al_roster.sync.runner import sync_package
 

@@ -479,7 +479,7 @@ def test_the_secret_stays_out_of_repr():
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
 def test_a_generated_district_round_trips_and_opens_as_a_package(tmp_path, version):
-    from al_roster.oneroster.generator import generate_district
+    from al_roster.demo.generator import generate_district
     from al_roster.oneroster.package import CsvPackage
 
     counts = generate_district(tmp_path / "district", 300, seed=3, version=version)

@@ -177,7 +177,7 @@ def test_oneroster_1_2_roles_give_users_their_role(app, district):
 
 
 def test_generated_1_2_district_loads(app, district, tmp_path):
-    from al_roster.oneroster.generator import generate_district
+    from al_roster.demo.generator import generate_district
     written = generate_district(tmp_path / "g", 300, seed=3, version="1.2")
     run = sync(app, district, tmp_path / "g")
     assert run.status == "applied", run.message
@@ -231,7 +231,7 @@ def test_identical_file_is_reread_when_a_file_it_refers_to_changed(app, district
 
 
 def test_a_1_2_role_change_alone_reaches_the_user(app, district, tmp_path):
-    from al_roster.oneroster.generator import generate_district
+    from al_roster.demo.generator import generate_district
     generate_district(tmp_path / "g", 200, seed=3, version="1.2")
     sync(app, district, tmp_path / "g")
     student = RosterUser.select().where(RosterUser.role == "student").first()

@@ -62,7 +62,7 @@ def print_summary(report: dict) -> None:
               show_default=True)
 @click.option("--zip", "zip_path", type=click.Path(), help="Also write the package as this zip.")
 def generate(out, students, seed, oneroster_version, zip_path) -> None:
-    from ..oneroster.generator import generate_district
+    from ..demo.generator import generate_district
     counts = generate_district(out, students, seed=seed, version=oneroster_version,
                                zip_path=zip_path)
     click.echo(f"Wrote {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()
@@ -74,7 +74,7 @@ def generate(out, students, seed, oneroster_version, zip_path) -> None:
               help="8,000 makes eleven schools: the second night leaves the smallest out.")
 @with_roster
 def demo(students) -> None:
-    from ..services.demo import load_demo_district
+    from ..demo.district import load_demo_district
     options = state().sync_options
     run = load_demo_district(students, options.storage_dir / "demo-package", options)
     click.echo(f"Demo district 'demo': run {run.id} {run.status}. {run.message}")

@@ -4,7 +4,7 @@ A teacher may import a class they teach in the roster copy (a present teacher en
 a present class) whose terms have not all ended: the current and upcoming terms. Importing
 makes the class once per district (insert-or-get on ``(district, sourcedId)``, so two teachers
 importing at once make one class), adds the teacher, and brings the roster along through
-:func:`~al_roster.services.reconcile.reconcile_imported_classes`, the same set-based rule the
+:func:`~al_roster.sync.reconcile.reconcile_imported_classes`, the same set-based rule the
 nightly sync follows. A co-teacher importing a class a colleague already imported joins it.
 
 Imported classes have no class code and their roster is the SIS's: :func:`join_by_code` and
@@ -33,7 +33,7 @@ from ..models import (
     database,
 )
 from ..models.classes import ACTIVE
-from .reconcile import reconcile_imported_classes
+from ..sync.reconcile import reconcile_imported_classes
 from .today import district_today
 
 TEACHER, STUDENT = "teacher", "student"

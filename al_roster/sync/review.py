@@ -16,12 +16,12 @@ from ..models.base import write_transaction
 from ..models.district import utcnow
 from ..models.runs import APPLIED, DISCARDED, HELD, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
-from ..services.reconcile import reconcile_imported_classes
 from ..services.retention import undo_refusal
 from ..services.run_review import name_rows
 from .apply import COPIED, derive_user_roles
 from .held_changes import apply_held, forget_held
 from .lock import DistrictLock
+from .reconcile import reconcile_imported_classes
 from .runner import SyncOptions, sync_package
 from .sql import column_type, json_field
 

@@ -24,7 +24,6 @@ from ..models.runs import APPLIED, FAILED, HELD, PARTIAL, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog, safe_text, shown
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
 from ..services.notifications import is_notified, unsent_runs
-from ..services.reconcile import reconcile_imported_classes
 from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
 from .grace import mark_missing
@@ -33,6 +32,7 @@ from .held_changes import hold_risky_part, partial_message
 from .identical_files import files_the_copy_holds
 from .lock import DistrictLock
 from .plan import EntityPlan, plan_changes
+from .reconcile import reconcile_imported_classes
 from .staging import Stager
 
 log = logging.getLogger(__name__)

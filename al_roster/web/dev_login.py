@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from flask import abort, current_app, render_template, request
 
+from ..demo.district import DEMO_SLUG
 from ..errors import ConfigurationError
 from ..models import District, Org, RosterUser, present
-from ..services.demo import DEMO_SLUG
 from ..services.provisioning import SignInRefused, sign_in_roster_user
 from . import bp
 from .auth import complete_sign_in, refusal_page, safe_next

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ..models import District, SyncRun
 from ..models.runs import AWAITING_REVIEW
-from ..oneroster.generator import generate_district
-from ..oneroster.night_variants import add_user, largest_shares, next_night, schools_in
 from ..sync.runner import SyncOptions, sync_package
+from .generator import generate_district
+from .night_variants import add_user, largest_shares, next_night, schools_in
 
 DEMO_SLUG = "demo"
 DEMO_TENANT = "demo-tenant"
