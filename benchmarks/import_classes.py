@@ -39,10 +39,7 @@ from al_roster.demo.generator import (  # noqa: E402
 )
 from al_roster.models import Account, District, ImportedClass, Membership  # noqa: E402
 from al_roster.services.class_import import import_classes  # noqa: E402
-from al_roster.sync import (
-    reconcile,  # noqa: E402
-    runner,  # noqa: E402
-)
+from al_roster.sync import reconcile, runner  # noqa: E402
 
 OUT = HERE / "out"
 PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
