@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.peers when run as a script
 
 from al_roster.demo.generator import generate_district  # noqa: E402
+from al_roster.oneroster.entities import VERSIONS  # noqa: E402
 from al_roster.oneroster.rest import RestSource, pull_package  # noqa: E402
 from tests.peers.oneroster_api import serve_oneroster  # noqa: E402
 
@@ -80,7 +81,7 @@ def report(result: dict, students: int, version: str, page_size: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=100_000)
-    parser.add_argument("--version", choices=("1.1", "1.2"), default="1.1")
+    parser.add_argument("--version", choices=VERSIONS, default="1.1")
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)

@@ -5,7 +5,8 @@ import csv
 import zipfile
 from pathlib import Path
 
-from al_roster.oneroster.entities import ENTITY_BY_NAME, LEADING_COLUMNS
+from al_roster.oneroster.entities import ENTITY_BY_NAME
+from al_roster.oneroster.manifest import write_manifest
 
 
 def write_package(folder: Path, files: dict[str, list[dict]], *, version: str = "1.1",
@@ -13,16 +14,9 @@ def write_package(folder: Path, files: dict[str, list[dict]], *, version: str = 
     """Writes manifest.csv and one CSV per entity; returns the folder (or the zip)."""
     folder.mkdir(parents=True, exist_ok=True)
     modes = {name: (modes or {}).get(name, "bulk") for name in files}
-    with open(folder / "manifest.csv", "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["propertyName", "value"])
-        writer.writerow(["manifest.version", "1.0"])
-        writer.writerow(["oneroster.version", version])
-        for name in ENTITY_BY_NAME:
-            if ENTITY_BY_NAME[name].columns(version):
-                writer.writerow([f"file.{name}", modes.get(name, "absent")])
+    write_manifest(folder, version, modes)
     for name, rows in files.items():
-        header = list(LEADING_COLUMNS) + [c.name for c in ENTITY_BY_NAME[name].columns(version)]
+        header = ENTITY_BY_NAME[name].header(version)
         with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as out:
             writer = csv.DictWriter(out, fieldnames=header, extrasaction="raise")
             writer.writeheader()

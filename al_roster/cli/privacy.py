@@ -7,6 +7,7 @@ import socket
 
 import click
 
+from ..oneroster.entities import VERSIONS
 from ..services import districts as district_service
 from ..services.export import export_district
 from ..services.purge import purge_district
@@ -57,7 +58,7 @@ def district_purge(slug, confirm, wait_seconds, as_json) -> None:
                                  "package (zip), with its imported classes and memberships.")
 @click.argument("slug")
 @click.argument("out", type=click.Path(dir_okay=False, writable=True))
-@click.option("--oneroster-version", "version", type=click.Choice(["1.1", "1.2"]),
+@click.option("--oneroster-version", "version", type=click.Choice(VERSIONS),
               default="1.1", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @with_roster

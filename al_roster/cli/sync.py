@@ -7,6 +7,7 @@ import click
 
 from ..errors import SyncBusy
 from ..models.runs import APPLIED, HELD, PARTIAL, REJECTED
+from ..oneroster.entities import VERSIONS
 from ..services import districts as district_service
 from ..sync.report import run_report
 from ..sync.runner import sync_package
@@ -58,7 +59,7 @@ def print_summary(report: dict) -> None:
 @click.argument("out", type=click.Path())
 @click.option("--students", type=int, required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--oneroster-version", type=click.Choice(["1.1", "1.2"]), default="1.1",
+@click.option("--oneroster-version", type=click.Choice(VERSIONS), default="1.1",
               show_default=True)
 @click.option("--zip", "zip_path", type=click.Path(), help="Also write the package as this zip.")
 def generate(out, students, seed, oneroster_version, zip_path) -> None:

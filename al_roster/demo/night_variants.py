@@ -10,10 +10,19 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-#: Per file, the column naming the school a row belongs to.
-SCHOOL_COLUMNS = {"orgs": "sourcedId", "courses": "orgSourcedId", "classes": "schoolSourcedId",
-                  "users": "orgSourcedIds", "enrollments": "schoolSourcedId",
-                  "roles": "orgSourcedId"}
+from al_roster.oneroster.entities import ENTITY_BY_NAME, VERSIONS
+
+
+def school_column(name: str, header: list[str]) -> str | None:
+    """The column of a file (by its header) naming the school a row belongs to: the file's
+    first reference to an org (an org's own sourcedId in orgs.csv)."""
+    if name == "orgs":
+        return "sourcedId"
+    entity = ENTITY_BY_NAME.get(name)
+    if entity is None:
+        return None
+    refs = {c.name for v in VERSIONS for c in entity.columns(v) if c.refers_to == "orgs"}
+    return next((column for column in header if column in refs), None)
 
 
 def schools_in(package: str | os.PathLike) -> list[tuple[str, str]]:
@@ -38,9 +47,8 @@ def next_night(package: str | os.PathLike, out: str | os.PathLike, *,
         name = path.stem
         if name == "manifest":
             continue
-        keep = _not_of(SCHOOL_COLUMNS.get(name), missing_school)
-        written[name] = _copy(path, target / path.name, keep, first_class if name == "classes"
-                              else None)
+        written[name] = _copy(path, target / path.name, name, missing_school,
+                              first_class if name == "classes" else None)
     if new_students and school_of_new:
         written["users"] += _append_students(target, school_of_new, new_students,
                                              first_class.get(school_of_new))
@@ -53,13 +61,15 @@ def _not_of(column: str | None, school: str | None) -> Callable[[dict], bool]:
     return lambda row: school not in (row.get(column) or "").split(",")
 
 
-def _copy(source: Path, target: Path, keep: Callable[[dict], bool],
+def _copy(source: Path, target: Path, name: str, missing_school: str | None,
           first_class: dict[str, str] | None) -> int:
     count = 0
     with open(source, newline="", encoding="utf-8") as inp, \
             open(target, "w", newline="", encoding="utf-8") as out:
         reader = csv.DictReader(inp)
-        writer = csv.DictWriter(out, fieldnames=reader.fieldnames or [])
+        header = list(reader.fieldnames or [])
+        keep = _not_of(school_column(name, header), missing_school)
+        writer = csv.DictWriter(out, fieldnames=header)
         writer.writeheader()
         for row in reader:
             if keep(row):
@@ -114,8 +124,10 @@ def largest_shares(package: str | os.PathLike) -> dict[str, float]:
     for name in ("courses", "classes", "users", "enrollments"):
         counts: dict[str, int] = {}
         with open(Path(package) / f"{name}.csv", newline="", encoding="utf-8") as source:
-            for row in csv.DictReader(source):
-                key = row.get(SCHOOL_COLUMNS[name]) or ""
+            reader = csv.DictReader(source)
+            column = school_column(name, list(reader.fieldnames or []))
+            for row in reader:
+                key = (row.get(column) or "") if column else ""
                 counts[key] = counts.get(key, 0) + 1
         total = sum(counts.values()) or 1
         for key, count in counts.items():

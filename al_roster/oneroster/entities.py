@@ -69,6 +69,10 @@ class Entity:
     def stored_columns(self, version: str) -> tuple[Column, ...]:
         return tuple(c for c in self.columns(version) if c.stored)
 
+    def header(self, version: str) -> tuple[str, ...]:
+        """The file's header row in spec order, the three leading columns first."""
+        return LEADING_COLUMNS + tuple(c.name for c in self.columns(version))
+
     @property
     def file_name(self) -> str:
         return self.name + ".csv"

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from al_roster.errors import SourceError
 from al_roster.oneroster.answers import clean
-from al_roster.oneroster.entities import ENTITY_BY_NAME, LEADING_COLUMNS
+from al_roster.oneroster.entities import ENTITIES, ENTITY_BY_NAME, ROLES, VERSIONS
 
 Extract = Callable[[dict], str]
 
@@ -114,7 +114,7 @@ class Collection:
 
 
 def header_of(entity: str, version: str) -> list[str]:
-    return [*LEADING_COLUMNS, *(c.name for c in ENTITY_BY_NAME[entity].columns(version))]
+    return list(ENTITY_BY_NAME[entity].header(version))
 
 
 _ORG = {"name": _field("name"), "type": _field("type"), "identifier": _field("identifier"),
@@ -152,12 +152,13 @@ _ENROLLMENT = {"classSourcedId": _ref("class"), "schoolSourcedId": _ref("school"
                "endDate": _field("endDate")}
 _EXTRACTS = {"orgs": _ORG, "academicSessions": _SESSION, "courses": _COURSE,
              "classes": _CLASS, "users": _USER, "enrollments": _ENROLLMENT}
-#: Pulled in this order: each refers only to what came before, except users<->agents.
-_PULL_ORDER = ("orgs", "academicSessions", "courses", "classes", "users", "enrollments")
+#: Pulled in the entities' order: each refers only to what came before, except users<->agents.
+#: Roles have no collection of their own: a 1.2 user carries them.
+_PULL_ORDER = tuple(entity.name for entity in ENTITIES if entity is not ROLES)
 COLLECTIONS = {version: tuple(Collection(name, version, _EXTRACTS[name],
                                          with_roles=name == "users" and version == "1.2")
                               for name in _PULL_ORDER)
-               for version in ("1.1", "1.2")}
+               for version in VERSIONS}
 _BY_NAME = {(c.endpoint, c.version): c for cs in COLLECTIONS.values() for c in cs}
 ORGS, ENROLLMENTS = _BY_NAME["orgs", "1.1"], _BY_NAME["enrollments", "1.1"]
 USERS_V1P1, USERS_V1P2 = _BY_NAME["users", "1.1"], _BY_NAME["users", "1.2"]

@@ -38,8 +38,9 @@ from ..models import (
     present,
 )
 from ..models.privacy import EXPORT
-from ..oneroster.entities import KNOWN_FILES, LEADING_COLUMNS, VERSIONS, Entity, entities_for
+from ..oneroster.entities import VERSIONS, Entity, entities_for
 from ..oneroster.issues import spreadsheet_cell
+from ..oneroster.manifest import manifest_rows
 
 BATCH = 20_000
 APP_FOLDER = "al_roster"
@@ -103,20 +104,15 @@ def _write(archive: zipfile.ZipFile, name: str, rows: Iterator[list]) -> int:
     return max(written, 0)
 
 
-def _manifest(version: str, kept: set[str]) -> Iterator[list]:
-    yield ["propertyName", "value"]
-    yield ["manifest.version", "1.0"]
-    yield ["oneroster.version", version]
-    for name in KNOWN_FILES[version]:
-        yield [f"file.{name}", "bulk" if name in kept else "absent"]
-    yield ["source.systemName", "al_roster export"]
+def _manifest(version: str, kept: set[str]) -> Iterator[tuple]:
+    yield from manifest_rows(version, dict.fromkeys(kept, "bulk"), system_name="al_roster export")
 
 
 def _entity_rows(district: District, entity: Entity, version: str) -> Iterator[list]:
     columns = entity.columns(version)
     stored = [c for c in columns if c.stored]
     extras = sorted(_extra_keys(district, entity))
-    yield [*LEADING_COLUMNS, *(c.name for c in columns), *extras]
+    yield [*entity.header(version), *extras]
     picks = ", ".join(f'"{c.attr}"' for c in stored)
     sql = (f'SELECT id, sourced_id, date_last_modified, extra{", " + picks if picks else ""} '
            f'FROM "{_table(entity)}" WHERE district_id = {{p}} AND removed_run_id IS NULL '
