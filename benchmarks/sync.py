@@ -48,10 +48,27 @@ with app.app_context():
 """
 
 
+def _cpu_times() -> list[tuple[int, int]]:
+    """(busy, total) jiffies of each core, from /proc/stat (empty where there is none)."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return []
+    cores = []
+    for line in lines:
+        if line.startswith("cpu") and line[3:4].isdigit():
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)
+            cores.append((sum(values) - idle, sum(values)))
+    return cores
+
+
 def run_child(db_url: str, storage: str, package: Path) -> dict:
-    """One sync in a fresh process; returns its timing and peak RSS in MB."""
+    """One sync in a fresh process; returns its timing, peak RSS in MB, the CPU seconds of
+    the sync's own processes and how busy each core of the machine was meanwhile."""
+    before = _cpu_times()
     process = subprocess.Popen([sys.executable, "-c", CHILD, db_url, storage, str(package)],
-                               stdout=subprocess.PIPE, cwd=HERE.parent)
+                               stdout=subprocess.PIPE, cwd=TREE, env=_child_env())
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.stdout.close()
@@ -59,7 +76,21 @@ def run_child(db_url: str, storage: str, package: Path) -> dict:
         raise SystemExit(f"sync failed: {output!r}")
     result = json.loads(output.decode().strip().splitlines()[-1])
     result["peak_mb"] = usage.ru_maxrss / 1024
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    after = _cpu_times()
+    result["cores"] = [round(100 * (b1 - b0) / max(1, t1 - t0))
+                       for (b0, t0), (b1, t1) in zip(before, after, strict=False)]
     return result
+
+
+#: The checkout whose sync is measured (``--tree``: another release, checked out beside).
+TREE = HERE.parent
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(TREE) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
 
 
 def generated(size: int) -> tuple[Path, Path]:
@@ -81,6 +112,48 @@ def reworded(base: Path) -> Path:
         for path in base.glob("*.csv"):
             data = path.read_bytes()
             (target / path.name).write_bytes(data if path.name == "manifest.csv" else data + b"\n")
+    return target
+
+
+def quoted(base: Path) -> Path:
+    """The same rows re-exported with every field quoted: every byte differs, no value does
+    (a quiet night of an SIS that writes its export afresh)."""
+    target = base.with_name(base.name + "-quoted")
+    if not (target / "manifest.csv").exists():
+        target.mkdir(exist_ok=True)
+        for path in base.glob("*.csv"):
+            with open(path, newline="", encoding="utf-8") as inp, \
+                    open(target / path.name, "w", newline="", encoding="utf-8") as out:
+                csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(
+                    csv.reader(inp))
+    return target
+
+
+def one_percent(base: Path) -> Path:
+    """The package re-exported with about 1% of its records changed: one user in a hundred
+    renamed, one enrollment in two hundred dropped and as many added (a student put in
+    another section), every other row as it was but its bytes (written afresh)."""
+    target = base.with_name(base.name + "-1pct")
+    if (target / "manifest.csv").exists():
+        return target
+    target.mkdir(exist_ok=True)
+    for path in base.glob("*.csv"):
+        with open(path, newline="", encoding="utf-8") as inp, \
+                open(target / path.name, "w", newline="", encoding="utf-8") as out:
+            reader, writer = csv.reader(inp), csv.writer(out, lineterminator="\r\n")
+            header = next(reader)
+            writer.writerow(header)
+            at = {name: i for i, name in enumerate(header)}
+            for n, row in enumerate(reader):
+                if path.stem == "users" and n % 100 == 7:
+                    row[at["givenName"]] += "e"
+                elif path.stem == "enrollments" and n % 200 == 11:
+                    continue  # dropped
+                elif path.stem == "enrollments" and n % 200 == 111:
+                    writer.writerow(row)
+                    row = list(row)
+                    row[at["sourcedId"]] += "-moved"  # added
+                writer.writerow(row)
     return target
 
 
@@ -209,55 +282,71 @@ def fresh_database(kind: str, tmp: Path) -> str:
     return create_postgres_database(f"al_roster_bench_{os.getpid()}")
 
 
+NIGHTS = ("full", "resync", "reread", "quoted", "1pct", "delta")
+
+
 def bench(size: int, kind: str) -> dict:
     base, delta = generated(size)
+    packages = {"full": base, "resync": base, "reread": reworded(base), "quoted": quoted(base),
+                "1pct": one_percent(base), "delta": delta}
     rows = csv_rows(base)
     with tempfile.TemporaryDirectory() as tmp:
         url = fresh_database(kind, Path(tmp))
-        first = run_child(url, tmp, base)
-        again = run_child(url, tmp, base)
-        reread = run_child(url, tmp, reworded(base))
-        changed = run_child(url, tmp, delta)
+        runs = {night: run_child(url, tmp, packages[night]) for night in NIGHTS}
         if kind == "sqlite":
             floor, indexed = floor_sqlite(base), floor_sqlite(base, indexed=True)
         else:
             floor, indexed = floor_postgres(base, url), floor_postgres(base, url, indexed=True)
-    return {"students": size, "database": kind, "rows": rows, "seconds": first["seconds"],
-            "rows_per_s": rows / first["seconds"],
-            "peak_mb": max(r["peak_mb"] for r in (first, again, reread, changed)),
-            "resync_s": again["seconds"], "reread_s": reread["seconds"],
-            "delta_s": changed["seconds"], "floor_s": floor,
-            "vs_floor": first["seconds"] / floor, "indexed_floor_s": indexed,
-            "indexed_vs_floor": indexed / floor,
-            "statuses": [first["status"], again["status"], reread["status"], changed["status"]]}
+    full = runs["full"]["seconds"]
+    return {"students": size, "database": kind, "rows": rows,
+            **{f"{night}_s": runs[night]["seconds"] for night in NIGHTS},
+            "rows_per_s": rows / full,
+            "peak_mb": max(r["peak_mb"] for r in runs.values()),
+            "full_cpu_s": runs["full"]["cpu_s"], "full_cores": runs["full"]["cores"],
+            "reread_cores": runs["reread"]["cores"],
+            "floor_s": floor, "vs_floor": full / floor, "indexed_floor_s": indexed,
+            "vs_indexed": full / indexed,
+            "statuses": [runs[night]["status"] for night in NIGHTS]}
+
+
+def _line(r: dict) -> str:
+    full = r["full_s"]
+    cores = "/".join(f"{c}" for c in r["full_cores"])
+    line = (f"{r['students']:>9,} {r['database']:<10} {r['rows']:>10,} {full:>7.1f} "
+            f"{r['peak_mb']:>7.0f} {r['resync_s']:>7.1f} {r['reread_s']:>7.1f} "
+            f"{r['quoted_s']:>7.1f} {100 * r['quoted_s'] / full:>5.0f}% "
+            f"{r['1pct_s']:>7.1f} {100 * r['1pct_s'] / full:>5.0f}% {r['delta_s']:>7.2f} "
+            f"{r['floor_s']:>7.1f} {r['vs_floor']:>6.1f} {r['indexed_floor_s']:>7.1f} "
+            f"{r['vs_indexed']:>6.1f} {r['full_cpu_s'] / full:>5.2f} {cores:>9}")
+    return line + ("" if r["statuses"] == ["applied"] * len(NIGHTS) else f"  {r['statuses']}")
 
 
 def main() -> None:
+    global TREE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2000,10000")
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tree", type=Path, default=TREE,
+                        help="measure the sync of this checkout (e.g. the previous release)")
     parser.add_argument("--school-missing", action="store_true",
                         help="time a first load, then a night with one school missing")
     args = parser.parse_args()
+    TREE = args.tree.resolve()
     OUT.mkdir(exist_ok=True)
     if args.school_missing:
         for size in (int(s) for s in args.sizes.split(",")):
             for kind in args.databases.split(","):
                 print(json.dumps(bench_school_missing(size, kind)), flush=True)
         return
-    print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>8} {'rows/s':>9} {'peak MB':>8} "
-          f"{'resync s':>9} {'reread s':>9} {'delta s':>8} {'floor s':>8} {'x floor':>8} "
-          f"{'idx floor s':>11} {'idx/floor':>9}")
+    print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>7} {'peak MB':>7} "
+          f"{'resync':>7} {'reread':>7} {'quoted':>7} {'/full':>6} {'1%':>7} {'/full':>6} "
+          f"{'delta':>7} {'floor':>7} {'x':>6} {'idx fl':>7} {'x':>6} {'cores':>5} "
+          f"{'busy %':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in args.databases.split(","):
             r = bench(size, kind)
-            print(f"{r['students']:>9,} {kind:<10} {r['rows']:>10,} {r['seconds']:>8.1f} "
-                  f"{r['rows_per_s']:>9,.0f} {r['peak_mb']:>8.0f} {r['resync_s']:>9.1f} "
-                  f"{r['reread_s']:>9.1f} {r['delta_s']:>8.2f} {r['floor_s']:>8.1f} {r['vs_floor']:>8.1f}"
-                  f" {r['indexed_floor_s']:>11.1f} {r['indexed_vs_floor']:>9.1f}"
-                  + ("" if r["statuses"] == ["applied"] * 4 else f"  {r['statuses']}"),
-                  flush=True)
+            print(_line(r), flush=True)
             if args.json:
                 print(json.dumps(r))
 
