@@ -55,19 +55,41 @@ def print_summary(report: dict) -> None:
     click.echo(report["message"] or "")
 
 
-@cli.command("generate", help="Write a realistic generated district as a OneRoster bulk package.")
+@cli.command("generate", help="Write a realistic generated district as a OneRoster bulk package "
+             "(or, with --delta-from, as a delta package against an older one).")
 @click.argument("out", type=click.Path())
 @click.option("--students", type=int, required=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--oneroster-version", type=click.Choice(VERSIONS), default="1.1",
               show_default=True)
 @click.option("--zip", "zip_path", type=click.Path(), help="Also write the package as this zip.")
-def generate(out, students, seed, oneroster_version, zip_path) -> None:
+@click.option("--delta-from", "delta_from", type=click.Path(exists=True),
+              help="An older bulk package (zip or folder): write to OUT the delta package "
+                   "that turns it into the generated district.")
+def generate(out, students, seed, oneroster_version, zip_path, delta_from) -> None:
     from ..demo.generator import generate_district
-    counts = generate_district(out, students, seed=seed, version=oneroster_version,
-                               zip_path=zip_path)
-    click.echo(f"Wrote {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()
-                                            if isinstance(v, int)))
+    if delta_from is None:
+        counts = generate_district(out, students, seed=seed, version=oneroster_version,
+                                   zip_path=zip_path)
+    else:
+        counts = _generate_delta(out, students, seed, oneroster_version, zip_path, delta_from)
+    kind = "delta " if delta_from else ""
+    click.echo(f"Wrote {kind}{out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()
+                                                  if isinstance(v, int)))
+
+
+def _generate_delta(out, students, seed, version, zip_path, delta_from) -> dict[str, int]:
+    import tempfile
+
+    from ..demo.generator import generate_district
+    from ..demo.package_delta import write_package_delta
+    from ..errors import RosterError
+    with tempfile.TemporaryDirectory(prefix="al-roster-generate-") as new:
+        generate_district(new, students, seed=seed, version=version)
+        try:
+            return write_package_delta(delta_from, new, out, zip_path=zip_path, seed=seed)
+        except RosterError as exc:
+            raise click.ClickException(exc.message) from exc
 
 
 @cli.command("demo", help="Create (or refresh) the demo district from a generated package.")
