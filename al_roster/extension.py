@@ -10,6 +10,7 @@ from flask_login import user_logged_in, user_logged_out
 from .models import Account, bind_database
 from .services import sessions
 from .services.access import StaffHook, StaffPolicy, parse_staff_setting
+from .services.host_users import AccountForUser, HostUsers, UserForAccount
 from .settings import DEFAULTS, roster_state  # noqa: F401  (re-exported)
 from .sync.runner import SyncOptions
 from .web import register_web
@@ -22,18 +23,26 @@ class ALRoster:
     Keeps nothing of the app: per-app state lives in ``app.extensions["al_roster"]``.
     """
 
-    def __init__(self, app: Flask | None = None, *, is_staff: StaffHook | None = None):
-        self._is_staff = is_staff
+    def __init__(self, app: Flask | None = None, *, is_staff: StaffHook | None = None,
+                 user_for_account: UserForAccount | None = None,
+                 account_for_user: AccountForUser | None = None):
+        self._hooks = dict(is_staff=is_staff, user_for_account=user_for_account,
+                           account_for_user=account_for_user)
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Flask, *, is_staff: StaffHook | None = None) -> None:
+    def init_app(self, app: Flask, *, is_staff: StaffHook | None = None,
+                 user_for_account: UserForAccount | None = None,
+                 account_for_user: AccountForUser | None = None) -> None:
         """Registers the extension on ``app``.
 
         ``is_staff``, if given, is the host app's rule for support staff: called with the
         signed-in user (the host's own user or an al_roster Account), true for staff. Staff
         are otherwise only the accounts granted by id (``al-roster staff grant``,
         AL_ROSTER_STAFF), never anyone matched by e-mail.
+
+        ``user_for_account`` and ``account_for_user`` let the host log in its own user after
+        a ClassLink or LTI sign-in (:mod:`al_roster.services.host_users`).
 
         Configuration keys (defaults in :data:`al_roster.settings.DEFAULTS`):
         AL_ROSTER_DATABASE_URL (SQLite in the instance folder by default),
@@ -72,7 +81,9 @@ class ALRoster:
             app.config["AL_ROSTER_STORAGE_DIR"] = os.path.join(app.instance_path, "al_roster")
         parse_staff_setting(app.config["AL_ROSTER_STAFF"])  # an e-mail there stops start-up
         frame_ancestors(app.config["AL_ROSTER_FRAME_ANCESTORS"])
-        state = RosterState(app.config, is_staff or self._is_staff)
+        host_users = HostUsers(user_for_account or self._hooks["user_for_account"],
+                               account_for_user or self._hooks["account_for_user"])
+        state = RosterState(app.config, is_staff or self._hooks["is_staff"], host_users)
         app.extensions["al_roster"] = state
         from .cli import cli
         app.cli.add_command(cli, "al-roster")
@@ -84,16 +95,19 @@ class ALRoster:
 class RosterState:
     """What the extension knows about one app: its settings and database."""
 
-    def __init__(self, config, is_staff: StaffHook | None = None):
+    def __init__(self, config, is_staff: StaffHook | None = None,
+                 host_users: HostUsers | None = None):
         self.config = config
         self.db = bind_database(config["AL_ROSTER_DATABASE_URL"],
                                 connect_timeout=config.get("AL_ROSTER_DATABASE_CONNECT_TIMEOUT"))
         self.is_staff_hook = is_staff
+        self.host_users = host_users or HostUsers()
 
     @property
     def staff(self) -> StaffPolicy:
         """Who is staff: account ids granted by the operator, and the host app's hook."""
-        return StaffPolicy.from_setting(self.config["AL_ROSTER_STAFF"], self.is_staff_hook)
+        return StaffPolicy.from_setting(self.config["AL_ROSTER_STAFF"], self.is_staff_hook,
+                                        self.host_users.account_of)
 
     def setting(self, key: str):
         return self.config[key]
@@ -143,7 +157,7 @@ def _wrap_user_loader(manager) -> None:
         if user_id.startswith(ACCOUNT_ID_PREFIX):
             user_id = user_id[len(ACCOUNT_ID_PREFIX):]
         elif host_loader is not None:
-            return host_loader(user_id)
+            return _host_user_still_signed_in(host_loader(user_id))
         if not user_id.isdigit() or not has_request_context():
             return None
         return sessions.account_for_session(
@@ -152,6 +166,18 @@ def _wrap_user_loader(manager) -> None:
 
     load_user.al_roster = True
     manager.user_loader(load_user)
+
+
+def _host_user_still_signed_in(user):
+    """A host user the plugin's sign-in logged in is signed in while the Account's session
+    lives (logout anywhere, AL_ROSTER_SESSION_HOURS, the roster); others are the host's."""
+    stamp = session.get(sessions.SESSION_KEY) if has_request_context() else None
+    if user is None or not isinstance(stamp, dict) or not isinstance(stamp.get("account"), int):
+        return user
+    account = sessions.account_for_session(
+        stamp["account"], stamp,
+        lifetime_hours=float(current_app.config["AL_ROSTER_SESSION_HOURS"]))
+    return user if account is not None else None
 
 
 @user_logged_in.connect
@@ -163,7 +189,14 @@ def _stamp_session(app, user=None, **extra) -> None:
 
 @user_logged_out.connect
 def _end_sessions(app, user=None, **extra) -> None:
-    """Any logout of an account ends every copy of its sessions."""
-    if isinstance(user, Account) and "al_roster" in app.extensions:
+    """Any logout of an account (or of a host user the plugin's sign-in logged in) ends
+    every copy of its sessions."""
+    if "al_roster" not in app.extensions:
+        return
+    stamp = session.get(sessions.SESSION_KEY)
+    if not isinstance(user, Account) and isinstance(stamp, dict) and isinstance(
+            stamp.get("account"), int):
+        user = Account.get_or_none(Account.id == stamp["account"])
+    if isinstance(user, Account):
         sessions.end_all_sessions(user)
         session.pop(sessions.SESSION_KEY, None)

@@ -259,8 +259,11 @@ def test_another_districts_class_is_refused(app, client, ada, tmp_path):
     (north_class,) = import_classes(ada, ["cls-alg1"])
     south_teacher = account_for(south, "tch-1", "teacher")
     sign_in(client, south_teacher)
-    assert client.get(f"/roster/api/classes/{north_class.id}").status_code == 403
-    assert client.get(f"/roster/classes/{north_class.id}").status_code == 403
+    # Not found, as for a class that does not exist: nothing tells South it is North's.
+    elsewhere = client.get(f"/roster/api/classes/{north_class.id}")
+    assert elsewhere.status_code == 404
+    assert elsewhere.get_json() == client.get("/roster/api/classes/99999").get_json()
+    assert client.get(f"/roster/classes/{north_class.id}").status_code == 404
 
 
 def test_students_cannot_list_import_or_read_rosters(client, ada, north):

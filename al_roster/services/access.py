@@ -33,17 +33,30 @@ class StaffPolicy:
 
     account_ids: frozenset[int] = frozenset()
     hook: StaffHook | None = None
+    #: The Account linked to a host app's own user (see :mod:`.host_users`).
+    account_of: Callable[[object], Account | None] | None = None
 
     @classmethod
-    def from_setting(cls, setting: str | None, hook: StaffHook | None = None) -> StaffPolicy:
-        return cls(parse_staff_setting(setting), hook)
+    def from_setting(cls, setting: str | None, hook: StaffHook | None = None,
+                     account_of: Callable[[object], Account | None] | None = None
+                     ) -> StaffPolicy:
+        return cls(parse_staff_setting(setting), hook, account_of)
+
+    def account(self, user) -> Account | None:
+        """The roster Account a decision about ``user`` is made for, if any."""
+        if isinstance(user, Account):
+            return user if user.is_authenticated else None
+        if self.account_of is None or user is None:
+            return None
+        return self.account_of(user)
 
     def is_staff(self, user) -> bool:
         if user is None or not getattr(user, "is_authenticated", False):
             return False
         if self.hook is not None and self.hook(user):
             return True
-        return isinstance(user, Account) and (user.is_staff or user.id in self.account_ids)
+        account = self.account(user)
+        return account is not None and (account.is_staff or account.id in self.account_ids)
 
 
 def parse_staff_setting(setting: str | None) -> frozenset[int]:
@@ -70,29 +83,34 @@ def is_staff(user, staff: StaffPolicy) -> bool:
 
 def is_district_admin(user) -> bool:
     """Only an al_roster account can be a district's admin: a host app's own users are not
-    roster people, whatever attributes they carry."""
+    roster people, whatever attributes they carry (their linked Account is asked instead)."""
     if not isinstance(user, Account) or not user.is_authenticated:
         return False
     return bool(user.district_admin or user.roster_admin) or (user.role or "") in ADMIN_ROLES
 
 
+def administered_district_id(user, staff: StaffPolicy) -> int | None:
+    """The district whose console ``user`` (or the Account linked to them) administers."""
+    account = staff.account(user)
+    return account.district_id if is_district_admin(account) else None
+
+
 def can_use_console(user, staff: StaffPolicy) -> bool:
-    return staff.is_staff(user) or is_district_admin(user)
+    return staff.is_staff(user) or administered_district_id(user, staff) is not None
 
 
 def permitted_districts(user, staff: StaffPolicy) -> list[District]:
     """The districts ``user`` may look at, in slug order; empty for teachers and students."""
     if staff.is_staff(user):
         return list(District.select().order_by(District.slug))
-    if is_district_admin(user):
-        return [District.get_by_id(user.district_id)]
-    return []
+    district_id = administered_district_id(user, staff)
+    return [District.get_by_id(district_id)] if district_id is not None else []
 
 
 def require_district(user, district: District, staff: StaffPolicy) -> District:
     if staff.is_staff(user):
         return district
-    if is_district_admin(user) and user.district_id == district.id:
+    if administered_district_id(user, staff) == district.id:
         return district
     raise AccessDenied("You can see only your own district's rostering.")
 

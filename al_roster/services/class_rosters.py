@@ -22,6 +22,7 @@ class Person:
     name: str
     signed_in: bool
     sort_key: tuple = field(repr=False, default=())
+    account_id: int | None = None
 
 
 @dataclass
@@ -48,11 +49,13 @@ class ClassNotFound(RosterError):
 
 
 def class_roster(account: Account, class_id: int) -> ClassRoster:
-    """The class with its teachers and students, for one of its teachers only."""
+    """The class with its teachers and students, for one of its teachers only: another
+    teacher's class of the same district is refused (403), and a class the person's district
+    does not hold is not found (404), whoever holds it."""
     klass = ImportedClass.get_or_none(ImportedClass.id == class_id)
-    if klass is None:
+    if klass is None or klass.district_id != account.district_id:
         raise ClassNotFound()
-    if klass.district_id != account.district_id or not _teaches(account, klass):
+    if not _teaches(account, klass):
         raise AccessDenied("Only the teachers of this class can see its roster.")
     return rosters_of([klass])[0]
 
@@ -113,7 +116,8 @@ def _members(class_ids: list[int]):
         family = row["family_name"] or row["account_family"] or ""
         name = " ".join(p for p in (given, family) if p) or row["user_sourced_id"]
         person = Person(row["user_sourced_id"], name, row["account_id"] is not None,
-                        (family.casefold(), given.casefold(), row["user_sourced_id"]))
+                        (family.casefold(), given.casefold(), row["user_sourced_id"]),
+                        row["account_id"])
         yield row["imported_class"], row["role"], person
 
 

@@ -33,6 +33,12 @@ def stamp(account: Account, now: float | None = None) -> dict:
     return {"v": account.session_version, "at": int(time.time() if now is None else now)}
 
 
+def stamp_for_host_user(account: Account, now: float | None = None) -> dict:
+    """The stamp of a sign-in that logged in the host app's own user for ``account``: the
+    same rules then end that user's session (the loader checks the Account it names)."""
+    return stamp(account, now) | {"account": account.id}
+
+
 def end_all_sessions(account: Account) -> None:
     """Every session of ``account``, on every device and in every copied cookie, ends."""
     (Account.update(session_version=Account.session_version + 1)

@@ -81,9 +81,11 @@ def _refused(exc: _Refused):
 def _who() -> str:
     """Who decided, for the run's record: an id no district can forge, then a name to read."""
     user = current_user._get_current_object()
+    account = _staff().account(user)
     if isinstance(user, Account):
         return f"account {user.id} ({user.name}, {user.district.slug})"
-    return f"{type(user).__name__} {user.get_id()}"
+    linked = f", account {account.id}" if account is not None else ""
+    return f"{type(user).__name__} {user.get_id()}{linked}"
 
 
 # --- data shared by pages and JSON -------------------------------------------------------

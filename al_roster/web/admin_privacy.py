@@ -11,7 +11,7 @@ from flask import jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..errors import RosterError
-from ..models import Account, District
+from ..models import District
 from ..services import access
 from ..services.purge import purge_district, what_purge_removes
 from ..settings import roster_state
@@ -38,8 +38,8 @@ def _purge(slug: str, confirm: str) -> dict:
     if (confirm or "").strip() != district.slug:
         raise _Refused(400, f"Type the district's slug ({district.slug}) to confirm; nothing "
                             "was deleted.")
-    user = current_user._get_current_object()
-    if isinstance(user, Account) and user.district_id == district.id:
+    account = _staff().account(current_user._get_current_object())
+    if account is not None and account.district_id == district.id:
         raise _Refused(409, "Your own account belongs to this district, so the console cannot "
                             "delete it; use `al-roster district purge` instead.")
     state = roster_state()

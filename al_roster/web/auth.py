@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 from flask import current_app, jsonify, redirect, render_template, request, session
 from flask_login import current_user, login_user, logout_user
 
+from ..errors import AccessDenied
 from ..models import Account, ImportedClass, Membership
+from ..services import sessions
 from ..services.provisioning import SignInRefused
+from ..settings import roster_state
 from . import bp
 from .csrf import csrf_token
 from .pages import friendly_page
@@ -52,9 +55,16 @@ def renew_session() -> None:
 
 
 def complete_sign_in(account: Account, next_url: str | None = None):
+    """Logs in the Account, or the host app's user for it (``user_for_account``)."""
     target = landing_target(next_url)
     renew_session()
-    login_user(account)
+    user = roster_state().host_users.user_for(account)
+    if user is None:
+        return friendly_page("You can't sign in here yet", (
+            "This app did not accept your sign-in. Ask your school's support for this app."), 403)
+    login_user(user)
+    if user is not account:  # the host's user: its session ends as the Account's would
+        session[sessions.SESSION_KEY] = sessions.stamp_for_host_user(account)
     return redirect(target)
 
 
@@ -67,13 +77,35 @@ def refusal_page(refused: SignInRefused):
 
 
 def signed_in_account() -> Account | None:
+    """The roster Account of whoever is signed in: an Account, or a host user's link."""
     user = current_user._get_current_object() if current_user else None
-    return user if isinstance(user, Account) and user.is_authenticated else None
+    return roster_state().host_users.account_of(user)
+
+
+@bp.app_template_global("al_roster_account")
+def template_account() -> Account | None:
+    """For templates: the signed-in person's roster Account (the macros decide by it)."""
+    return signed_in_account()
+
+
+NOT_LINKED = ("You are signed in to this app, but not through your district's ClassLink, so "
+              "your school's roster is not linked to you here. Open the app from your "
+              "ClassLink portal.")
+
+
+def required_account() -> Account:
+    """The signed-in person's roster Account; AccessDenied (403) for a host user with none."""
+    account = signed_in_account()
+    if account is None:
+        raise AccessDenied(NOT_LINKED)
+    return account
 
 
 @bp.get("/api/me")
 def api_me():
     account = signed_in_account()
+    if account is None and current_user.is_authenticated:
+        return jsonify(error="not_linked", message=NOT_LINKED), 403
     if account is None:
         return jsonify(error="not_signed_in", message="Nobody is signed in."), 401
     classes = (ImportedClass.select(ImportedClass.id, ImportedClass.sourced_id,

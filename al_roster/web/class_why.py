@@ -24,7 +24,7 @@ from ..services.teacher_questions import (
 from ..services.teacher_why import EmptyQuestion, TeacherAnswer, answer_question, check_may_ask
 from ..signals import teacher_message_ready
 from . import bp
-from .auth import signed_in_account
+from .auth import required_account
 from .classes import _json_error, api_view, page_view
 
 
@@ -46,7 +46,7 @@ def _limit() -> RateLimit:
 
 def ask(class_id: int, query: str) -> Asked:
     """Answers a teacher of the class, keeps the question, and tells the host app."""
-    account = signed_in_account()
+    account = required_account()
     klass = check_may_ask(account, class_id)
     check_rate(account, _limit())
     answer = answer_question(account, klass, query)
@@ -84,7 +84,7 @@ def class_why(class_id: int):
         error, status = exc.message, 400
     except TooManyQuestions as exc:
         error, status = exc.message, 429
-    roster = class_roster(signed_in_account(), class_id)
+    roster = class_roster(required_account(), class_id)
     page = render_template("al_roster/class_detail.html", title=roster.imported_class.title,
                            roster=roster, asked=asked, why_error=error, why_query=query)
     return (page, status) if status != 429 else _too_many((page, status))

@@ -29,6 +29,7 @@ from ..services.class_rosters import (
     rosters_of,
 )
 from . import bp
+from .auth import required_account
 from .pages import friendly_page
 
 NOT_SIGNED_IN = "Sign in first: open this app from your ClassLink portal."
@@ -75,7 +76,7 @@ def page_view(view):
 @bp.get("/api/importable-classes")
 @api_view
 def api_importable_classes():
-    groups = importable_classes(current_user)
+    groups = importable_classes(required_account())
     reminder = new_term_reminder(groups)
     return jsonify(
         terms=[_term_json(g) for g in groups],
@@ -92,32 +93,33 @@ def api_import():
     if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
         return _json_error(400, "bad_request",
                            'Send {"classes": [sourcedId, ...]}: the classes to import.')
-    classes = import_classes(current_user, wanted)
+    classes = import_classes(required_account(), wanted)
     return jsonify(classes=[_roster_json(r) for r in rosters_of(classes)])
 
 
 @bp.get("/api/classes/<int:class_id>")
 @api_view
 def api_class(class_id: int):
-    return jsonify(_roster_json(class_roster(current_user, class_id)))
+    return jsonify(_roster_json(class_roster(required_account(), class_id)))
 
 
 @bp.get("/classes")
 @page_view
 def classes_page():
+    account = required_account()
     may_import = True
     try:
-        check_may_import(current_user)
+        check_may_import(account)
     except AccessDenied:
         may_import = False
     return render_template("al_roster/import_page.html", title="Your classes",
-                           classes=classes_of(current_user), may_import=may_import)
+                           classes=classes_of(account), may_import=may_import)
 
 
 @bp.get("/classes/<int:class_id>")
 @page_view
 def class_page(class_id: int):
-    roster = class_roster(current_user, class_id)
+    roster = class_roster(required_account(), class_id)
     return render_template("al_roster/class_detail.html", title=roster.imported_class.title,
                            roster=roster)
 
