@@ -135,14 +135,17 @@ def run_undo(run_id) -> None:
               help="Hold a risky run whole, or apply what is safe and hold the rest.")
 @click.option("--removal-grace", type=int,
               help="Bulk runs a record must be missing from before removal (0: off).")
+@click.option("--timezone", help="The district's time zone, an IANA name (America/Chicago): "
+                                 "enrollments begin and end on its calendar.")
 @with_roster
 def district_set(slug, name, classlink_tenant_id, threshold, plan, rostering, contacts,
-                 scope_threshold, update_threshold, hold_whole_runs, removal_grace) -> None:
+                 scope_threshold, update_threshold, hold_whole_runs, removal_grace,
+                 timezone) -> None:
     changes = district_service.DistrictChanges(
         name=name, classlink_tenant_id=classlink_tenant_id, plan=plan, rostering=rostering,
         deletion_threshold=threshold, contacts=contacts, scope_threshold=scope_threshold,
         update_threshold=update_threshold, hold_whole_runs=hold_whole_runs,
-        removal_grace_runs=removal_grace)
+        removal_grace_runs=removal_grace, timezone=timezone)
     target = district_service.update_district(district_service.get_district(slug), changes,
                                               staff=True)
     click.echo(f"District {target.slug}: {target.plan} plan, rostering "
@@ -151,7 +154,7 @@ def district_set(slug, name, classlink_tenant_id, threshold, plan, rostering, co
                f"updates {target.update_threshold:.0%}; "
                f"{'whole runs held' if target.hold_whole_runs else 'only the risky part held'}"
                f", removal grace {target.removal_grace_runs or 'off'}), "
-               f"contacts {target.contacts or 'none'}.")
+               f"time zone {target.timezone}, contacts {target.contacts or 'none'}.")
 
 
 @district.command("grant-admin", help="Let an account (by sourcedId, or by an e-mail only one "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import peewee
 
@@ -11,6 +12,9 @@ PLANS = ("prime", "basic")
 DEFAULT_DELETION_THRESHOLD = 0.10
 DEFAULT_SCOPE_THRESHOLD = 0.25
 DEFAULT_UPDATE_THRESHOLD = 0.50
+#: Where a district is unless it says otherwise: most districts ClassLink serves are in the
+#: Americas, and a server's own zone (often UTC) would start their day hours early.
+DEFAULT_TIMEZONE = "America/New_York"
 
 
 def utcnow() -> dt.datetime:
@@ -38,12 +42,31 @@ class District(BaseModel):
     source_kind = peewee.CharField(max_length=32, default="none")
     source_config = JSONText(null=True)
     contacts = peewee.TextField(null=True)  # comma-separated e-mail addresses
-    timezone = peewee.CharField(max_length=64, default="America/New_York")
+    #: An IANA time zone: terms, enrollments and roles begin and end on its calendar.
+    timezone = peewee.CharField(max_length=64, default=DEFAULT_TIMEZONE)
     created_at = peewee.DateTimeField(default=utcnow)
 
     @property
     def can_use_rostering(self) -> bool:
         return self.plan == "prime" and self.rostering_enabled
 
+    def today(self) -> dt.date:
+        """The district's today: the date where the district is, asked everywhere a date
+        decides something (sign-in, import, the nightly reconciliation, "why")."""
+        return self.date_at(utcnow())
+
+    def date_at(self, moment: dt.datetime) -> dt.date:
+        """The district's date at ``moment`` (naive UTC, as the app stamps times)."""
+        zone = zone_or_none(self.timezone) or zone_or_none(DEFAULT_TIMEZONE)
+        return moment.replace(tzinfo=dt.UTC).astimezone(zone).date()
+
     def __str__(self) -> str:
         return self.slug
+
+
+def zone_or_none(name: str | None) -> ZoneInfo | None:
+    """The IANA time zone ``name``, or None if there is no such zone."""
+    try:
+        return ZoneInfo(name) if name and name == name.strip() else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None

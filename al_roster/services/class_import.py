@@ -33,8 +33,8 @@ from ..models import (
     database,
 )
 from ..models.classes import ACTIVE
+from ..models.current import CURRENT_STUDENT
 from ..sync.reconcile import reconcile_imported_classes
-from .today import district_today
 
 TEACHER, STUDENT = "teacher", "student"
 #: More than any teacher teaches; a request naming more is refused rather than queried.
@@ -114,7 +114,7 @@ def importable_classes(account: Account, today: dt.date | None = None) -> list[T
     its terms that has not ended.
     """
     check_may_import(account)
-    today = today or district_today(account.district)
+    today = today or account.district.today()
     classes = _taught_classes(account)
     terms = _terms(account.district_id, {t for c in classes for t in c.term_ids})
     groups: dict[str, TermGroup] = {}
@@ -171,7 +171,7 @@ def import_classes(account: Account, sourced_ids: Iterable[str],
         _join_as_teacher(account, classes)
         reconcile_imported_classes(db, account.district_id, None,
                                    class_ids=[c.id for c in classes],
-                                   today=today or district_today(account.district))
+                                   today=today or account.district.today())
     order = {s: i for i, s in enumerate(wanted)}
     return sorted(classes, key=lambda c: order[c.sourced_id])
 
@@ -220,14 +220,6 @@ def _terms(district_id: int, term_ids: set[str]) -> dict:
     return {s.sourced_id: s for s in rows if s.start_date and s.end_date}
 
 
-def current_student_enrollment(today: dt.date):
-    """The condition of a present, current student enrollment of a present user."""
-    E = Enrollment
-    return ((E.role == STUDENT) & E.removed_run_id.is_null()
-            & (E.begin_date.is_null() | (E.begin_date <= today))
-            & (E.end_date.is_null() | (E.end_date >= today)))
-
-
 def _count_students(district_id: int, classes: list[ImportableClass], today: dt.date) -> None:
     if not classes:
         return
@@ -236,7 +228,7 @@ def _count_students(district_id: int, classes: list[ImportableClass], today: dt.
              .join(U, on=(U.district_id == E.district_id) & (U.sourced_id == E.user_sourced_id))
              .where((E.district_id == district_id) & U.removed_run_id.is_null()
                     & E.class_sourced_id.in_([c.sourced_id for c in classes])
-                    & current_student_enrollment(today))
+                    & CURRENT_STUDENT.condition(E, today))
              .group_by(E.class_sourced_id).tuples())
     counts = dict(query)
     for klass in classes:

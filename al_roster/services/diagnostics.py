@@ -16,6 +16,7 @@ from ..models import (
     RosterUser,
     SyncRun,
 )
+from ..models.current import CURRENT, as_date
 
 LOOKUP_LIMIT = 50
 
@@ -167,7 +168,7 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
     passes ``may_see_other_districts``: then someone found only in another district's roster
     is named as such. Anyone else gets, for them, exactly the answer for a person who exists
     nowhere, and no other district is even looked at."""
-    today = today or dt.date.today()
+    today = today or district.today()
 
     missing: list[str] = []  # removal grace: the person's record is kept, but missing
 
@@ -237,15 +238,15 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
                       f"{who}'s enrollment in {what} ({last.sourced_id}) was removed by "
                       f"{_removal(last.removed_run_id, 'enrollments.csv')}: the district's "
                       "file no longer listed it.", run=last.removed_run_id)
-    current = [e for e in present if not _ended(e.end_date, today)]
+    current = [e for e in present if "ended" not in CURRENT.failing(e, today)]
     if not current:
-        ended = max(_as_date(e.end_date) for e in present)
+        ended = max(as_date(e.end_date) for e in present)
         return answer("enrollment_ended",
                       f"{who}'s enrollment in {what} ended on {ended.isoformat()} "
                       "(its endDate in the district's file).", endDate=ended.isoformat())
-    begun = [e for e in current if not _begins_after(e.begin_date, today)]
+    begun = [e for e in current if CURRENT.holds(e, today)]
     if not begun:
-        starts = min(_as_date(e.begin_date) for e in current)
+        starts = min(as_date(e.begin_date) for e in current)
         return answer("enrollment_not_started",
                       f"{who}'s enrollment in {what} starts on {starts.isoformat()} (its "
                       "beginDate in the district's file); they are added to the class from "
@@ -282,22 +283,3 @@ def why_not_in_class(district: District, student: str, class_ref: str, *,
     return answer("in_class", f"{who} is in {what} (last signed in "
                   f"{_day(account.last_login_at) or 'never'}).")
 
-
-def _as_date(value) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def _ended(value, today: dt.date) -> bool:
-    day = _as_date(value)
-    return day is not None and day < today
-
-
-def _begins_after(value, today: dt.date) -> bool:
-    day = _as_date(value)
-    return day is not None and day > today

@@ -16,7 +16,7 @@ import peewee
 
 from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError
 from ..models import ROSTER_MODELS, District, SyncRun, database, present
-from ..models.district import PLANS
+from ..models.district import PLANS, zone_or_none
 from ..sync.runner import SyncOptions, check_abandoned_runs
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -40,6 +40,7 @@ class DistrictChanges:
     update_threshold: float | None = None
     hold_whole_runs: bool | None = None
     removal_grace_runs: int | None = None
+    timezone: str | None = None
 
 
 def get_district(slug: str) -> District:
@@ -53,7 +54,7 @@ def get_district(slug: str) -> District:
 def add_district(slug: str, name: str, *, classlink_tenant_id: str | None = None,
                  plan: str = "basic", rostering: bool = False,
                  deletion_threshold: float | None = None,
-                 contacts: str | None = None) -> District:
+                 contacts: str | None = None, timezone: str | None = None) -> District:
     if District.select().where(District.slug == slug).exists():
         raise RosterError(f"District '{slug}' already exists.")
     check_plan(plan, rostering)
@@ -62,6 +63,8 @@ def add_district(slug: str, name: str, *, classlink_tenant_id: str | None = None
                   plan=plan, rostering_enabled=rostering, contacts=check_contacts(contacts))
     if deletion_threshold is not None:
         values["deletion_threshold"] = check_threshold(deletion_threshold)
+    if timezone:
+        values["timezone"] = check_timezone(timezone)
     with _tenant_taken_is_a_conflict(values["classlink_tenant_id"]):
         return District.create(**values)
 
@@ -86,6 +89,8 @@ def update_district(district: District, changes: DistrictChanges, *, staff: bool
         district.deletion_threshold = check_threshold(changes.deletion_threshold)
     if changes.contacts is not None:
         district.contacts = check_contacts(changes.contacts)
+    if changes.timezone is not None:
+        district.timezone = check_timezone(changes.timezone)
     _apply_guard_settings(district, changes)
     with _tenant_taken_is_a_conflict(district.classlink_tenant_id):
         district.save()
@@ -168,6 +173,15 @@ def check_grace(runs: int) -> int:
     return runs
 
 
+def check_timezone(name: str) -> str:
+    """An IANA time zone name (America/Chicago, Pacific/Honolulu): the district's calendar."""
+    name = (name or "").strip()
+    if len(name) > 64 or zone_or_none(name) is None:
+        raise RosterError(f"{name[:40]!r} is not a time zone; give an IANA name such as "
+                          "America/Chicago or Pacific/Honolulu.")
+    return name
+
+
 def check_slug(slug: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", slug or ""):
         raise RosterError(f"A district's slug is lower-case letters, digits, '-' and '_' "
@@ -234,6 +248,7 @@ def describe_district(district: District, options: SyncOptions | None = None) ->
         "updateThreshold": district.update_threshold,
         "holdWholeRuns": district.hold_whole_runs,
         "removalGraceRuns": district.removal_grace_runs,
+        "timezone": district.timezone,
         "source": {"kind": district.source_kind, **(district.source_config or {})},
         "counts": roster_counts(district),
         "lastRun": None if run is None else {

@@ -32,10 +32,10 @@ from ..models import (
 )
 from ..models.base import write_transaction
 from ..models.classes import ACTIVE
+from ..models.current import CURRENT_STUDENT
 from ..models.district import utcnow
 from ..signals import account_created, student_placed
 from .standing import Standing, roster_standing
-from .today import district_today
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
         account, created = _account_for(district, person, role, classlink_user_id)
         account.district = district  # spares a query wherever the district is read
         _refresh(account, person, standing, classlink_user_id)
-        placed = _place(account, district_today(district)) if role == "student" else []
+        placed = _place(account, district.today()) if role == "student" else []
     app = current_app._get_current_object()
     if created:
         account_created.send(app, account=account, via=via)
@@ -219,7 +219,7 @@ def place_student_in_classes(account: Account, today: dt.date | None = None) -> 
     """Puts the student in every imported class they have a present, current enrollment in
     (bringing back a membership removed earlier), in one statement; returns the classes
     they were added to or brought back into."""
-    class_ids = _place(account, today or district_today(account.district))
+    class_ids = _place(account, today or account.district.today())
     if class_ids:
         student_placed.send(current_app._get_current_object(), account=account,
                             class_ids=class_ids)
@@ -227,7 +227,6 @@ def place_student_in_classes(account: Account, today: dt.date | None = None) -> 
 
 
 def _place(account: Account, today: dt.date) -> list[int]:
-    today_s = today.isoformat()
     p = database.param
     m, e, ic = (Membership._meta.table_name, Enrollment._meta.table_name,
                 ImportedClass._meta.table_name)
@@ -235,14 +234,13 @@ def _place(account: Account, today: dt.date) -> list[int]:
         f'INSERT INTO "{m}" (imported_class_id, district_id, user_sourced_id, role, added_at) '
         f'SELECT DISTINCT ic.id, e.district_id, e.user_sourced_id, {p}, {p} FROM "{e}" e '
         f'JOIN "{ic}" ic ON ic.district_id = e.district_id AND ic.sourced_id = e.class_sourced_id '
-        f"WHERE e.district_id = {p} AND e.user_sourced_id = {p} AND e.role = 'student' "
-        f"AND e.removed_run_id IS NULL AND ic.status = {p} "
-        f"AND (e.begin_date IS NULL OR e.begin_date <= {p}) "
-        f"AND (e.end_date IS NULL OR e.end_date >= {p}) "
+        f"WHERE e.district_id = {p} AND e.user_sourced_id = {p} AND ic.status = {p} "
+        f"AND {CURRENT_STUDENT.sql('e', p)} "
         "ON CONFLICT (imported_class_id, user_sourced_id) DO UPDATE SET removed_at = NULL, "
         f'removed_run_id = NULL, role = excluded.role WHERE "{m}".removed_at IS NOT NULL '
         "RETURNING imported_class_id",
-        ["student", utcnow(), account.district_id, account.sourced_id, ACTIVE, today_s, today_s],
+        ["student", utcnow(), account.district_id, account.sourced_id, ACTIVE,
+         *CURRENT_STUDENT.params(today)],
     ).fetchall()
     return sorted(r[0] for r in rows)
 

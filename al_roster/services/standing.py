@@ -22,7 +22,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..models import Account, District, Org, RosterRole, present
-from .today import district_today
+from ..models.current import CURRENT
 
 DISTRICT_ADMIN_ROLES = frozenset({"districtAdministrator", "systemAdministrator"})
 
@@ -38,7 +38,7 @@ class Standing:
 def roster_standing(person, district: District) -> Standing:
     """``person``'s standing in ``district`` (theirs: passed in because sign-in and every
     signed-in request already hold it)."""
-    roles = current_roles(person, district_today(district))
+    roles = current_roles(person, district.today())
     if roles is None:  # OneRoster 1.1: the role is on the user row
         roles = {person.role} if person.role else set()
         admin = person.role in DISTRICT_ADMIN_ROLES or (
@@ -63,9 +63,7 @@ def current_roles(person, today: dt.date) -> set[str] | None:
                        & (RosterRole.user_sourced_id == person.sourced_id)))
     if not rows:
         return None
-    return {r.role for r in rows if r.removed_run_id is None
-            and (r.begin_date is None or r.begin_date <= today)
-            and (r.end_date is None or r.end_date >= today)}
+    return {r.role for r in rows if CURRENT.holds(r, today)}
 
 
 def _works_for_the_district(person) -> bool:

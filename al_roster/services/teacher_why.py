@@ -24,7 +24,6 @@ from . import diagnostics
 from .class_import import STUDENT, check_may_import, importable_classes
 from .class_rosters import class_roster
 from .teacher_questions import QUERY_MAX
-from .today import district_today
 
 DISTRICT, SUPPORT, TEACHER_SELF, NOBODY = "district", "support", "teacher", "nobody"
 FIXERS = {
@@ -108,7 +107,7 @@ def answer_question(account: Account, klass: ImportedClass, query: str,
     if not query:
         raise EmptyQuestion()
     district = account.district
-    today = today or district_today(district)
+    today = today or district.today()
     facts = _held(district, _diagnose(account, klass, query, today))
     return TeacherAnswer(
         code=facts.code, answer=_words(facts, klass), fix_by=_fixer(facts), klass=klass,

@@ -7,9 +7,11 @@ classes (an import, a class brought back) or to some people (those a sync touche
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from ..models import Enrollment, ImportedClass, Membership, RosterUser
+from ..models.current import CURRENT_STUDENT
 from ..models.district import utcnow
 
 T_CLASS = ImportedClass._meta.table_name
@@ -28,7 +30,7 @@ class MemberScope:
     only ``class_ids``, optionally only the people listed in the :data:`PEOPLE` table."""
 
     district_id: int
-    today: str
+    today: dt.date
     class_ids: list[int] | None = None
     people_only: bool = False
     params: list = field(init=False)
@@ -47,10 +49,10 @@ class MemberScope:
 
 def belongs(p: str) -> str:
     """SQL true when enrollment ``e`` of present user ``u`` puts its user in the class:
-    a teacher enrollment, or a current student one. Parameters: today, today."""
-    return ("e.removed_run_id IS NULL AND u.removed_run_id IS NULL AND (e.role = 'teacher' "
-            f"OR (e.role = 'student' AND (e.begin_date IS NULL OR e.begin_date <= {p}) "
-            f"AND (e.end_date IS NULL OR e.end_date >= {p})))")
+    a present teacher enrollment, or a current student one. Parameters:
+    ``CURRENT_STUDENT.params(today)``."""
+    return ("u.removed_run_id IS NULL AND ((e.role = 'teacher' AND e.removed_run_id IS NULL) "
+            f"OR ({CURRENT_STUDENT.sql('e', p)}))")
 
 
 def reconcile_members(db, scope: MemberScope, run_id: int | None) -> dict[str, int]:
@@ -70,7 +72,7 @@ def _plan(db, scope: MemberScope) -> None:
     db.execute_sql(f'DROP TABLE IF EXISTS "{DIFF}"')
     db.execute_sql(f'CREATE TEMPORARY TABLE "{DIFF}" (member_id INTEGER, class_id INTEGER, '
                    "user_sourced_id TEXT, role TEXT, action TEXT)")
-    today = [scope.today, scope.today]
+    today = CURRENT_STUDENT.params(scope.today)
     # Everyone the roster puts in a class, against their membership: new students are
     # added; removed members (students or teachers) whose enrollment is back are restored.
     db.execute_sql(

@@ -19,6 +19,9 @@ How much is looked at:
   brought back. A quiet night with millions of enrollments costs a scan, not a comparison
   of every membership;
 - anything else (the first sync, an undo, a call by hand): the whole district.
+
+Whether an enrollment has begun or ended is read on the district's own day
+(:meth:`~al_roster.models.District.today`), as sign-in and import read it.
 """
 from __future__ import annotations
 
@@ -26,7 +29,15 @@ import datetime as dt
 
 import peewee
 
-from ..models import Account, Enrollment, ImportedClass, RosterClass, RosterUser, SyncRun
+from ..models import (
+    Account,
+    District,
+    Enrollment,
+    ImportedClass,
+    RosterClass,
+    RosterUser,
+    SyncRun,
+)
 from ..models.base import is_postgres
 from ..models.classes import ACTIVE, ARCHIVED
 from ..models.district import utcnow
@@ -40,8 +51,6 @@ T_RCLASS = RosterClass._meta.table_name
 T_ACCOUNT = Account._meta.table_name
 COUNTS = ("classes_archived", "classes_restored", "members_added", "members_restored",
           "members_removed", "titles_updated", "accounts_updated")
-#: Time zones: a district's "today" may be a day off the UTC date runs are stamped with.
-DATE_MARGIN = dt.timedelta(days=1)
 
 
 def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: int | None,
@@ -51,14 +60,15 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
     counts = dict.fromkeys(COUNTS, 0)
     if class_ids is not None and not class_ids:
         return counts
-    today = today or dt.date.today()
-    since = None if class_ids is not None else _reconciled_since(district_id, run_id)
+    district = District.get_by_id(district_id)
+    today = today or district.today()
+    since = None if class_ids is not None else _reconciled_since(district, run_id)
     # A nightly looks only at the classes the run changed; otherwise at every class.
     limit = _Classes(db.param, district_id, class_ids, run_id if since is not None else None)
     counts["classes_archived"] = _archive(db, district_id, run_id, limit)
     restored = _restore_classes(db, district_id, limit)
     counts["classes_restored"] = len(restored)
-    scope = MemberScope(district_id, today.isoformat(), class_ids)
+    scope = MemberScope(district_id, today, class_ids)
     if since is None:
         _add(counts, reconcile_members(db, scope, run_id))
     else:
@@ -69,8 +79,8 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
         finally:
             db.execute_sql(f'DROP TABLE IF EXISTS "{PEOPLE}"')
         if restored:  # their rosters may have moved on while they were archived
-            _add(counts, reconcile_members(db, MemberScope(district_id, today.isoformat(),
-                                                           restored), run_id))
+            _add(counts, reconcile_members(db, MemberScope(district_id, today, restored),
+                                           run_id))
     counts["titles_updated"] = _follow_titles(db, district_id, limit)
     if class_ids is None:
         counts["accounts_updated"] = _follow_names(db, district_id,
@@ -83,23 +93,26 @@ def _add(counts: dict[str, int], more: dict[str, int]) -> None:
         counts[key] += value
 
 
-def _reconciled_since(district_id: int, run_id: int | None) -> dt.date | None:
-    """The day the district was last reconciled as a whole, if only the changes since then
-    need looking at: that is, while a sync is running and an earlier one was applied."""
+def _reconciled_since(district: District, run_id: int | None) -> dt.date | None:
+    """The district's day when it was last reconciled as a whole, if only the changes since
+    then need looking at: that is, while a sync is running and an earlier one was applied.
+
+    Read off the latest start of a run that reconciled (applied, partly applied or undone):
+    each reconciled after it started, so no day is skipped, not even when a run crosses the
+    district's midnight."""
     if run_id is None:
         return None
     run = SyncRun.get_or_none(SyncRun.id == run_id)
     if run is None or run.status != RUNNING:
         return None
-    last = (SyncRun.select(peewee.fn.MAX(peewee.fn.COALESCE(SyncRun.decided_at,
-                                                            SyncRun.finished_at)))
-            .where((SyncRun.district == district_id) & (SyncRun.id != run_id)
+    last = (SyncRun.select(peewee.fn.MAX(SyncRun.started_at))
+            .where((SyncRun.district == district.id) & (SyncRun.id != run_id)
                    & SyncRun.status.in_((APPLIED, PARTIAL, UNDONE))).scalar())
     if last is None:
         return None
     if isinstance(last, str):  # SQLite hands back text from an aggregate
         last = dt.datetime.fromisoformat(last)
-    return last.date() - DATE_MARGIN
+    return district.date_at(last)
 
 
 def _collect_people(db, district_id: int, run_id: int, since: dt.date, today: dt.date) -> None:

@@ -214,7 +214,8 @@ def _save_district_fields() -> District:
             district = district_service.add_district(
                 slug, changes.name or slug, classlink_tenant_id=changes.classlink_tenant_id,
                 plan=changes.plan or "basic", rostering=bool(changes.rostering),
-                deletion_threshold=changes.deletion_threshold, contacts=changes.contacts)
+                deletion_threshold=changes.deletion_threshold, contacts=changes.contacts,
+                timezone=changes.timezone)
         else:
             district = district_service.update_district(existing, changes, staff=staff)
         _save_source(district, data)
@@ -246,7 +247,8 @@ def _district_changes(data) -> district_service.DistrictChanges:
     return district_service.DistrictChanges(
         name=text("name"), classlink_tenant_id=text("classlinkTenantId"),
         plan=text("plan") or None, rostering=flag("rostering"), deletion_threshold=threshold,
-        contacts=text("contacts"), **district_service.guard_settings(data))
+        contacts=text("contacts"), timezone=text("timezone") or None,
+        **district_service.guard_settings(data))
 
 
 def _text(data, key: str) -> str:
