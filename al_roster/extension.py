@@ -4,10 +4,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, current_app, has_request_context, session
+from flask import (
+    Flask,
+    appcontext_popped,
+    appcontext_pushed,
+    current_app,
+    has_request_context,
+    session,
+)
 from flask_login import user_logged_in, user_logged_out
 
 from .models import Account, bind_database
+from .models.base import enter_database, leave_database
 from .services import sessions
 from .services.access import StaffHook, StaffPolicy, parse_staff_setting
 from .services.host_users import AccountForUser, HostUsers, UserForAccount
@@ -72,13 +80,7 @@ class ALRoster:
         """
         if "al_roster" in app.extensions:
             raise RuntimeError("ALRoster is already registered on this app.")
-        for key, value in DEFAULTS.items():
-            app.config.setdefault(key, value)
-        if not app.config["AL_ROSTER_DATABASE_URL"]:
-            path = os.path.join(app.instance_path, "al_roster.sqlite3")
-            app.config["AL_ROSTER_DATABASE_URL"] = f"sqlite:///{path}"
-        if not app.config["AL_ROSTER_STORAGE_DIR"]:
-            app.config["AL_ROSTER_STORAGE_DIR"] = os.path.join(app.instance_path, "al_roster")
+        _apply_defaults(app)
         parse_staff_setting(app.config["AL_ROSTER_STAFF"])  # an e-mail there stops start-up
         frame_ancestors(app.config["AL_ROSTER_FRAME_ANCESTORS"])
         host_users = HostUsers(user_for_account or self._hooks["user_for_account"],
@@ -88,7 +90,7 @@ class ALRoster:
         from .cli import cli
         app.cli.add_command(cli, "al-roster")
         register_web(app, state)
-        app.teardown_appcontext(_close_database)
+        _bind_per_app(app)
         _install_login_manager(app)
 
 
@@ -119,6 +121,33 @@ class RosterState:
         return SyncOptions(storage_dir=Path(config["AL_ROSTER_STORAGE_DIR"]),
                            max_package_bytes=int(config["AL_ROSTER_MAX_PACKAGE_BYTES"]),
                            after_run=lambda run: notify_run(run, config))
+
+
+def _apply_defaults(app: Flask) -> None:
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    if not app.config["AL_ROSTER_DATABASE_URL"]:
+        path = os.path.join(app.instance_path, "al_roster.sqlite3")
+        app.config["AL_ROSTER_DATABASE_URL"] = f"sqlite:///{path}"
+    if not app.config["AL_ROSTER_STORAGE_DIR"]:
+        app.config["AL_ROSTER_STORAGE_DIR"] = os.path.join(app.instance_path, "al_roster")
+
+
+def _bind_per_app(app: Flask) -> None:
+    """The models use this app's database in each of its app contexts (requests, CLI
+    commands, jobs), whatever other app of the process was initialised since; its
+    connection goes back at the end of each."""
+    app.teardown_appcontext(_close_database)
+    appcontext_pushed.connect(_enter_app_database, app, weak=False)
+    appcontext_popped.connect(_leave_app_database, app, weak=False)
+
+
+def _enter_app_database(app: Flask, **extra) -> None:
+    enter_database(app.extensions["al_roster"].db)
+
+
+def _leave_app_database(app: Flask, **extra) -> None:
+    leave_database()
 
 
 def _close_database(exc) -> None:

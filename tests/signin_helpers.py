@@ -148,7 +148,8 @@ def setup_districts(app, tmp_path: Path, today: dt.date | None = None) -> dict[s
 
 
 def bind(app) -> None:
-    """Point the models at this app's database (another app made since may have moved them)."""
+    """Make this app's database the process default: the test body runs outside the app's
+    contexts, and another app made since is the default otherwise."""
     db = app.extensions["al_roster"].db
     if database.obj is not db:
         database.initialize(db)

@@ -1,4 +1,4 @@
-"""Peewee models, all bound to :data:`database` (a DatabaseProxy)."""
+"""Peewee models, all bound to :data:`database` (the current app's database)."""
 from .accounts import Account, AccountEvent
 from .base import BaseModel, bind_database, database, is_postgres
 from .classes import ImportedClass, Membership

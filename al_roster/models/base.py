@@ -1,19 +1,70 @@
 """The database every model is bound to, and how a URL becomes a connection.
 
-Models are declared against :data:`database`, a :class:`peewee.DatabaseProxy`, so they exist
-before any app does; :func:`bind_database` points the proxy at SQLite or PostgreSQL.
+Models are declared against :data:`database`, an :class:`AppDatabaseProxy`, so they exist
+before any app does. Each app has its own database: inside an app context the proxy is that
+app's (the extension binds it when the context is pushed, and restores the one before when
+it is popped); outside any app context it is the process default, the database of the app
+initialised last (:func:`bind_database`).
 """
 from __future__ import annotations
 
 import json
 import os
 import weakref
+from contextvars import ContextVar
 from urllib.parse import urlparse
 
 import peewee
 from playhouse.db_url import connect
 
-database = peewee.DatabaseProxy()
+#: The database of the innermost app context, and the ones it hides (restored on leaving).
+_bound: ContextVar[peewee.Database | None] = ContextVar("al_roster_database", default=None)
+_hidden: ContextVar[tuple] = ContextVar("al_roster_hidden_databases", default=())
+
+
+class AppDatabaseProxy(peewee.DatabaseProxy):
+    """A proxy whose database is the current app context's, else the process default.
+
+    ``obj`` reads the database bound by :func:`enter_database` in this context (thread or
+    task), falling back to the process default that :meth:`initialize` sets. So two apps of
+    one process, each in its own app context, each read and write their own database.
+    """
+
+    __slots__ = ("_default",)
+
+    @property
+    def obj(self) -> peewee.Database | None:
+        bound = _bound.get()
+        return bound if bound is not None else self._default
+
+    @obj.setter
+    def obj(self, value: peewee.Database | None) -> None:
+        object.__setattr__(self, "_default", value)
+
+    def __setattr__(self, attr, value):
+        object.__setattr__(self, attr, value)
+
+    @property
+    def default(self) -> peewee.Database | None:
+        """The process default: what code outside any app context uses."""
+        return self._default
+
+
+database = AppDatabaseProxy()
+
+
+def enter_database(db: peewee.Database) -> None:
+    """Binds ``db`` in this context until :func:`leave_database` (an app context's push)."""
+    _hidden.set((*_hidden.get(), _bound.get()))
+    _bound.set(db)
+
+
+def leave_database() -> None:
+    """Restores the database bound before the last :func:`enter_database` of this context."""
+    hidden = _hidden.get()
+    if hidden:
+        _hidden.set(hidden[:-1])
+        _bound.set(hidden[-1])
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",  # readers (sign-ins) are not blocked by a running sync
@@ -71,13 +122,19 @@ os.register_at_fork(after_in_child=lambda: [db.dispose() for db in list(_forget_
 
 
 def bind_database(url: str, *, connect_timeout: float | None = None) -> peewee.Database:
-    """Point the models at the database named by ``url`` and return it."""
+    """Opens the database named by ``url`` and makes it the process default (the app that
+    owns it binds it in its own app contexts); returns it.
+
+    The previous default may still belong to a live app: only this thread's connection to
+    it (outside a transaction) and its idle pooled connections are closed; it reconnects
+    when next used."""
     db = open_database(url, connect_timeout=connect_timeout)
-    current = database.obj
-    if current is not None and hasattr(current, "close_all"):
-        current.close_all()  # its idle pooled connections, not only this thread's
-    elif current is not None and not current.is_closed():
-        current.close()
+    previous = database.default
+    if previous is not None:
+        if not previous.is_closed() and not previous.in_transaction():
+            previous.close()
+        if hasattr(previous, "close_idle"):
+            previous.close_idle()
     database.initialize(db)
     return db
 
