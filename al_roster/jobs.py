@@ -5,11 +5,12 @@ test, ``flask al-roster ...``) they use it; in an ``rq worker`` process they bui
 named by the AL_ROSTER_APP environment variable (``module:attribute``, a Flask app or a
 factory called with no arguments; default ``plugin:create_app``, the reference host app),
 or, when that cannot be imported, the standalone al_roster app configured from AL_ROSTER_*
-environment variables. A host app sets AL_ROSTER_APP=its_package:create_app for its workers.
+environment variables. ``flask --app X al-roster worker`` (and ``cron``) set AL_ROSTER_APP
+to X for the rq process it starts.
 
-Schedule: ``rq cron config/cron.py`` registers :func:`sync_all_districts` at
-AL_ROSTER_SYNC_CRON, and again at AL_ROSTER_CATCHUP_CRON to queue the nights that were
-lost. rq 2.x reads cron strings in UTC: the default ``0 7 * * *`` is 07:00
+Schedule: ``rq cron`` with ``al_roster/cron.py`` (shipped in the package) registers
+:func:`sync_all_districts` at AL_ROSTER_SYNC_CRON, and again at AL_ROSTER_CATCHUP_CRON to
+queue the nights that were lost. rq 2.x reads cron strings in UTC: the default ``0 7 * * *`` is 07:00
 UTC, 2 am (EST) or 3 am (EDT) in US Eastern and 11 pm / midnight in US Pacific: the
 districts' night, not the server's. Run exactly one ``rq cron`` process (it takes no lock).
 It also registers :func:`clean_up` at AL_ROSTER_CLEANUP_CRON (default 06:00 UTC, before the
@@ -129,7 +130,16 @@ def sync_district(district_id: int, full: bool = False) -> dict:
     faults that may pass; the failed run is recorded first either way.
     """
     with app_context():
-        return run_district_sync(district_id, full=full, raise_passing=True)
+        result = run_district_sync(district_id, full=full, raise_passing=True)
+        return result | {"database": database_fingerprint()}
+
+
+def database_fingerprint() -> str:
+    """Names this app's database in a job's result without its address or password, so
+    the nightly tick can tell a job that ran against another database."""
+    import hashlib
+    url = str(current_app.config["AL_ROSTER_DATABASE_URL"])
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def run_district_sync(district_id: int, *, full: bool = False, raise_passing: bool = False) -> dict:
@@ -230,7 +240,8 @@ def sync_all_districts(now: dt.datetime | None = None) -> dict:
         for district in due_districts():
             nightly_id = nightly_job_id(queue.name, district.id, start.date())
             try:
-                job_id = schedule.next_attempt(queue, district, nightly_id, start, now)
+                job_id = schedule.next_attempt(queue, district, nightly_id, start, now,
+                                               database=database_fingerprint())
                 if job_id is None:
                     already.append(district.slug)
                     continue

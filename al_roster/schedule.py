@@ -8,12 +8,14 @@ at ``AL_ROSTER_CATCHUP_CRON``, asks :func:`next_attempt` per district:
 
 - a run that started since tonight's nightly hour and was decided (applied, held for review
   or rejected) means the night is done;
-- so does tonight's latest attempt having finished (a drop with nothing new, a source whose
-  settings are wrong: retrying would not help), or being queued, scheduled for a retry or
-  running on a live worker;
-- otherwise (no attempt yet, or the latest one failed, stopped or was abandoned) the next
-  attempt id is returned: tonight's nightly id if unused, then ``...-again-1`` up to
-  ``-again-3``, so a night costs at most four attempts (each with RQ's own retries).
+- so does tonight's latest attempt having finished in this app's database with nothing to
+  retry (a drop with nothing new), or being queued, scheduled for a retry or running on a
+  live worker;
+- otherwise (no attempt yet, or the latest one failed, stopped or was abandoned, or it
+  finished with a failed run, or it ran in another database: a worker that built the wrong
+  app, see ``al-roster worker``) the next attempt id is returned: tonight's nightly id if
+  unused, then ``...-again-1`` up to ``-again-3``, so a night costs at most four attempts
+  (each with RQ's own retries).
 
 A started job is abandoned when its worker stopped sending heartbeats: its entry in the
 queue's started-job registry has expired (RQ gives a heartbeat about 90 seconds).
@@ -51,9 +53,14 @@ def decided_since(district: District, start: dt.datetime) -> bool:
                                   & SyncRun.status.in_(DECIDED)).exists()
 
 
+#: A finished attempt with one of these results did not do the night's sync.
+UNDONE_RESULTS = ("failed", "skipped")
+
+
 def next_attempt(queue, district: District, nightly_id: str, start: dt.datetime,
-                 now: dt.datetime | None = None) -> str | None:
-    """The job id to queue for ``district`` tonight, or None when nothing should be."""
+                 now: dt.datetime | None = None, *, database: str | None = None) -> str | None:
+    """The job id to queue for ``district`` tonight, or None when nothing should be.
+    ``database`` is this app's database fingerprint (what a finished job reports)."""
     if decided_since(district, start):
         return None
     from rq.exceptions import NoSuchJobError
@@ -64,14 +71,16 @@ def next_attempt(queue, district: District, nightly_id: str, start: dt.datetime,
         try:
             latest = Job.fetch(job_id, connection=queue.connection)
         except NoSuchJobError:
-            return job_id if latest is None or _lost(queue, latest, now) else None
+            return job_id if latest is None or _lost(queue, latest, now, database) else None
     return None  # tonight's attempts are used up; tomorrow's nightly comes next
 
 
-def _lost(queue, job, now: dt.datetime | None) -> bool:
+def _lost(queue, job, now: dt.datetime | None, database: str | None = None) -> bool:
     status = job.get_status(refresh=False)
     status = getattr(status, "value", status)
-    if status in PENDING or status == "finished":
+    if status == "finished":
+        return _finished_in_vain(job, database)
+    if status in PENDING:
         return False
     if status == "started":
         at = (now or dt.datetime.now(dt.UTC)).timestamp()
@@ -79,3 +88,13 @@ def _lost(queue, job, now: dt.datetime | None) -> bool:
         alive = set(queue.started_job_registry.get_job_ids(cleanup=False))
         return job.id in expired or job.id not in alive
     return True  # failed (retries used up), stopped, canceled
+
+
+def _finished_in_vain(job, database: str | None) -> bool:
+    """A finished attempt that did not sync the district in this app's database."""
+    result = job.return_value()
+    if not isinstance(result, dict):
+        return True
+    if database is not None and result.get("database") != database:
+        return True  # a misrouted worker: another app, another database
+    return result.get("status") in UNDONE_RESULTS

@@ -165,7 +165,7 @@ def test_cron_registration_enqueues_every_due_district_and_one_failure_stops_non
     sources.set_csv_drop(idle, drop)
 
     scheduler = CronScheduler(connection=redis)
-    scheduler.load_config_from_file(str(Path(ROOT, "config", "cron.py")))
+    scheduler.load_config_from_file(str(Path(ROOT, "al_roster", "cron.py")))
     registered = {job.name.rsplit(".", 1)[-1]: job for job in scheduler.get_jobs()}
     cron_job, cleanup_job = registered["nightly_sync"], registered["cleanup"]
     catch_up = registered["nightly_catch_up"]  # the nights that were lost, every 15 minutes

@@ -6,6 +6,7 @@ import json
 import os
 
 import click
+import peewee
 from flask import Flask, current_app, has_app_context
 from flask.cli import ScriptInfo
 
@@ -42,6 +43,23 @@ def _guarded(command, *args, **kwargs):
         return command(*args, **kwargs)
     except RosterError as exc:
         raise click.ClickException(exc.message) from exc
+    except (peewee.OperationalError, peewee.ProgrammingError) as exc:
+        if not missing_schema(exc):
+            raise
+        raise click.ClickException(NO_SCHEMA) from exc
+
+
+NO_SCHEMA = ("This database has no al_roster tables yet (or not all of them): run "
+             "`al-roster db upgrade` (in a host app, `flask --app YOURAPP al-roster db "
+             "upgrade`), then try again.")
+
+
+def missing_schema(exc: Exception) -> bool:
+    """True for SQLite's "no such table" and PostgreSQL's undefined table or column."""
+    text = str(exc)
+    return ("no such table" in text or "no such column" in text
+            or getattr(getattr(exc, "orig", None), "pgcode", None) in ("42P01", "42703")
+            or ("does not exist" in text and ("relation" in text or "column" in text)))
 
 
 def state():

@@ -13,7 +13,10 @@ from ..services import sources
 from .base import cli, emit_json, state, with_roster
 from .districts import district
 
-CRON_CONFIG = Path(__file__).resolve().parents[2] / "config" / "cron.py"
+#: The schedule ``al-roster cron`` hands ``rq cron``: shipped in the package.
+CRON_CONFIG = Path(__file__).resolve().parents[1] / "cron.py"
+#: What a worker builds when no host app is involved: the standalone app.
+STANDALONE_APP = "al_roster.cli.base:standalone_app"
 
 
 @district.command("source", help="Set where a district's OneRoster packages come from.")
@@ -136,11 +139,37 @@ def _rq(args: list[str]) -> None:
                                    "`al-roster nightly` syncs inline instead.")
     from ..jobs import require_redis
     require_redis(url)  # rq would otherwise stop with a traceback
-    command = [sys.executable, "-m", "rq.cli", *args, "--url", url]
-    click.echo("$ " + " ".join(command[2:]), err=True)
     env = dict(os.environ)
     env.setdefault("AL_ROSTER_REDIS_URL", url)
+    env["AL_ROSTER_APP"], path = _app_for_jobs()
+    if path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (path, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-m", "rq.cli", *args, "--url", url]
+    click.echo(f"$ AL_ROSTER_APP={env['AL_ROSTER_APP']} " + " ".join(command[2:]), err=True)
     sys.exit(subprocess.call(command, env=env))
+
+
+def _app_for_jobs() -> tuple[str, str | None]:
+    """The app the rq processes build (AL_ROSTER_APP), and the folder to import it from: the
+    host app of ``flask --app X``, else AL_ROSTER_APP, else the standalone app. A host app
+    and an AL_ROSTER_APP naming another one refuse to start: jobs would run elsewhere."""
+    from flask.cli import ScriptInfo, prepare_import
+    named = os.environ.get("AL_ROSTER_APP")
+    info = click.get_current_context().find_object(ScriptInfo)
+    given = info.app_import_path if info is not None else None
+    if not given:
+        return named or STANDALONE_APP, None
+    path, _, attr = given.partition(":")
+    before = list(sys.path)
+    module = prepare_import(path)
+    folder = next((p for p in sys.path if p not in before), None)
+    target = f"{module}:{attr.removesuffix('()')}" if attr else module
+    if named and named != target:
+        raise click.ClickException(
+            f"AL_ROSTER_APP names {named}, but this command runs in {target} (--app): the "
+            "jobs would run in another app, without its receivers, maybe on another database. "
+            "Unset AL_ROSTER_APP or make them agree.")
+    return target, folder
 
 
 @cli.command("worker", help="Start an RQ worker on the al_roster queue (`rq worker`).",
@@ -151,7 +180,8 @@ def worker(rq_args) -> None:
     _rq(["worker", "--with-scheduler", *rq_args, state().setting("AL_ROSTER_QUEUE")])
 
 
-@cli.command("cron", help="Start the one RQ cron process with config/cron.py (`rq cron`).",
+@cli.command("cron", help="Start the one RQ cron process with the package's schedule "
+                          "(`rq cron al_roster/cron.py`).",
              context_settings={"ignore_unknown_options": True})
 @click.argument("rq_args", nargs=-1, type=click.UNPROCESSED)
 @with_roster

@@ -33,7 +33,7 @@
   function ImportDialog(dialog) {
     this.dialog = dialog;
     this.opener = null;
-    this.imported = false;
+    this.imported = [];
     this.status = $(dialog, "status");
     this.form = $(dialog, "form");
     this.submit = $(dialog, "submit");
@@ -61,9 +61,12 @@
 
   ImportDialog.prototype.afterClose = function () {
     if (this.opener) this.opener.focus();
-    if (this.imported) {
-      this.imported = false;
-      document.dispatchEvent(new CustomEvent("alr:imported"));
+    if (this.imported.length) {
+      // detail.classes: every class imported since the popup opened, as POST /api/import
+      // answered it (id, sourcedId, title, status, url, teachers, students).
+      var classes = this.imported;
+      this.imported = [];
+      document.dispatchEvent(new CustomEvent("alr:imported", { detail: { classes: classes } }));
       refreshMyClasses();
     }
   };
@@ -188,7 +191,7 @@
         "X-CSRF-Token": this.dialog.getAttribute("data-csrf-token") },
       body: JSON.stringify({ classes: chosen })
     }).then(function (body) {
-      self.imported = true;
+      self.imported = self.imported.concat(body.classes);
       self.showResult(body.classes);
       return self.load();
     }).catch(function (error) {
