@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Account, District, ImportedClass
+from .models import Account, District, ImportedClass, RosterEvent
 from .models.classes import ACTIVE
 from .services import class_rosters
 from .services.class_import import ROSTER_FROM_SIS, ManagedBySis
@@ -128,11 +128,22 @@ def refuse_roster_change(class_id: int) -> None:
         raise ManagedBySis(ROSTER_FROM_SIS)
 
 
-def events(after: int = 0, limit: int = 500):
-    """The roster's change feed: events with id greater than ``after``, oldest first, at most
-    ``limit``. Keep the last id you handled as your cursor."""
-    from . import events as roster_events  # the feed's own module
-    return roster_events.events(after=after, limit=limit)
+def events(after: int = 0, limit: int = 500, district: str | None = None) -> list[RosterEvent]:
+    """The roster's change feed: the events with an id above the cursor ``after`` (0 for the
+    oldest kept), oldest first, at most ``limit`` (1 to 1,000); only ``district``'s (a slug)
+    when given. Keep the id of the last event you handled and pass it next time: every event
+    comes exactly once, in the order it was committed, even while syncs write new ones.
+
+    An event (:class:`~al_roster.models.RosterEvent`, ``to_dict()`` for JSON) has ``id``,
+    ``kind`` (see :mod:`al_roster.signals` for the kinds and their payloads), ``district_id``,
+    ``imported_class_id``, ``class_sourced_id``, ``user_sourced_id``, ``account_id``,
+    ``run_id``, ``request_id``, ``at`` (UTC) and ``payload``. Events are kept
+    ``AL_ROSTER_EVENT_DAYS`` (30) days.
+    """
+    from .services import districts
+    from .services.roster_events import events as feed
+    district_id = districts.get_district(district).id if district else None
+    return feed(after=after, limit=limit, district_id=district_id)
 
 
 def signals():

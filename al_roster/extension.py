@@ -16,10 +16,11 @@ from flask_login import user_logged_in, user_logged_out
 
 from .models import Account, bind_database
 from .models.base import enter_database, leave_database
-from .services import sessions
+from .services import roster_events, sessions
 from .services.access import StaffHook, StaffPolicy, parse_staff_setting
 from .services.host_users import AccountForUser, HostUsers, UserForAccount
 from .settings import DEFAULTS, roster_state  # noqa: F401  (re-exported)
+from .sync import events as event_log
 from .sync.runner import SyncOptions
 from .web import register_web
 from .web.framing import frame_ancestors
@@ -76,7 +77,8 @@ class ALRoster:
         AL_ROSTER_REDIS_RETRY_SECONDS, AL_ROSTER_DATABASE_CONNECT_TIMEOUT,
         AL_ROSTER_CATCHUP_CRON; the class page's
         "Someone missing or wrong?": AL_ROSTER_TEACHER_QUESTIONS,
-        AL_ROSTER_TEACHER_QUESTIONS_MINUTES.
+        AL_ROSTER_TEACHER_QUESTIONS_MINUTES; roster events: AL_ROSTER_EVENT_DAYS,
+        AL_ROSTER_EVENTS_KEY_ENV.
         """
         if "al_roster" in app.extensions:
             raise RuntimeError("ALRoster is already registered on this app.")
@@ -91,6 +93,7 @@ class ALRoster:
         app.cli.add_command(cli, "al-roster")
         register_web(app, state)
         _bind_per_app(app)
+        event_log.on_commit(roster_events.announce)  # signals after every commit, any process
         _install_login_manager(app)
 
 

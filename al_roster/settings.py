@@ -58,7 +58,9 @@ DEFAULTS: dict[str, object] = {
     # Days after its removal a tombstoned roster record keeps its personal fields (names,
     # e-mails, usernames, identifiers, phone); then they are blanked.
     "AL_ROSTER_TOMBSTONE_DAYS": 90,
-    # rq cron schedule of the clean-up that applies the three above, in UTC.
+    # Days roster events (the change feed of classes, members and accounts) are kept.
+    "AL_ROSTER_EVENT_DAYS": 30,
+    # rq cron schedule of the clean-up that applies the four above, in UTC.
     "AL_ROSTER_CLEANUP_CRON": "0 6 * * *",
     # -- OneRoster API sources: where a pull may go and what it may cost a worker --------
     # Hosts a source may reach over plain http or at a loopback/private address, comma-
@@ -108,6 +110,10 @@ DEFAULTS: dict[str, object] = {
     # of this many minutes (counted in the database, so every process shares the count).
     "AL_ROSTER_TEACHER_QUESTIONS": 30,
     "AL_ROSTER_TEACHER_QUESTIONS_MINUTES": 10.0,
+    # -- Roster events for host apps (README, "For host apps") ------------------------------
+    # The environment variable holding the key a host's service sends (Authorization: Bearer
+    # KEY) to read GET /roster/api/events; unset or shorter than 32 characters: staff only.
+    "AL_ROSTER_EVENTS_KEY_ENV": "AL_ROSTER_EVENTS_KEY",
 }
 
 #: Environment variables holding a OneRoster API source's client secret start with this;

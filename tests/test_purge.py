@@ -22,6 +22,7 @@ from al_roster.cli import cli
 from al_roster.demo.generator import generate_district
 from al_roster.errors import SyncBusy
 from al_roster.models import (
+    ROSTER_MODELS,
     Account,
     AccountEvent,
     District,
@@ -37,6 +38,8 @@ from al_roster.services.districts import add_district
 from al_roster.services.purge import PurgeRefused, purge_district
 from al_roster.sync.lock import DistrictLock
 from al_roster.sync.runner import sync_package
+
+ROSTER_TABLES = {m._meta.table_name for m in ROSTER_MODELS.values()}
 
 RUN_COLUMNS = {"run_id", "first_run_id", "last_run_id", "removed_run_id", "added_run_id",
                "archived_run_id"}
@@ -110,9 +113,9 @@ class Of:
         mine = {d["registration_id"] for d in deployments if d["district_id"] == district.id}
         theirs = {d["registration_id"] for d in deployments if d["district_id"] != district.id}
         self.registrations = mine - theirs
-        ids = {r["sourced_id"] for t, rs in rows.items() if t.startswith("roster_") for r in rs
+        ids = {r["sourced_id"] for t, rs in rows.items() if t in ROSTER_TABLES for r in rs
                if r["district_id"] == district.id}
-        other_ids = {r["sourced_id"] for t, rs in rows.items() if t.startswith("roster_")
+        other_ids = {r["sourced_id"] for t, rs in rows.items() if t in ROSTER_TABLES
                      for r in rs if r["district_id"] == other.id}
         self.only_sourced_ids = ids - other_ids
         assert self.only_sourced_ids  # stu-4 ... stu-10, sch-1, their enrollments

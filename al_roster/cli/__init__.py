@@ -4,7 +4,7 @@ Thin click wrappers over the services: each command parses, calls one function, 
 Outside a host app the settings come from AL_ROSTER_* environment variables. Each module
 here adds its commands to :data:`cli`.
 """
-from . import admin, database, districts, jobs, lti, privacy, sync  # noqa: F401  (register their commands)
+from . import admin, database, districts, events, jobs, lti, privacy, sync  # noqa: F401  (register their commands)
 from .base import cli
 
 

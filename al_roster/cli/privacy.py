@@ -93,7 +93,7 @@ def district_audit(as_json) -> None:
 @cli.command("cleanup", help="Forget what is past its retention window: run details "
                              "(AL_ROSTER_RUN_DETAIL_DAYS), kept packages and processed drop "
                              "files (AL_ROSTER_PACKAGE_DAYS), tombstones' personal fields "
-                             "(AL_ROSTER_TOMBSTONE_DAYS).")
+                             "(AL_ROSTER_TOMBSTONE_DAYS), roster events (AL_ROSTER_EVENT_DAYS).")
 @click.option("--json", "as_json", is_flag=True)
 @with_roster
 def cleanup(as_json) -> None:
@@ -106,7 +106,8 @@ def cleanup(as_json) -> None:
                f"({report['changesDeleted']:,} changes, {report['issuesDeleted']:,} issues); "
                f"{report['tombstonesBlanked']:,} removed users' personal fields blanked; "
                f"{report['packagesDeleted']:,} kept packages and {report['dropFilesDeleted']:,} "
-               f"processed drop files deleted; {report['noncesForgotten']:,} spent nonces "
+               f"processed drop files deleted; {report['eventsDeleted']:,} roster events and "
+               f"{report['noncesForgotten']:,} spent nonces "
                f"forgotten. {report['batches']:,} batches, the longest "
                f"{report['longestBatchSeconds']:.3f} s; {report['seconds']:.1f} s in all.")
     if report["busyDistricts"]:

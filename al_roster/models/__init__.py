@@ -3,6 +3,7 @@ from .accounts import Account, AccountEvent
 from .base import BaseModel, bind_database, database, is_postgres
 from .classes import ImportedClass, Membership
 from .district import District
+from .events import RosterEvent
 from .lti import LTI_MODELS, LtiDeployment, LtiRegistration, LtiToolKey, UsedNonce
 from .privacy import PrivacyAudit
 from .questions import TeacherQuestion
@@ -23,14 +24,14 @@ from .runs import RunChange, RunIssue, SyncRun
 ALL_MODELS = [
     District, SyncRun, RunIssue, RunChange, *ROSTER_MODELS.values(),
     Account, AccountEvent, ImportedClass, Membership, *LTI_MODELS, PrivacyAudit,
-    TeacherQuestion,
+    TeacherQuestion, RosterEvent,
 ]
 
 __all__ = [
     "ALL_MODELS", "ROSTER_MODELS", "AcademicSession", "Account", "AccountEvent", "BaseModel",
     "Course", "District", "Enrollment", "ImportedClass", "LtiDeployment", "LtiRegistration",
     "LtiToolKey", "Membership", "Org", "PrivacyAudit", "RosterClass",
-    "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun",
+    "RosterEvent", "RosterRecord", "RosterRole", "RosterUser", "RunChange", "RunIssue", "SyncRun",
     "TeacherQuestion", "UsedNonce",
     "bind_database", "database", "is_postgres", "present",
 ]

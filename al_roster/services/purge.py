@@ -4,7 +4,7 @@ or the district asks.
 :func:`purge_district` holds the district's sync lock (a sync, undo or clean-up of it under
 way makes the purge wait, up to ``wait_seconds``, then refuse: it never interleaves), deletes
 in one transaction every row that belongs to the district (its roster copy, runs with their
-changes and issues, accounts and their events, imported classes and memberships, LTI
+changes and issues, accounts and their events, imported classes and memberships, roster events, LTI
 deployments, and a registration no other district uses) and writes one
 :class:`~al_roster.models.PrivacyAudit` record (slug, who, when, counts; no value of any
 record). Only after the commit does it delete what is on disk: kept packages, the CSV drop's
@@ -37,6 +37,7 @@ from ..models import (
     LtiRegistration,
     Membership,
     PrivacyAudit,
+    RosterEvent,
     RunChange,
     RunIssue,
     SyncRun,
@@ -88,6 +89,7 @@ def _district_rows(district: District):
     for model in ROSTER_MODELS.values():
         yield model._meta.table_name, model, model.district_id == district.id
     yield "teacher_question", TeacherQuestion, TeacherQuestion.district == district.id
+    yield "roster_event", RosterEvent, RosterEvent.district == district.id
     yield "membership", Membership, ((Membership.district_id == district.id)
                                      | Membership.imported_class.in_(classes))
     yield "imported_class", ImportedClass, ImportedClass.district == district.id

@@ -17,6 +17,8 @@ Windows (settings, in days):
   to. A record the district sends again is restored with the file's values, as every
   restore is (the sync copies every value of a tombstone that comes back, whatever its
   hash).
+- ``AL_ROSTER_EVENT_DAYS`` (30): roster events (the change feed, which names students by
+  sourcedId) older than this are deleted.
 
 Deletes and blanks go a batch of rows at a time, each batch its own short transaction, so a
 large district's clean-up never holds the tables for long; the longest batch is reported.
@@ -43,10 +45,12 @@ from ..settings import DEFAULTS
 from ..sync.lock import DistrictLock
 from . import nonces
 from .drop_folder import PROCESSED
+from .roster_events import forget_old_events
 
 #: Rows one statement deletes or blanks; each batch is its own transaction.
 BATCH = 5_000
-SETTINGS = ("AL_ROSTER_RUN_DETAIL_DAYS", "AL_ROSTER_PACKAGE_DAYS", "AL_ROSTER_TOMBSTONE_DAYS")
+SETTINGS = ("AL_ROSTER_RUN_DETAIL_DAYS", "AL_ROSTER_PACKAGE_DAYS", "AL_ROSTER_TOMBSTONE_DAYS",
+            "AL_ROSTER_EVENT_DAYS")
 #: Personal fields of a roster user, blanked once it has been a tombstone long enough.
 BLANKED_USER_FIELDS = (
     "username", "user_ids", "given_name", "family_name", "middle_name", "identifier", "email",
@@ -62,6 +66,7 @@ class Retention:
     run_detail_days: int = DEFAULTS["AL_ROSTER_RUN_DETAIL_DAYS"]
     package_days: int = DEFAULTS["AL_ROSTER_PACKAGE_DAYS"]
     tombstone_days: int = DEFAULTS["AL_ROSTER_TOMBSTONE_DAYS"]
+    event_days: int = DEFAULTS["AL_ROSTER_EVENT_DAYS"]
 
     @classmethod
     def from_config(cls, config=None) -> Retention:
@@ -157,6 +162,7 @@ class CleanupReport:
     drop_files_deleted: int = 0
     nonces_forgotten: int = 0
     questions_deleted: int = 0
+    events_deleted: int = 0
     busy: list[str] = field(default_factory=list)
     batches: Batches = field(default_factory=Batches)
     seconds: float = 0.0
@@ -168,7 +174,8 @@ class CleanupReport:
                 "packagesDeleted": self.packages_deleted,
                 "dropFilesDeleted": self.drop_files_deleted,
                 "noncesForgotten": self.nonces_forgotten,
-                "questionsDeleted": self.questions_deleted, "busyDistricts": self.busy,
+                "questionsDeleted": self.questions_deleted,
+                "eventsDeleted": self.events_deleted, "busyDistricts": self.busy,
                 "batches": self.batches.batches,
                 "longestBatchSeconds": round(self.batches.longest, 4),
                 "seconds": round(self.seconds, 3)}
@@ -193,6 +200,8 @@ def clean_up(storage_dir: str | os.PathLike, retention: Retention | None = None,
             _clean_run_details(district, details_cut, now, report, batch)
             _blank_tombstones(district, tombstone_cut, now, report, batch)
     report.questions_deleted = _clean_teacher_questions(details_cut, report, batch)
+    report.events_deleted = forget_old_events(retention.cutoff(retention.event_days, now),
+                                              report.batches, batch)
     package_cut = retention.cutoff(retention.package_days, now)
     report.packages_deleted = _clean_packages(storage / "packages", package_cut)
     report.drop_files_deleted = _clean_drop_files(package_cut)

@@ -14,6 +14,9 @@ from . import admin, admin_privacy, auth, classes, csrf, dev_login, framing, lti
 from . import admin_questions, class_why  # noqa: E402,F401  (teachers' questions)
 
 # isort: split
+from . import events  # noqa: E402,F401  (the roster event feed)
+
+# isort: split
 from . import unavailable  # noqa: E402,F401  (database down: 503 pages; GET /health)
 
 

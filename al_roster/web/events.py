@@ -1,0 +1,79 @@
+"""``GET /api/events?after=N&limit=M``: the roster event feed, for the host app's services.
+
+Who may read it: the host's own service, sending ``Authorization: Bearer KEY`` where KEY is
+the value of the environment variable named by ``AL_ROSTER_EVENTS_KEY_ENV`` (default
+``AL_ROSTER_EVENTS_KEY``; at least 32 characters, else no key is accepted), compared in
+constant time; signed-in support staff; and a district's OneRoster administrators, who see
+only their own district's events. ``district=SLUG`` narrows the feed for the others.
+Anyone else: 401 without a sign-in or key, 403 signed in.
+
+Answer: ``{"events": [...], "next": N}``: ask again with ``after=N`` (the last event's id,
+or ``after`` itself when there is nothing new); ``oldest`` is the oldest event still kept.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+
+from flask import current_app, jsonify, request
+from flask_login import current_user
+
+from ..models import District
+from ..services import access
+from ..services.roster_events import DEFAULT_LIMIT, events, oldest_id
+from ..settings import roster_state
+from . import bp
+
+MIN_KEY_LENGTH = 32
+
+
+def _host_key_sent() -> bool:
+    expected = os.environ.get(current_app.config["AL_ROSTER_EVENTS_KEY_ENV"] or "", "")
+    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+    if len(expected) < MIN_KEY_LENGTH or scheme.lower() != "bearer" or not sent:
+        return False
+    return hmac.compare_digest(sent.strip().encode(), expected.encode())
+
+
+def _error(status: int, code: str, message: str):
+    return jsonify(error=code, message=message), status
+
+
+def _district_scope() -> tuple[int | None, tuple | None]:
+    """(district id or None for every district, or an error answer)."""
+    slug = request.args.get("district")
+    wanted = District.get_or_none(District.slug == slug) if slug else None
+    if slug and wanted is None:
+        return None, _error(404, "no_such_district", "No such district.")
+    if _host_key_sent():
+        return (wanted.id if wanted else None), None
+    if not current_user.is_authenticated:
+        return None, _error(401, "not_signed_in", "Sign in as support staff, or send the "
+                            "host app's events key as a Bearer token.")
+    staff = roster_state().staff
+    if access.is_staff(current_user, staff):
+        return (wanted.id if wanted else None), None
+    if access.is_district_admin(current_user) and (wanted is None
+                                                   or wanted.id == current_user.district_id):
+        return current_user.district_id, None
+    return None, _error(403, "not_allowed", "The event feed is for support staff, the host "
+                        "app's services and a district's own OneRoster administrators.")
+
+
+def _number(name: str, default: int) -> int | None:
+    raw = request.args.get(name, str(default)).strip()
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.get("/api/events")
+def api_events():
+    district_id, refused = _district_scope()
+    if refused is not None:
+        return refused
+    after, limit = _number("after", 0), _number("limit", DEFAULT_LIMIT)
+    if after is None or limit is None:
+        return _error(400, "bad_cursor", "after and limit are whole numbers (after: the id "
+                      "of the last event you handled, 0 at first).")
+    page = events(after=after, limit=limit, district_id=district_id)
+    return jsonify(events=[e.to_dict() for e in page], next=page[-1].id if page else after,
+                   oldest=oldest_id())
