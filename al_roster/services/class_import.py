@@ -34,6 +34,9 @@ from ..models import (
 )
 from ..models.classes import ACTIVE
 from ..models.current import CURRENT_STUDENT
+from ..models.events import CLASS_IMPORTED
+from ..sync.change_events import stage_class_events, stage_joins
+from ..sync.events import publishing
 from ..sync.reconcile import reconcile_imported_classes
 
 TEACHER, STUDENT = "teacher", "student"
@@ -163,7 +166,7 @@ def import_classes(account: Account, sourced_ids: Iterable[str],
     if not wanted:
         return []
     db = database.obj
-    with db.atomic():
+    with publishing(db):  # the classes, their rosters and events, sent once committed
         _insert_classes(account, [offered[s] for s in wanted])
         classes = list(ImportedClass.select().where(
             (ImportedClass.district == account.district_id)
@@ -253,14 +256,22 @@ def _mark_imported(account: Account, classes: list[ImportableClass]) -> None:
 
 
 def _insert_classes(account: Account, classes: list[ImportableClass]) -> None:
+    db = database.obj
     rows = [dict(district=account.district_id, sourced_id=c.sourced_id, title=c.title,
                  status=ACTIVE, imported_by=account.id) for c in classes]
     # Insert-or-get: whoever commits first makes the class, the other finds it.
-    ImportedClass.insert_many(rows).on_conflict_ignore().execute()
+    made = [row[0] for row in ImportedClass.insert_many(rows).on_conflict_ignore()
+            .returning(ImportedClass.id).tuples().execute()]
+    if made:
+        stage_class_events(db, CLASS_IMPORTED, None,
+                           f'"{ImportedClass._meta.table_name}".id IN '
+                           f'({", ".join([db.param] * len(made))})', made)
 
 
 def _join_as_teacher(account: Account, classes: list[ImportedClass]) -> None:
-    M = Membership
+    M, db = Membership, database.obj
+    stage_joins(db, account, TEACHER, ", ".join([db.param] * len(classes)),
+                [c.id for c in classes])
     rows = [dict(imported_class=c.id, district_id=account.district_id,
                  user_sourced_id=account.sourced_id, role=TEACHER) for c in classes]
     (M.insert_many(rows)

@@ -30,11 +30,16 @@ from ..models import (
     RosterUser,
     database,
 )
-from ..models.base import write_transaction
 from ..models.classes import ACTIVE
 from ..models.current import CURRENT_STUDENT
 from ..models.district import utcnow
-from ..signals import account_created, student_placed
+from ..signals import student_placed
+from ..sync.change_events import (
+    stage_account_created,
+    stage_account_relinked,
+    stage_placements,
+)
+from ..sync.events import publishing
 from .standing import Standing, roster_standing
 
 log = logging.getLogger(__name__)
@@ -87,16 +92,18 @@ def sign_in_roster_user(district: District, sourced_id: str | None, *,
     person, standing = _servable_person(district, sourced_id, via=via,
                                         classlink_user_id=classlink_user_id)
     role = standing.role
-    with write_transaction():  # one commit: the account and its classes, or nothing
+    # One commit: the account, its classes and their events (account_created among them,
+    # sent once committed), or nothing.
+    with publishing():
         account, created = _account_for(district, person, role, classlink_user_id)
         account.district = district  # spares a query wherever the district is read
+        if created:
+            stage_account_created(database.obj, account, via)
         _refresh(account, person, standing, classlink_user_id)
         placed = _place(account, district.today()) if role == "student" else []
-    app = current_app._get_current_object()
-    if created:
-        account_created.send(app, account=account, via=via)
     if placed:
-        student_placed.send(app, account=account, class_ids=placed)
+        student_placed.send(current_app._get_current_object(), account=account,
+                            class_ids=placed)
     log.info("signed in: district=%s sourced_id=%s role=%s via=%s account=%s",
              district.slug, for_log(account.sourced_id), role, via, account.id)
     return account
@@ -185,6 +192,7 @@ def _relink(account: Account, new_sourced_id: str) -> Account:
     (Account.update(sourced_id=new_sourced_id).where(Account.id == account.id).execute())
     AccountEvent.create(account=account, kind="relinked",
                         detail=f"SourcedId changed from {old} to {new_sourced_id}")
+    stage_account_relinked(database.obj, account, old, new_sourced_id)
     log.warning("account %s relinked: SourcedId %s -> %s", account.id, for_log(old),
                 for_log(new_sourced_id))
     account.sourced_id = new_sourced_id
@@ -219,7 +227,8 @@ def place_student_in_classes(account: Account, today: dt.date | None = None) -> 
     """Puts the student in every imported class they have a present, current enrollment in
     (bringing back a membership removed earlier), in one statement; returns the classes
     they were added to or brought back into."""
-    class_ids = _place(account, today or account.district.today())
+    with publishing():
+        class_ids = _place(account, today or account.district.today())
     if class_ids:
         student_placed.send(current_app._get_current_object(), account=account,
                             class_ids=class_ids)
@@ -230,6 +239,7 @@ def _place(account: Account, today: dt.date) -> list[int]:
     p = database.param
     m, e, ic = (Membership._meta.table_name, Enrollment._meta.table_name,
                 ImportedClass._meta.table_name)
+    now = utcnow()
     rows = database.execute_sql(
         f'INSERT INTO "{m}" (imported_class_id, district_id, user_sourced_id, role, added_at) '
         f'SELECT DISTINCT ic.id, e.district_id, e.user_sourced_id, {p}, {p} FROM "{e}" e '
@@ -239,10 +249,12 @@ def _place(account: Account, today: dt.date) -> list[int]:
         "ON CONFLICT (imported_class_id, user_sourced_id) DO UPDATE SET removed_at = NULL, "
         f'removed_run_id = NULL, role = excluded.role WHERE "{m}".removed_at IS NOT NULL '
         "RETURNING imported_class_id",
-        ["student", utcnow(), account.district_id, account.sourced_id, ACTIVE,
+        ["student", now, account.district_id, account.sourced_id, ACTIVE,
          *CURRENT_STUDENT.params(today)],
     ).fetchall()
-    return sorted(r[0] for r in rows)
+    placed = sorted(r[0] for r in rows)
+    stage_placements(database.obj, account, placed, now)  # added now, or brought back
+    return placed
 
 
 def _role_phrase(person) -> str:

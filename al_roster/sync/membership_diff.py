@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from ..models import Enrollment, ImportedClass, Membership, RosterUser
 from ..models.current import CURRENT_STUDENT
 from ..models.district import utcnow
+from ..models.events import MEMBER_ADDED, MEMBER_REMOVED, MEMBER_RESTORED
+from .change_events import stage_member_events
 
 T_CLASS = ImportedClass._meta.table_name
 T_MEMBER = Membership._meta.table_name
@@ -61,7 +63,7 @@ def reconcile_members(db, scope: MemberScope, run_id: int | None) -> dict[str, i
     try:
         now = utcnow()
         return {"members_added": _add_students(db, scope, run_id, now),
-                "members_restored": _restore(db),
+                "members_restored": _restore(db, run_id),
                 "members_removed": _remove(db, run_id, now)}
     finally:
         db.execute_sql(f'DROP TABLE IF EXISTS "{DIFF}"')
@@ -106,20 +108,29 @@ def _add_students(db, scope: MemberScope, run_id: int | None, now) -> int:
     p = db.param
     # ON CONFLICT: an import and a sync (or two imports) may add the same student at once;
     # DISTINCT: a student may have two enrollments in one class.
-    return db.execute_sql(
+    added = db.execute_sql(
         f'INSERT INTO "{T_MEMBER}" (imported_class_id, district_id, user_sourced_id, role, '
         f"added_at, added_run_id) SELECT DISTINCT d.class_id, {p}, d.user_sourced_id, "
         f"'student', {p}, CAST({p} AS INTEGER) FROM \"{DIFF}\" d WHERE d.action = '{ADD}' "
         "ON CONFLICT (imported_class_id, user_sourced_id) DO NOTHING",
         [scope.district_id, now, run_id]).rowcount
+    if added:  # the rows this statement made: those added at its moment
+        stage_member_events(db, MEMBER_ADDED, DIFF, ADD, run_id,
+                            "m.imported_class_id = d.class_id AND m.user_sourced_id = "
+                            f"d.user_sourced_id AND m.added_at = {p}", [now])
+    return added
 
 
-def _restore(db) -> int:
+def _restore(db, run_id: int | None) -> int:
     """Removed members whose enrollment is back return: the same row, so their work too."""
-    return db.execute_sql(
+    restored = db.execute_sql(
         f'UPDATE "{T_MEMBER}" SET removed_at = NULL, removed_run_id = NULL '
         f'WHERE id IN (SELECT d.member_id FROM "{DIFF}" d WHERE d.action = \'{RESTORE}\')'
     ).rowcount
+    if restored:
+        stage_member_events(db, MEMBER_RESTORED, DIFF, RESTORE, run_id,
+                            "m.id = d.member_id AND m.removed_at IS NULL")
+    return restored
 
 
 def _remove(db, run_id: int | None, now) -> int:
@@ -129,8 +140,12 @@ def _remove(db, run_id: int | None, now) -> int:
         f'EXISTS (SELECT 1 FROM "{T_MEMBER}" o WHERE o.imported_class_id = d.class_id '
         "AND o.role = 'teacher' AND o.removed_at IS NULL AND NOT EXISTS (SELECT 1 FROM "
         f"\"{DIFF}\" g WHERE g.member_id = o.id AND g.action = '{REMOVE}'))")
-    return db.execute_sql(
+    removed = db.execute_sql(
         f'UPDATE "{T_MEMBER}" SET removed_at = {p}, removed_run_id = {p} WHERE id IN ('
         f'SELECT d.member_id FROM "{DIFF}" d WHERE d.action = \'{REMOVE}\' '
         f"AND (d.role <> 'teacher' OR {teacher_stays}))",
         [now, run_id]).rowcount
+    if removed:  # the rows this statement removed: those removed at its moment
+        stage_member_events(db, MEMBER_REMOVED, DIFF, REMOVE, run_id,
+                            f"m.id = d.member_id AND m.removed_at = {p}", [now])
+    return removed

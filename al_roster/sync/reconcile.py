@@ -41,7 +41,9 @@ from ..models import (
 from ..models.base import is_postgres
 from ..models.classes import ACTIVE, ARCHIVED
 from ..models.district import utcnow
+from ..models.events import CLASS_ARCHIVED, CLASS_RESTORED
 from ..models.runs import APPLIED, PARTIAL, RUNNING, UNDONE
+from .change_events import stage_class_events, stage_renames
 from .membership_diff import PEOPLE, MemberScope, reconcile_members
 
 T_CLASS = ImportedClass._meta.table_name
@@ -66,7 +68,7 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
     # A nightly looks only at the classes the run changed; otherwise at every class.
     limit = _Classes(db.param, district_id, class_ids, run_id if since is not None else None)
     counts["classes_archived"] = _archive(db, district_id, run_id, limit)
-    restored = _restore_classes(db, district_id, limit)
+    restored = _restore_classes(db, district_id, run_id, limit)
     counts["classes_restored"] = len(restored)
     scope = MemberScope(district_id, today, class_ids)
     if since is None:
@@ -81,7 +83,7 @@ def reconcile_imported_classes(db: peewee.Database, district_id: int, run_id: in
         if restored:  # their rosters may have moved on while they were archived
             _add(counts, reconcile_members(db, MemberScope(district_id, today, restored),
                                            run_id))
-    counts["titles_updated"] = _follow_titles(db, district_id, limit)
+    counts["titles_updated"] = _follow_titles(db, district_id, run_id, limit)
     if class_ids is None:
         counts["accounts_updated"] = _follow_names(db, district_id,
                                                    None if since is None else run_id)
@@ -164,13 +166,15 @@ def _gone(table: str) -> str:
 def _archive(db, district_id: int, run_id: int | None, classes: _Classes) -> int:
     p = db.param
     limit, params = classes.sql(T_CLASS)
+    where = (f'"{T_CLASS}".district_id = {p} AND "{T_CLASS}".status = {p} {limit} '
+             f"AND {_gone(T_CLASS)}")
+    stage_class_events(db, CLASS_ARCHIVED, run_id, where, [district_id, ACTIVE, *params])
     return db.execute_sql(
         f'UPDATE "{T_CLASS}" SET status = {p}, archived_at = {p}, archived_run_id = {p} '
-        f"WHERE district_id = {p} AND status = {p} {limit} AND {_gone(T_CLASS)}",
-        [ARCHIVED, utcnow(), run_id, district_id, ACTIVE, *params]).rowcount
+        f"WHERE {where}", [ARCHIVED, utcnow(), run_id, district_id, ACTIVE, *params]).rowcount
 
 
-def _restore_classes(db, district_id: int, classes: _Classes) -> list[int]:
+def _restore_classes(db, district_id: int, run_id: int | None, classes: _Classes) -> list[int]:
     """Un-archives the classes the SIS brought back; returns their ids.
 
     Only classes archived by a sync come back by themselves; others were archived by people.
@@ -182,20 +186,22 @@ def _restore_classes(db, district_id: int, classes: _Classes) -> list[int]:
         f"AND archived_run_id IS NOT NULL {limit} AND NOT {_gone(T_CLASS)}",
         [district_id, ARCHIVED, *params]).fetchall()]
     if ids:
+        stage_class_events(db, CLASS_RESTORED, run_id,
+                           f'"{T_CLASS}".id IN ({", ".join([p] * len(ids))})', ids)
         (ImportedClass.update(status=ACTIVE, archived_at=None, archived_run_id=None)
          .where(ImportedClass.id.in_(ids)).execute())
     return ids
 
 
-def _follow_titles(db, district_id: int, classes: _Classes) -> int:
+def _follow_titles(db, district_id: int, run_id: int | None, classes: _Classes) -> int:
     p = db.param
     limit, params = classes.sql(T_CLASS)
-    return db.execute_sql(
-        f'UPDATE "{T_CLASS}" SET title = r.title FROM "{T_RCLASS}" r '
-        f'WHERE "{T_CLASS}".district_id = {p} AND r.district_id = "{T_CLASS}".district_id '
-        f'AND r.sourced_id = "{T_CLASS}".sourced_id AND r.removed_run_id IS NULL '
-        f'AND r.title IS NOT NULL AND r.title <> "{T_CLASS}".title {limit}',
-        [district_id, *params]).rowcount
+    where = (f'"{T_CLASS}".district_id = {p} AND r.district_id = "{T_CLASS}".district_id '
+             f'AND r.sourced_id = "{T_CLASS}".sourced_id AND r.removed_run_id IS NULL '
+             f'AND r.title IS NOT NULL AND r.title <> "{T_CLASS}".title {limit}')
+    stage_renames(db, run_id, where, [district_id, *params])
+    return db.execute_sql(f'UPDATE "{T_CLASS}" SET title = r.title FROM "{T_RCLASS}" r '
+                          f"WHERE {where}", [district_id, *params]).rowcount
 
 
 def _follow_names(db, district_id: int, run_id: int | None) -> int:

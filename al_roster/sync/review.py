@@ -14,11 +14,14 @@ from ..errors import RunStateError, UndoConflict
 from ..models import ROSTER_MODELS, District, RunChange, SyncRun, database
 from ..models.base import write_transaction
 from ..models.district import utcnow
+from ..models.events import RUN_APPLIED, RUN_UNDONE
 from ..models.runs import APPLIED, DISCARDED, HELD, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
 from ..services.retention import undo_refusal
 from ..services.run_review import name_rows
 from .apply import COPIED, derive_user_roles
+from .change_events import stage_run_event
+from .events import publishing
 from .held_changes import apply_held, forget_held
 from .lock import DistrictLock
 from .reconcile import reconcile_imported_classes
@@ -75,7 +78,7 @@ def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> Sy
     lock = DistrictLock(db, run.district_id, options.lock_dir)
     if not lock.try_acquire():
         raise RunStateError("A sync of this district is running; undo it when that has finished.")
-    with lock, write_transaction(db):
+    with lock, publishing(db):
         conflicts = later_runs_touching(run)
         if conflicts:
             names = ", ".join(str(r) for r in conflicts)
@@ -87,6 +90,7 @@ def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> Sy
             _undo_entity(db, run, entity)
         derive_user_roles(db, run.district_id, None)  # roles put back: so are users' roles
         reconciled = reconcile_imported_classes(db, run.district_id, run.id)
+        stage_run_event(db, RUN_UNDONE, run, {"counts": reconciled})
         run.status, run.decided_by, run.decided_at = UNDONE, by, utcnow()
         run.counts = {**(run.counts or {}), "undo_reconciliation": reconciled}
         run.save()
@@ -99,10 +103,12 @@ def _approve_held_part(run: SyncRun, options: SyncOptions, by: str | None) -> Sy
     if not lock.try_acquire():
         raise RunStateError("A sync of this district is running; approve this run when it "
                             "has finished.")
-    with lock, write_transaction(db):
+    with lock, publishing(db):
         done = apply_held(db, run.district_id, run.id)
         derive_user_roles(db, run.district_id, run.id)
         reconciled = reconcile_imported_classes(db, run.district_id, None)
+        stage_run_event(db, RUN_APPLIED, run, {"status": APPLIED, "part": "held",
+                                               "counts": reconciled})
         removed = sum(d["removed"] for d in done.values())
         updated = sum(d["updated"] for d in done.values())
         skipped = sum(d["skipped"] for d in done.values())

@@ -20,12 +20,15 @@ from ..errors import PackageRejected, SyncBusy
 from ..models import District, RunChange, RunIssue, SyncRun, database
 from ..models.base import discard_connection, unavailable_errors, write_transaction
 from ..models.district import utcnow
+from ..models.events import RUN_APPLIED
 from ..models.runs import APPLIED, FAILED, HELD, PARTIAL, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog, safe_text, shown
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
 from ..services.notifications import is_notified, unsent_runs
 from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
+from .change_events import stage_run_event
+from .events import publishing
 from .grace import mark_missing
 from .guards import Guard, weigh_risks
 from .held_changes import hold_risky_part, partial_message
@@ -180,7 +183,7 @@ def _finish_after_lost_connection(db, run: SyncRun, exc: Exception, issues: Issu
 def _sync_in_transaction(db, district, run, package, force) -> None:
     stager = Stager(db, district.id, package, package.issues, files_the_copy_holds(district))
     try:
-        with write_transaction(db):
+        with publishing(db):  # its events are written with it, and sent once it commits
             stage = stager.run()
             stage.removal_grace = district.removal_grace_runs
             plans = plan_changes(db, stage)
@@ -193,6 +196,8 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
             if package.version == "1.2" and {"users", "roles"} & set(plans):
                 derive_user_roles(db, district.id, run.id)
             reconciled = reconcile_imported_classes(db, district.id, run.id)
+            stage_run_event(db, RUN_APPLIED, run, {"status": PARTIAL if guard else APPLIED,
+                                                   "counts": reconciled})
             if guard is None:
                 _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
                 return
