@@ -170,6 +170,13 @@ class CsvPackage:
         """The file's own name in the package (its case may differ from the spec's)."""
         return os.path.basename(self._members[file_name.lower()])
 
+    def size(self, file_name: str) -> int:
+        """The file's size in bytes, as the folder or the zip's directory gives it."""
+        member = self._members[file_name.lower()]
+        if self._zip is None:
+            return os.stat(member, follow_symlinks=False).st_size
+        return self._zip.getinfo(member).file_size
+
     def open_binary(self, file_name: str, *, lines: bool = False) -> io.BufferedIOBase:
         """The file's bytes; with ``lines``, a line too long to hold stops the reading."""
         member = self._members[file_name.lower()]

@@ -29,7 +29,10 @@ def mark_missing(db: peewee.Database, stage: Stage, run_id: int,
         table, staged = roster_table(entity), stage_table(entity)
         in_file = (f'EXISTS (SELECT 1 FROM "{staged}" s WHERE s.sourced_id = "{table}".sourced_id '
                    "AND s.status = 'active')")
-        plan.missing = db.execute_sql(
+        # The present records the file names are its unchanged and updated ones (held or
+        # not): when they are all there were, none is missing.
+        lacking = plan.present_before - plan.unchanged - plan.updated - plan.held_updates
+        plan.missing = 0 if lacking <= 0 else db.execute_sql(
             f'UPDATE "{table}" SET missing_runs = COALESCE(missing_runs, 0) + 1, '
             f"missing_since_run_id = COALESCE(missing_since_run_id, {p}) WHERE district_id = {p} "
             f"AND removed_run_id IS NULL AND NOT {in_file}", [run_id, stage.district_id]).rowcount

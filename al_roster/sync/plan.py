@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 import peewee
 
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME
-from .staging import Stage, roster_table, stage_table
+from .sql import create_temp_table
+from .staging import Stage, analyze, roster_table, stage_table
 
 
 @dataclass
@@ -40,8 +41,21 @@ def _scalar(db: peewee.Database, sql: str, params: list) -> int:
     return db.execute_sql(sql, params).fetchone()[0] or 0
 
 
+def removals_table(name: str) -> str:
+    """The temporary table of the roster rows a staged file removes (their ids)."""
+    return "gone_" + name.lower()
+
+
 def removal_condition(stage: Stage, name: str, alias: str = "r") -> str:
-    """SQL condition on roster rows ``alias`` that the staged file removes."""
+    """SQL condition on roster rows ``alias`` that the staged file removes: once planned,
+    one look-up in the rows :func:`plan_changes` found (the guards, holds and apply ask
+    again and again), before that the rule itself."""
+    if name in stage.removals:
+        return f'{alias}.id IN (SELECT g.id FROM "{removals_table(name)}" g)'
+    return removal_rule(stage, name, alias)
+
+
+def removal_rule(stage: Stage, name: str, alias: str = "r") -> str:
     table = stage_table(ENTITY_BY_NAME[name])
     if stage.mode(name) == "bulk":
         grace = (f" AND COALESCE({alias}.missing_runs, 0) + 1 >= {int(stage.removal_grace)}"
@@ -56,37 +70,52 @@ def removal_condition(stage: Stage, name: str, alias: str = "r") -> str:
 def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
     """What applying the staged package would do, per entity it touches."""
     plans: dict[str, EntityPlan] = {}
-    p = db.param
     for entity in ENTITIES:
         staged = stage.entities[entity.name]
         if staged.identical_to is not None:
             plans[entity.name] = EntityPlan("bulk", rows=staged.rows, unchanged=staged.rows,
                                             digest=staged.digest,
                                             identical_to=staged.identical_to)
-            continue
-        if staged.mode == "absent":
-            continue
-        roster, stage_t = roster_table(entity), stage_table(entity)
-        plan = plans[entity.name] = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest,
-                                               clean=staged.clean)
-        if staged.mode == "bulk":
-            plan.present_before = _present(db, roster, stage.district_id)
-        row = db.execute_sql(
-            "SELECT COUNT(*), "
-            "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN r.removed_run_id IS NOT NULL THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN r.removed_run_id IS NULL AND r.row_hash <> s.row_hash THEN 1 ELSE 0 END) "
-            f'FROM "{stage_t}" s LEFT JOIN "{roster}" r ON r.district_id = {p} '
-            "AND r.sourced_id = s.sourced_id WHERE s.status = 'active'",
-            [stage.district_id]).fetchone()
-        active, plan.created, plan.restored, plan.updated = (v or 0 for v in row)
-        plan.unchanged = active - plan.created - plan.restored - plan.updated
-        plan.deleted = _scalar(
-            db, f'SELECT COUNT(*) FROM "{roster}" r WHERE r.district_id = {p} AND '
-                + removal_condition(stage, entity.name), [stage.district_id])
-        if staged.mode == "delta" and (plan.deleted or plan.updated):  # weighed as bulk's are
-            plan.present_before = _present(db, roster, stage.district_id)
+        elif staged.mode != "absent":
+            plans[entity.name] = _plan(db, stage, entity)
     return plans
+
+
+def _plan(db: peewee.Database, stage: Stage, entity) -> EntityPlan:
+    p, staged = db.param, stage.entities[entity.name]
+    roster, stage_t = roster_table(entity), stage_table(entity)
+    plan = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest, clean=staged.clean)
+    if staged.mode == "bulk":
+        plan.present_before = _present(db, roster, stage.district_id)
+    row = db.execute_sql(
+        "SELECT COUNT(*), "
+        "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN r.removed_run_id IS NOT NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN r.removed_run_id IS NULL AND r.row_hash <> s.row_hash THEN 1 ELSE 0 END) "
+        f'FROM "{stage_t}" s LEFT JOIN "{roster}" r ON r.district_id = {p} '
+        "AND r.sourced_id = s.sourced_id WHERE s.status = 'active'",
+        [stage.district_id]).fetchone()
+    active, plan.created, plan.restored, plan.updated = (v or 0 for v in row)
+    plan.unchanged = active - plan.created - plan.restored - plan.updated
+    # A bulk file naming every present record removes none: no need to look for them.
+    if staged.mode != "bulk" or plan.present_before > plan.unchanged + plan.updated:
+        plan.deleted = _find_removals(db, stage, entity.name)
+    if staged.mode == "delta" and (plan.deleted or plan.updated):  # weighed as bulk's are
+        plan.present_before = _present(db, roster, stage.district_id)
+    return plan
+
+
+def _find_removals(db: peewee.Database, stage: Stage, name: str) -> int:
+    """Keeps the ids of the roster rows the file removes; returns how many."""
+    table = removals_table(name)
+    create_temp_table(db, table, [("id", "BIGINT PRIMARY KEY")])
+    found = db.execute_sql(
+        f'INSERT INTO "{table}" (id) SELECT r.id FROM "{roster_table(ENTITY_BY_NAME[name])}" r '
+        f"WHERE r.district_id = {db.param} AND {removal_rule(stage, name)}",
+        [stage.district_id]).rowcount
+    analyze(db, table)
+    stage.removals.add(name)
+    return found
 
 
 def _present(db: peewee.Database, roster: str, district_id: int) -> int:

@@ -11,6 +11,7 @@ from itertools import islice
 import peewee
 
 from ..models.base import is_postgres
+from ..oneroster.reading_process import decoded
 
 CHUNK_ROWS = 20_000
 
@@ -62,6 +63,25 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
         for chunk in chunks(rows):
             cursor.executemany(insert, chunk)
             total += len(chunk)
+    return total
+
+
+def load_prepared(db: peewee.Database, table: str, columns: list[str],
+                  prepared: Iterable[tuple[object, int]]) -> int:
+    """Loads chunks a reading process prepared (:mod:`al_roster.oneroster.reading_process`):
+    COPY text on PostgreSQL, marshalled rows on SQLite; returns the rows loaded."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    cursor, total = db.cursor(), 0
+    if is_postgres(db):
+        copy = f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)'
+        for data, count in prepared:
+            cursor.copy_expert(copy, io.BytesIO(data))
+            total += count
+        return total
+    insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+    for data, count in prepared:
+        cursor.executemany(insert, decoded(data))
+        total += count
     return total
 
 

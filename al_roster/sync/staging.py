@@ -8,7 +8,7 @@ checked afterwards in SQL, and the offending rows are reported and left out.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -19,9 +19,11 @@ from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, IssueLog, shown
+from ..oneroster.known_references import KnownReferences, dangling_message
 from ..oneroster.package import CsvPackage
+from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
-from .sql import bulk_load, column_type, create_temp_table, drop_temp_table
+from .sql import bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 
 ISSUE_SAMPLE = 1000
 #: Entities small enough that references to them are always checked while reading, against
@@ -30,31 +32,14 @@ LIST_TARGETS = ("orgs", "academicSessions")
 #: Above this many records, references to an entity are checked in SQL: memory stays flat
 #: whatever the district's size (a set of this many sourcedIds is about 20 MB).
 KNOWN_IDS_LIMIT = 200_000
+#: Files at least this big are read in a second process while this one loads the rows (both
+#: cores at work); smaller ones are read here, where starting that process would cost more.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
 
-def _dangling_message(column, target: Entity, value: str) -> str:
-    outcome = "the row was skipped" if column.required else "the row was kept"
-    return (f"{column.name} {shown(value)} matches nothing in {target.file_name} or the "
-            f"district's roster; {outcome}.")
-
-
-def _quoted_ids(ids: list[str], most: int = 5) -> str:
-    """'a', 'b' and 'c', at most ``most`` of them, then how many more."""
-    named = [shown(v) for v in ids[:most]]
-    if len(ids) > most:
-        named.append(f"{len(ids) - most:,} more")
-    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-
-
-def _list_message(column, target: Entity, missing: list[str], kept: list[str]) -> str:
-    """A list reference naming records that exist nowhere: the row keeps the ids that
-    resolve (``kept``), if any; without them it is skipped (kept, for an optional list)."""
-    verb = "is" if len(missing) == 1 else "are"
-    found = (f"{column.name} names {_quoted_ids(missing)}, which {verb} not in "
-             f"{target.file_name} nor in the district's roster")
-    if kept:
-        return f"{found}; the row was kept with {_quoted_ids(kept)}."
-    return f"{found}; the row was {'skipped' if column.required else 'kept'}."
+def _two_cores() -> bool:
+    return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (
+        (os.cpu_count() or 1) > 1)
 
 
 def analyze(db: peewee.Database, table: str) -> None:
@@ -86,6 +71,7 @@ class StagedEntity:
     digest: str | None = None  # of the file's bytes, for bulk files
     identical_to: int | None = None  # the run whose file this one repeats byte for byte
     clean: bool | None = None  # read with no row skipped and no reference to nothing
+    unique: bool = False  # each sourcedId staged once (no duplicates to drop)
 
 
 @dataclass
@@ -97,6 +83,8 @@ class Stage:
     entities: dict[str, StagedEntity] = field(default_factory=dict)
     #: The district's removal grace, in runs (see sync.grace); 0 or 1: removed at once.
     removal_grace: int = 0
+    #: Entities whose removals the plan found and kept (see sync.plan.removals_table).
+    removals: set[str] = field(default_factory=set)
 
     def mode(self, name: str) -> str:
         return self.entities[name].mode
@@ -113,28 +101,38 @@ class Stager:
         self.previous_files = previous_files or {}
         self.stage = Stage(district_id, package.version)
         self._known: dict[str, set[str]] = {}
+        self._reading: ReadingProcess | None = None
 
     def run(self) -> Stage:
         for entity in ENTITIES:
             self._create(entity)
-        for entity in ENTITIES:
-            mode = self.package.modes.get(entity.name, "absent")
-            staged = self.stage.entities[entity.name] = StagedEntity(entity, mode)
-            if mode == "bulk" and self._repeats_previous_file(entity, staged):
-                staged.mode = "absent"  # the copy already holds exactly this file
-            elif mode != "absent":
-                before = self._issues_so_far()
-                in_memory = self._known_targets(entity)
-                self._load(entity, staged, in_memory)
-                # Every reference is checked before duplicates are weighed, whether in memory
-                # while reading or in SQL: a row skipped for naming nothing never wins.
-                self._check_references(entity, {column for _, column, _ in in_memory})
-                self._drop_duplicates(entity, mode)
-                if mode == "delta":
-                    self._warn_removals_of_nothing(entity)
-                staged.rows = self._count(entity)
-                staged.clean = self._read_cleanly(entity, before)
+        try:
+            for entity in ENTITIES:
+                self._stage_entity(entity)
+        finally:
+            if self._reading is not None:
+                self._reading.close()
+                self._reading = None
         return self.stage
+
+    def _stage_entity(self, entity: Entity) -> None:
+        mode = self.package.modes.get(entity.name, "absent")
+        staged = self.stage.entities[entity.name] = StagedEntity(entity, mode)
+        if mode == "bulk" and self._repeats_previous_file(entity, staged):
+            staged.mode = "absent"  # the copy already holds exactly this file
+        elif mode != "absent":
+            before = self._issues_so_far()
+            in_memory = self._known_targets(entity)
+            self._load(entity, staged, in_memory)
+            # Every reference is checked before duplicates are weighed, whether in memory
+            # while reading or in SQL: a row skipped for naming nothing never wins.
+            self._check_references(entity, {column for _, column, _ in in_memory})
+            if not staged.unique:
+                self._drop_duplicates(entity, mode)
+            if mode == "delta":
+                self._warn_removals_of_nothing(entity)
+            staged.rows = self._count(entity)
+            staged.clean = self._read_cleanly(entity, before)
 
     def _issues_so_far(self) -> tuple[int, int, int]:
         return self.issues.error_count, self.issues.warning_count, len(self.issues.items)
@@ -171,6 +169,7 @@ class Stager:
     def drop(self) -> None:
         for entity in ENTITIES:
             drop_temp_table(self.db, stage_table(entity))
+            drop_temp_table(self.db, "gone_" + entity.name.lower())
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:
@@ -183,10 +182,18 @@ class Stager:
         create_temp_table(self.db, stage_table(entity), columns)
 
     def _load(self, entity: Entity, staged: StagedEntity, in_memory: list) -> None:
-        reader = FileReader(entity, self.package.version, staged.mode, self.issues)
-        rows = reader.read(self.package.text_lines(entity.file_name))
-        rows = self._check_known_references(entity, rows, in_memory)
-        staged.read = bulk_load(self.db, stage_table(entity), stage_columns(entity), rows)
+        checks = [(at, known) for at, _, known in in_memory]
+        table, columns = stage_table(entity), stage_columns(entity)
+        if self._read_beside(entity):
+            prepared = self._reading.chunks(self.package, entity.name, staged.mode, checks,
+                                            "csv" if is_postgres(self.db) else "rows",
+                                            self.issues)
+            staged.read = load_prepared(self.db, table, columns, prepared)
+        else:
+            reader = FileReader(entity, self.package.version, staged.mode, self.issues)
+            rows = reader.read(self.package.text_lines(entity.file_name))
+            rows = KnownReferences(entity, checks, self.issues).filter(rows)
+            staged.read = bulk_load(self.db, table, columns, rows)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
             raise PackageRejected(
                 f"{entity.file_name} has a header and no rows. A bulk file is the complete set "
@@ -194,9 +201,28 @@ class Stager:
                 "when there is nothing to send, mark the file absent in manifest.csv. The "
                 "package was rejected and nothing changed.", file=entity.file_name, line=2,
                 reason="empty_bulk_file")
-        self.db.execute_sql(
-            f'CREATE INDEX "ix_{stage_table(entity)}" ON "{stage_table(entity)}" (sourced_id)')
-        analyze(self.db, stage_table(entity))
+        staged.unique = self._index(table)
+        analyze(self.db, table)
+
+    def _index(self, table: str) -> bool:
+        """Indexes the staged rows by sourcedId; returns whether each sourcedId came once
+        (then there are no duplicates to look for)."""
+        try:
+            with self.db.atomic():  # a savepoint: a refused index spoils nothing
+                self.db.execute_sql(f'CREATE UNIQUE INDEX "ix_{table}" ON "{table}" (sourced_id)')
+            return True
+        except peewee.IntegrityError:
+            self.db.execute_sql(f'CREATE INDEX "ix_{table}" ON "{table}" (sourced_id)')
+            return False
+
+    def _read_beside(self, entity: Entity) -> bool:
+        """Whether ``entity``'s file is read by the reading process (started for the first
+        such file): a big file, on a machine with a second core."""
+        if self.package.size(entity.file_name) < PARALLEL_MIN_BYTES or not _two_cores():
+            return False
+        if self._reading is None:
+            self._reading = ReadingProcess()
+        return True
 
     def _has_rows(self, entity: Entity) -> bool:
         """Whether the file has any line after its header that is not blank."""
@@ -222,57 +248,6 @@ class Stager:
                                           and staged.rows <= KNOWN_IDS_LIMIT):
                 checks.append((at, column, self._target_ids(ENTITY_BY_NAME[target])))
         return checks
-
-    def _check_known_references(self, entity: Entity, rows: Iterator[tuple],
-                                checks: list) -> Iterator[tuple]:
-        """Drops rows that name a required record which exists nowhere; warns for optional
-        ones. A list keeps the row when one of its ids resolves: the others are warned about
-        and stay in the list as written, so the row hashes as read and is right as soon as
-        the record they name arrives."""
-        if not checks:
-            yield from rows
-            return
-        checks = [(at, column, known, column.kind == "ids") for at, column, known in checks]
-        for row in rows:
-            if row[2] != "active":
-                yield row
-                continue
-            for at, column, known, is_list in checks:
-                value = row[at]
-                if value is None or (not is_list and value in known):
-                    continue
-                if is_list:
-                    ids = value.split(",")
-                    missing = [v for v in ids if v not in known]
-                    if not missing:
-                        continue
-                    if self._report_list(entity, row[0], column, ids, missing):
-                        break
-                elif self._report_dangling(entity, row[0], column, value):
-                    break
-            else:
-                yield row
-
-    def _report_list(self, entity: Entity, line: int, column, ids: list[str],
-                     missing: list[str]) -> bool:
-        """Reports the ids of a list naming nothing; returns whether the row is skipped."""
-        lost = set(missing)
-        kept = [v for v in ids if v not in lost]
-        message = _list_message(column, ENTITY_BY_NAME[column.refers_to], missing, kept)
-        skipped = not kept and column.required
-        (self.issues.error if skipped else self.issues.warning)(
-            entity.file_name, line, column.name, message)
-        return skipped
-
-    def _report_dangling(self, entity: Entity, line: int, column, value: str) -> bool:
-        """Reports a reference to nothing; returns whether the row is skipped."""
-        target, file = ENTITY_BY_NAME[column.refers_to], entity.file_name
-        message = _dangling_message(column, target, value)
-        if column.required:
-            self.issues.error(file, line, column.name, message)
-        else:
-            self.issues.warning(file, line, column.name, message)
-        return column.required
 
     def _target_ids(self, entity: Entity) -> set[str]:
         if entity.name not in self._known:
@@ -367,7 +342,7 @@ class Stager:
             if not found:
                 continue
             severity = ERROR if column.required else WARNING
-            samples = [(line, _dangling_message(column, target, value)) for line, value in found]
+            samples = [(line, dangling_message(column, target, value)) for line, value in found]
             if column.required:
                 total = self.db.execute_sql(
                     f'DELETE FROM "{stage}" WHERE line IN (SELECT s.line FROM "{stage}" s '

@@ -1,0 +1,228 @@
+"""Reading a big file in a second process while the sync's own process loads the database.
+
+Reading a file (decoding, matching, checking, hashing its rows) is Python's work; loading
+the rows is the database's and the driver's. In one process they take turns; here a
+reading process beside the sync does the first, so on two cores both go at once. The sync
+feeds it the file's bytes as they come from the package (so a drop file opened once is
+read from that handle, a zip member through its bomb checks) and gets back chunks ready
+to load: rows (for ``executemany``) or the CSV text ``COPY`` reads. Issues are recorded as
+the calls the reader made and replayed, in order, onto the sync's own log, so the run ends
+with the same rows, issues and hashes as if it had read the file itself.
+
+The reading process is a Python of its own (nothing of the sync's state is inherited, the
+host's main module is not run again); it ends when the sync closes it, or when the sync's
+process dies (its pipes close).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import marshal
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from itertools import islice
+from multiprocessing.connection import Connection
+
+from .entities import ENTITY_BY_NAME
+from .known_references import KnownReferences
+from .package import _BUFFER, CsvPackage
+from .rows import FileReader
+from .text import LineGuard, decoded_lines
+
+#: Rows per chunk sent back (as the in-process loader's chunks).
+CHUNK_ROWS = 20_000
+_END = b""
+
+
+class IssueRecorder:
+    """Stands in for an :class:`~al_roster.oneroster.issues.IssueLog`: keeps the calls."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, tuple]] = []
+
+    def error(self, *args) -> None:
+        self.calls.append(("error", args))
+
+    def warning(self, *args) -> None:
+        self.calls.append(("warning", args))
+
+    def folded_warning(self, *args) -> None:
+        self.calls.append(("folded_warning", args))
+
+    def take(self) -> list[tuple[str, tuple]]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def replay(calls: list[tuple[str, tuple]], issues) -> None:
+    for name, args in calls:
+        getattr(issues, name)(*args)
+
+
+class _Blocks(io.RawIOBase):
+    """The file's bytes as they arrive over the pipe, read as a package file is read
+    (whole requests filled, the line guard watching each), so lines come out the same."""
+
+    def __init__(self, conn, guard: LineGuard):
+        self.conn, self.guard, self.pending, self.ended = conn, guard, memoryview(b""), False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        filled, want = 0, len(buffer)
+        while filled < want:
+            if not self.pending:
+                if self.ended:
+                    break
+                block = self.conn.recv_bytes()
+                if block == _END:
+                    self.ended = True
+                    break
+                self.pending = memoryview(block)
+            take = min(want - filled, len(self.pending))
+            buffer[filled:filled + take] = self.pending[:take]
+            self.pending, filled = self.pending[take:], filled + take
+        data = bytes(buffer[:filled])
+        self.guard.check(data)
+        return filled
+
+    def drain(self) -> None:
+        while not self.ended:
+            self.ended = self.conn.recv_bytes() == _END
+
+
+def _encoded(chunk: list[tuple], fmt: str) -> bytes:
+    if fmt == "rows":
+        return marshal.dumps(chunk)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(chunk)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _read_one(job: dict, feed, results) -> None:
+    """Reads one file from ``feed``; sends ("chunk", data, rows, issue calls) messages, then
+    ("done", None, 0, calls) or ("failed", exception, 0, calls)."""
+    recorder = IssueRecorder()
+    blocks = _Blocks(feed, LineGuard())
+    try:
+        entity = ENTITY_BY_NAME[job["entity"]]
+        reader = FileReader(entity, job["version"], job["mode"], recorder)
+        lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
+        rows = KnownReferences(entity, job["checks"], recorder).filter(reader.read(lines))
+        while chunk := list(islice(rows, CHUNK_ROWS)):
+            results.send(("chunk", _encoded(chunk, job["format"]), len(chunk), recorder.take()))
+        outcome: tuple = ("done", None, 0, recorder.take())
+    except Exception as exc:  # handed to the sync, which raises it there
+        outcome = ("failed", (type(exc), exc.args, vars(exc)), 0, recorder.take())
+    blocks.drain()
+    results.send(outcome)
+
+
+def _serve(feed, results) -> None:
+    """The reading process: one job (a file) after another, until told to stop."""
+    while True:
+        try:
+            job = feed.recv()
+        except EOFError:  # the sync's process is gone
+            return
+        if job is None:
+            return
+        _read_one(job, feed, results)
+
+
+class ReadingProcess:
+    """The sync's side: starts the reading process and reads files through it."""
+
+    def __init__(self):
+        # A process of its own (not multiprocessing's, which would import the host's main
+        # module again): two pipes, the file's bytes in, the chunks out.
+        feed_child, feed = socket.socketpair()
+        results, results_child = os.pipe()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [_PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]))
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _START, str(feed_child.fileno()), str(results_child)],
+                pass_fds=(feed_child.fileno(), results_child), env=env,
+                stdin=subprocess.DEVNULL)
+        finally:
+            feed_child.close()
+            os.close(results_child)
+        self._feed = Connection(feed.detach())
+        self._results = Connection(results, writable=False)
+
+    def chunks(self, package: CsvPackage, entity_name: str, mode: str,
+               checks: list[tuple[int, set[str]]], fmt: str, issues) -> Iterator[tuple]:
+        """(data, rows) of each chunk of the file's good rows, ``fmt`` "rows" (marshalled
+        tuples) or "csv" (COPY text, UTF-8); the reader's issues replayed onto ``issues``."""
+        entity = ENTITY_BY_NAME[entity_name]
+        self._feed.send({"entity": entity_name, "version": package.version, "mode": mode,
+                         "checks": checks, "format": fmt})
+        failure: list[BaseException] = []
+        feeder = threading.Thread(target=self._send_file, args=(package, entity, failure),
+                                  name="al-roster-feed", daemon=True)
+        feeder.start()
+        kind = "chunk"
+        try:
+            while kind == "chunk":
+                kind, data, count, calls = self._results.recv()
+                replay(calls, issues)
+                if kind == "chunk" and not failure:
+                    yield data, count
+        finally:
+            while kind == "chunk":  # left early (the load failed): let the reader finish
+                kind, data, count, calls = self._results.recv()
+            feeder.join()
+        if failure:  # the package itself refused more bytes (a zip bomb): that comes first
+            raise failure[0]
+        if kind == "failed":
+            raise _rebuilt(data)
+
+    def _send_file(self, package: CsvPackage, entity, failure: list) -> None:
+        try:
+            with package.open_binary(entity.file_name) as raw:
+                while block := raw.read(_BUFFER):
+                    self._feed.send_bytes(block)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            self._feed.send_bytes(_END)
+
+    def close(self) -> None:
+        try:
+            self._feed.send(None)
+        except OSError:
+            pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._feed.close()
+        self._results.close()
+
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_START = ("import sys\n"
+          "from multiprocessing.connection import Connection\n"
+          "from al_roster.oneroster.reading_process import _serve\n"
+          "_serve(Connection(int(sys.argv[1])), Connection(int(sys.argv[2]), readable=False))\n")
+
+
+def _rebuilt(parts: tuple) -> BaseException:
+    """An exception the reading process sent, as it was there (keyword attributes too)."""
+    cls, args, attributes = parts
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(attributes)
+    return exc
+
+
+def decoded(data: bytes) -> list[tuple]:
+    """The rows of a "rows" chunk."""
+    return marshal.loads(data)
