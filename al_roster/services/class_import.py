@@ -49,6 +49,7 @@ class ManagedBySis(RosterError):
 
     message = "This class is managed by your district's SIS: sign in through ClassLink to join."
     code = "managed_by_sis"
+    status = 403
 
 
 ROSTER_FROM_SIS = ("Students are added to and removed from this class in your district's SIS; "

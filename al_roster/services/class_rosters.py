@@ -46,6 +46,8 @@ class ClassSummary:
 class ClassNotFound(RosterError):
     message = "There is no such class."
     code = "class_not_found"
+    status = 404
+    title = "Class not found"
 
 
 def class_roster(account: Account, class_id: int) -> ClassRoster:

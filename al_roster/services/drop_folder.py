@@ -21,16 +21,20 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import RosterError
+
 PROCESSED = "processed"
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-class DropRefused(Exception):
+class DropRefused(RosterError):
     """A drop entry that is not a plain file of the folder; ``reason`` says what it is."""
 
+    code = "drop_refused"
+
     def __init__(self, reason: str):
-        super().__init__(reason)
+        super().__init__(f"The drop folder's entry was not taken: {reason}.", reason=reason)
         self.reason = reason
 
 

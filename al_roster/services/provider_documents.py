@@ -24,16 +24,27 @@ from dataclasses import dataclass
 
 import requests
 
+from ..errors import RosterError
 from ..logsafe import for_log
 
 log = logging.getLogger(__name__)
 
 
-class ProviderUnavailable(Exception):
-    """The provider did not answer usably and no copy may stand in; ``reason`` says why."""
+class ProviderUnavailable(RosterError):
+    """The provider did not answer usably and no copy may stand in; ``reason`` says why.
+
+    The sign-in identity provider (ClassLink) is the one that reaches a person."""
+
+    code = "provider_unavailable"
+    status = 503
+    retry_after = 30
+    title = "ClassLink did not answer"
+    public_message = "ClassLink did not answer; try again."
+    advice = "Open the app again from your ClassLink portal in a minute."
+    log_as = "ClassLink did not answer"
 
     def __init__(self, url: str, reason: str):
-        super().__init__(f"{url}: {reason}")
+        super().__init__(f"{url}: {reason}", url=url, reason=reason)
         self.url, self.reason = url, reason
 
 

@@ -64,7 +64,10 @@ class SignInRefused(RosterError):
 
     message = "You cannot sign in here yet."
     code = "sign_in_refused"
+    status = 403
+    title = "You can't sign in here yet"
     advice = FIX_IT
+    signs_out = True
 
     def __init__(self, reason: str, message: str | None = None, *, advice: str | None = None,
                  **details):

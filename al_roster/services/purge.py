@@ -58,6 +58,7 @@ _WAIT_STEP = 0.25
 class PurgeRefused(RosterError):
     message = "The district was not purged."
     code = "purge_refused"
+    status = 409
 
 
 @dataclass

@@ -32,6 +32,7 @@ WARN_EVERY_SECONDS = 60.0
 class RedisUnreachable(RosterError):
     message = "Redis is unreachable."
     code = "redis_unreachable"
+    status = 503
 
 
 def shown_url(url: str) -> str:

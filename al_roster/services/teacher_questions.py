@@ -21,6 +21,12 @@ class TooManyQuestions(RosterError):
     message = ("You have asked many questions in a short time; wait a few minutes and ask "
                "again.")
     code = "too_many_questions"
+    status = 429
+
+    @property
+    def retry_after(self) -> int | None:
+        minutes = self.details.get("retry_minutes")
+        return None if minutes is None else int(minutes * 60)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ bp = Blueprint("al_roster", __name__, template_folder="templates", static_folder
 
 
 # Each module adds its routes to ``bp``.
+from . import errors  # noqa: E402,F401  (one answer for every RosterError)
+
+# isort: split
 from . import admin, admin_privacy, auth, classes, csrf, dev_login, framing, lti, pages, sso  # noqa: E402,F401
 
 # isort: split

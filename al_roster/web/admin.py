@@ -11,7 +11,7 @@ import io
 from flask import Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError, UndoConflict
+from ..errors import AccessDenied, Conflict, Refused, RosterError
 from ..models import Account, District, RunIssue, SyncRun
 from ..models.base import write_transaction
 from ..models.runs import APPLIED, AWAITING_REVIEW, HELD, PARTIAL
@@ -23,14 +23,8 @@ from ..settings import roster_state
 from ..sync.report import run_report
 from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
 from . import bp
-from .pages import friendly_page
 
 PAGE_SIZE = 50
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str):
-        self.status, self.message = status, message
 
 
 def _staff() -> access.StaffPolicy:
@@ -39,43 +33,29 @@ def _staff() -> access.StaffPolicy:
 
 def _viewer():
     if not current_user.is_authenticated:
-        raise _Refused(401, "Sign in to see the rostering console.")
+        raise Refused(401, "Sign in to see the rostering console.")
     if not access.can_use_console(current_user, _staff()):
-        raise _Refused(403, "The rostering console is for support staff and district "
+        raise Refused(403, "The rostering console is for support staff and district "
                             "OneRoster administrators. Ask your district's administrator.")
     return current_user
 
 
 def _district(slug: str) -> District:
     viewer = _viewer()
-    try:
-        district = district_service.get_district(slug)
-        return access.require_district(viewer, district, _staff())
-    except DistrictNotFound as exc:
-        raise _Refused(404, exc.message) from exc
-    except AccessDenied as exc:
-        raise _Refused(403, exc.message) from exc
+    return access.require_district(viewer, district_service.get_district(slug), _staff())
 
 
 def _run(run_id: int) -> SyncRun:
     run = SyncRun.get_or_none(SyncRun.id == run_id)
     if run is None:
         _viewer()
-        raise _Refused(404, f"No run {run_id}.")
+        raise Refused(404, f"No run {run_id}.")
     _district(run.district.slug)
     return run
 
 
 def _is_api() -> bool:
     return "/api/admin/" in request.path
-
-
-@bp.errorhandler(_Refused)
-def _refused(exc: _Refused):
-    if _is_api():
-        return jsonify(error=exc.message), exc.status
-    titles = {401: "Please sign in", 403: "Not available", 404: "Not found", 409: "Not done"}
-    return friendly_page(titles.get(exc.status, "Not done"), exc.message, exc.status)
 
 
 def _who() -> str:
@@ -150,7 +130,7 @@ def lookup_data() -> dict:
 def person_data(slug: str, sourced_id: str) -> dict:
     detail = diagnostics.person_detail(_district(slug), sourced_id)
     if detail is None:
-        raise _Refused(404, f"No one with sourcedId {sourced_id} in {slug}'s roster.")
+        raise Refused(404, f"No one with sourcedId {sourced_id} in {slug}'s roster.")
     return detail
 
 
@@ -160,7 +140,7 @@ def why_data() -> dict | None:
     slug = request.args.get("district", "").strip()
     if not (student and class_ref and slug):
         if _is_api():
-            raise _Refused(400, "Give district, student and class.")
+            raise Refused(400, "Give district, student and class.")
         return None
     district = _district(slug)
     # Only staff hear that the person is in another district's roster (and which one); a
@@ -180,10 +160,8 @@ def _act(run_id: int, action: str) -> SyncRun:
             return reject_run(run, by=_who())
         if action == "undo":
             return undo_run(run, options, by=_who())
-    except UndoConflict as exc:
-        raise _Refused(409, exc.message) from exc
-    except RosterError as exc:
-        raise _Refused(409, exc.message) from exc
+    except RosterError as exc:  # whatever stopped it, the action was not done
+        raise Refused(409, exc.message, code=exc.code) from exc
     abort(404)
 
 
@@ -199,12 +177,12 @@ def _save_district_fields() -> District:
     data = (request.get_json(silent=True) if request.is_json else request.form) or {}
     slug = (data.get("slug") or "").strip()
     if not slug:
-        raise _Refused(400, "A district needs a slug (short name, e.g. springfield).")
+        raise Refused(400, "A district needs a slug (short name, e.g. springfield).")
     existing = District.get_or_none(District.slug == slug)
     if existing is None and not staff:
-        raise _Refused(403, "Only support staff can create districts.")
+        raise Refused(403, "Only support staff can create districts.")
     if (data.get("sourceKind") or data.get("ltiIssuer")) and not staff:
-        raise _Refused(403, "Only support staff can set a district's source or its LTI "
+        raise Refused(403, "Only support staff can set a district's source or its LTI "
                             "registration.")
     if existing is not None:
         _district(slug)
@@ -222,11 +200,11 @@ def _save_district_fields() -> District:
         _save_lti(district, data)
         return district
     except AccessDenied as exc:
-        raise _Refused(403, exc.message) from exc
+        raise Refused(403, exc.message) from exc
     except Conflict as exc:
-        raise _Refused(409, exc.message) from exc
+        raise Refused(409, exc.message) from exc
     except RosterError as exc:
-        raise _Refused(400, exc.message) from exc
+        raise Refused(400, exc.message) from exc
 
 
 def _district_changes(data) -> district_service.DistrictChanges:

@@ -10,19 +10,19 @@ from __future__ import annotations
 from flask import jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..errors import RosterError
+from ..errors import Refused, RosterError
 from ..models import District
 from ..services import access
 from ..services.purge import purge_district, what_purge_removes
 from ..settings import roster_state
 from . import bp
-from .admin import _district, _Refused, _staff, _viewer, _who
+from .admin import _district, _staff, _viewer, _who
 
 
 def _staff_district(slug: str) -> District:
     viewer = _viewer()
     if not access.is_staff(viewer, _staff()):
-        raise _Refused(403, "Only support staff can delete a district.")
+        raise Refused(403, "Only support staff can delete a district.")
     return _district(slug)
 
 
@@ -36,18 +36,18 @@ def _preview(district: District) -> dict:
 def _purge(slug: str, confirm: str) -> dict:
     district = _staff_district(slug)
     if (confirm or "").strip() != district.slug:
-        raise _Refused(400, f"Type the district's slug ({district.slug}) to confirm; nothing "
+        raise Refused(400, f"Type the district's slug ({district.slug}) to confirm; nothing "
                             "was deleted.")
     account = _staff().account(current_user._get_current_object())
     if account is not None and account.district_id == district.id:
-        raise _Refused(409, "Your own account belongs to this district, so the console cannot "
+        raise Refused(409, "Your own account belongs to this district, so the console cannot "
                             "delete it; use `al-roster district purge` instead.")
     state = roster_state()
     try:
         report = purge_district(district, state.sync_options.storage_dir, by=_who(),
                                 staff_ids=state.staff.account_ids)
     except RosterError as exc:
-        raise _Refused(409, exc.message) from exc
+        raise Refused(409, exc.message) from exc
     return report.to_dict()
 
 

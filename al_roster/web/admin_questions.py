@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from flask import jsonify, render_template, request
 
+from ..errors import Refused
 from ..services import access
 from ..services.teacher_questions import asked_this_week, find_question, question_json
 from . import bp
-from .admin import _Refused, _staff, _viewer
+from .admin import _staff, _viewer
 
 
 def questions_data() -> dict:
@@ -22,7 +23,7 @@ def questions_data() -> dict:
     if reference:
         question = find_question(reference, districts)
         if question is None and "/api/admin/" in request.path:
-            raise _Refused(404, f"No question {reference} in your districts.")
+            raise Refused(404, f"No question {reference} in your districts.")
         found = None if question is None else question_json(question, question.district.slug)
     return {"reference": reference, "question": found, "groups": asked_this_week(districts)}
 

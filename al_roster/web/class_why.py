@@ -25,7 +25,7 @@ from ..services.teacher_why import EmptyQuestion, TeacherAnswer, answer_question
 from ..signals import teacher_message_ready
 from . import bp
 from .auth import required_account
-from .classes import _json_error, api_view, page_view
+from .classes import signed_in
 
 
 @dataclass
@@ -62,38 +62,29 @@ def ask(class_id: int, query: str) -> Asked:
 
 
 @bp.get("/api/classes/<int:class_id>/why")
-@api_view
+@signed_in
 def api_class_why(class_id: int):
-    try:
-        asked = ask(class_id, request.args.get("student", ""))
-    except EmptyQuestion as exc:
-        return _json_error(400, exc.code, exc.message)
-    except TooManyQuestions as exc:
-        return _too_many(_json_error(429, exc.code, exc.message))
-    return jsonify(_asked_json(asked))
+    # An empty question (400) or one too many (429, Retry-After) is answered by .errors.
+    return jsonify(_asked_json(ask(class_id, request.args.get("student", ""))))
 
 
 @bp.get("/classes/<int:class_id>/why")
-@page_view
+@signed_in
 def class_why(class_id: int):
     query = request.args.get("student", "")
-    asked, error, status = None, None, 200
+    asked, refused = None, None
     try:
         asked = ask(class_id, query)
-    except EmptyQuestion as exc:
-        error, status = exc.message, 400
-    except TooManyQuestions as exc:
-        error, status = exc.message, 429
+    except (EmptyQuestion, TooManyQuestions) as exc:  # said on the class's page, under the box
+        refused = exc
     roster = class_roster(required_account(), class_id)
     page = render_template("al_roster/class_detail.html", title=roster.imported_class.title,
-                           roster=roster, asked=asked, why_error=error, why_query=query)
-    return (page, status) if status != 429 else _too_many((page, status))
-
-
-def _too_many(response):
-    body, status = response
-    minutes = float(current_app.config["AL_ROSTER_TEACHER_QUESTIONS_MINUTES"])
-    return body, status, {"Retry-After": str(int(minutes * 60))}
+                           roster=roster, asked=asked, why_query=query,
+                           why_error=refused.message if refused else None)
+    if refused is None:
+        return page
+    headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
+    return page, refused.status, headers
 
 
 def _asked_json(asked: Asked) -> dict:

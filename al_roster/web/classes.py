@@ -2,7 +2,8 @@
 
 ``GET /api/importable-classes``, ``POST /api/import`` (``{"classes": [sourcedId, ...]}``,
 with the ``X-CSRF-Token`` header) and ``GET /api/classes/<id>`` answer 401 when nobody is
-signed in and 403 when the signed-in person may not see or import what they asked for.
+signed in and 403 when the signed-in person may not see or import what they asked for
+(pages the same, as pages: :mod:`.errors` answers both).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from functools import wraps
 from flask import jsonify, render_template, request, url_for
 from flask_login import current_user
 
-from ..errors import AccessDenied
+from ..errors import AccessDenied, NotSignedIn, Refused
 from ..services.class_import import (
     ImportableClass,
     TermGroup,
@@ -21,7 +22,6 @@ from ..services.class_import import (
     new_term_reminder,
 )
 from ..services.class_rosters import (
-    ClassNotFound,
     ClassRoster,
     Person,
     class_roster,
@@ -30,51 +30,26 @@ from ..services.class_rosters import (
 )
 from . import bp
 from .auth import required_account
-from .pages import friendly_page
 
-NOT_SIGNED_IN = "Sign in first: open this app from your ClassLink portal."
+NOT_SIGNED_IN = NotSignedIn.message
 EMPTY_STATE = ("No classes found for you in your district's SIS", (
     "Classes appear here when your district's SIS lists you as their teacher for this term "
     "or an upcoming one. If a class is missing, ask your district's OneRoster administrator "
     "to check its teacher and term; changes arrive with the next nightly sync."))
 
 
-def _json_error(status: int, code: str, message: str):
-    return jsonify(error=code, message=message), status
-
-
-def api_view(view):
-    """A JSON view for signed-in people; access errors become 401, 403 and 404 JSON."""
+def signed_in(view):
+    """A page or JSON view for signed-in people: anyone else gets 401 (NotSignedIn)."""
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not current_user.is_authenticated:
-            return _json_error(401, "not_signed_in", NOT_SIGNED_IN)
-        try:
-            return view(*args, **kwargs)
-        except ClassNotFound as exc:
-            return _json_error(404, exc.code, exc.message)
-        except AccessDenied as exc:
-            return _json_error(403, exc.code, exc.message)
-    return wrapper
-
-
-def page_view(view):
-    """A page for signed-in people; access errors become pages that say what to do."""
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return friendly_page("Sign in first", NOT_SIGNED_IN, 401)
-        try:
-            return view(*args, **kwargs)
-        except ClassNotFound as exc:
-            return friendly_page("Class not found", exc.message, 404)
-        except AccessDenied as exc:
-            return friendly_page("Not available", exc.message, 403)
+            raise NotSignedIn()
+        return view(*args, **kwargs)
     return wrapper
 
 
 @bp.get("/api/importable-classes")
-@api_view
+@signed_in
 def api_importable_classes():
     groups = importable_classes(required_account())
     reminder = new_term_reminder(groups)
@@ -86,25 +61,25 @@ def api_importable_classes():
 
 
 @bp.post("/api/import")
-@api_view
+@signed_in
 def api_import():
     body = request.get_json(silent=True)
     wanted = body.get("classes") if isinstance(body, dict) else None
     if not isinstance(wanted, list) or not all(isinstance(s, str) for s in wanted):
-        return _json_error(400, "bad_request",
-                           'Send {"classes": [sourcedId, ...]}: the classes to import.')
+        raise Refused(400, 'Send {"classes": [sourcedId, ...]}: the classes to import.',
+                      code="bad_request")
     classes = import_classes(required_account(), wanted)
     return jsonify(classes=[_roster_json(r) for r in rosters_of(classes)])
 
 
 @bp.get("/api/classes/<int:class_id>")
-@api_view
+@signed_in
 def api_class(class_id: int):
     return jsonify(_roster_json(class_roster(required_account(), class_id)))
 
 
 @bp.get("/classes")
-@page_view
+@signed_in
 def classes_page():
     account = required_account()
     may_import = True
@@ -117,7 +92,7 @@ def classes_page():
 
 
 @bp.get("/classes/<int:class_id>")
-@page_view
+@signed_in
 def class_page(class_id: int):
     roster = class_roster(required_account(), class_id)
     return render_template("al_roster/class_detail.html", title=roster.imported_class.title,

@@ -14,33 +14,27 @@ The launch's roles claim is not used: the roster decides who is a teacher.
 """
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, jsonify, url_for
 from pylti1p3.contrib.flask import FlaskOIDCLogin, FlaskRequest
 from pylti1p3.exception import LtiException, OIDCException
 
-from ..errors import ConfigurationError
-from ..logsafe import for_log
+from ..errors import ConfigurationError, RosterError
 from ..services import lti as lti_service
-from ..services.provisioning import SignInRefused, sign_in_roster_user
+from ..services.provisioning import sign_in_roster_user
 from . import bp
-from .auth import complete_sign_in, refusal_page
+from .auth import complete_sign_in
 from .csrf import exempt
 from .lti_tool import (
     DEPLOYMENT_CLAIM,
     DatabaseToolConf,
-    LaunchReplayed,
+    KeySetNotServed,
     LaunchSessionService,
-    PlatformKeysUnavailable,
+    LaunchUnverified,
+    LoginRefused,
     ToolLaunch,
 )
-from .pages import friendly_page
-
-log = logging.getLogger(__name__)
 
 LIS_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/lis"
-TRY_AGAIN = "Open the app again from your ClassLink portal."
 
 
 @bp.route("/lti/login", methods=["GET", "POST"])
@@ -51,12 +45,8 @@ def lti_login():
                            session_service=LaunchSessionService(request))
     try:
         return login.redirect(url_for("al_roster.lti_launch", _external=True))
-    except (OIDCException, LtiException) as exc:
-        log.warning("LTI login initiation refused: %s", for_log(exc))
-        return friendly_page("This launch is not set up", "The app does not know the "
-                             "platform that sent you here.", 400,
-                             advice="Your district's OneRoster administrator can check the "
-                                    "app's LTI registration in ClassLink.")
+    except (OIDCException, LtiException) as exc:  # pylti1p3's own, as ours
+        raise LoginRefused(str(exc)) from exc
 
 
 @bp.post("/lti/launch")
@@ -67,32 +57,16 @@ def lti_launch():
     launch = ToolLaunch(request, conf, session_service=LaunchSessionService(request))
     try:
         claims = launch.get_launch_data()
-    except PlatformKeysUnavailable as exc:
-        log.warning("LTI launch refused: %s", for_log(str(exc), 300))
-        page, status = friendly_page(
-            "The launch could not be checked", "Your ClassLink portal did not answer when "
-            "we asked for the keys that prove this launch came from it, so we could not let "
-            "you in.", 503, advice="Try again in a minute: open the app again from your "
-            "ClassLink portal.")
-        return page, status, {"Retry-After": "30"}
-    except LaunchReplayed:
-        log.warning("LTI launch refused: replayed nonce")
-        return friendly_page("This launch was already used", "A launch can be used once.",
-                             400, advice=TRY_AGAIN)
-    except (LtiException, OIDCException) as exc:
-        log.warning("LTI launch refused: %s", for_log(exc))
-        return friendly_page("The launch could not be checked", "We could not confirm that "
-                             "this launch came from your ClassLink portal.", 400,
-                             advice=TRY_AGAIN)
+    except RosterError:
+        raise  # replayed (400), the platform's keys out of reach (503): answered by .errors
+    except (LtiException, OIDCException) as exc:  # pylti1p3's own, as ours
+        raise LaunchUnverified(str(exc)) from exc
     deployment = conf.deployment_of(launch.get_iss(), launch.get_client_id(),
                                     claims[DEPLOYMENT_CLAIM])
     person = claims.get(LIS_CLAIM)
     sourced_id = person.get("person_sourcedid") if isinstance(person, dict) else None
-    try:
-        account = sign_in_roster_user(deployment.district, sourced_id, via="lti")
-    except SignInRefused as refused:
-        return refusal_page(refused)
-    return complete_sign_in(account)
+    account = sign_in_roster_user(deployment.district, sourced_id, via="lti")
+    return complete_sign_in(account)  # a refusal (403, signed out) is answered by .errors
 
 
 @bp.get("/lti/jwks")
@@ -100,8 +74,7 @@ def lti_jwks():
     try:
         keys = lti_service.published_keys(current_app.config["AL_ROSTER_LTI_KEY_GRACE_MINUTES"])
     except ConfigurationError as exc:
-        log.error("LTI key set not served: %s", exc.message)
-        return jsonify(error="The tool's key set is not available."), 503
+        raise KeySetNotServed(exc.message) from exc
     response = jsonify(keys)
     response.cache_control.max_age = 300
     response.cache_control.public = True

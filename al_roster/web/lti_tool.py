@@ -23,6 +23,7 @@ from pylti1p3.exception import LtiException
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 
+from ..errors import ConfigurationError, RosterError
 from ..models import LtiDeployment
 from ..services import lti as lti_service
 from ..services.nonces import spend_for_app
@@ -34,16 +35,64 @@ MAX_PENDING_NONCES = 8  # launches started in other tabs and not finished yet
 DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 
 
-class LaunchReplayed(LtiException):
-    pass
+TRY_AGAIN = "Open the app again from your ClassLink portal."
 
 
-class PlatformKeysUnavailable(LtiException):
+class LoginRefused(RosterError):
+    """Login initiation from a platform (or with parameters) this tool does not know."""
+
+    code = "lti_login_refused"
+    title = "This launch is not set up"
+    public_message = "The app does not know the platform that sent you here."
+    advice = ("Your district's OneRoster administrator can check the app's LTI registration "
+              "in ClassLink.")
+    log_as = "LTI login initiation refused"
+
+
+class LaunchUnverified(RosterError):
+    """pylti1p3 refused the launch (state, signature, registration, deployment, message)."""
+
+    code = "lti_launch_unverified"
+    title = "The launch could not be checked"
+    public_message = "We could not confirm that this launch came from your ClassLink portal."
+    advice = TRY_AGAIN
+    log_as = "LTI launch refused"
+
+
+class LaunchReplayed(LtiException, RosterError):
+    """A launch whose nonce was spent already. An LtiException too, as pylti1p3 expects."""
+
+    message = "A launch can be used once."
+    code = "lti_launch_replayed"
+    title = "This launch was already used"
+    advice = TRY_AGAIN
+    log_as = "LTI launch refused"
+
+    @property
+    def logged(self) -> str:
+        return "replayed nonce"
+
+
+class PlatformKeysUnavailable(LtiException, RosterError):
     """The platform's key set could not be fetched and no copy may stand in."""
+
+    code = "lti_platform_keys_unavailable"
+    status = 503
+    retry_after = 30
+    title = "The launch could not be checked"
+    public_message = ("Your ClassLink portal did not answer when we asked for the keys that "
+                      "prove this launch came from it, so we could not let you in.")
+    advice = "Try again in a minute: open the app again from your ClassLink portal."
+    log_as = "LTI launch refused"
 
     def __init__(self, cause: ProviderUnavailable):
         super().__init__(f"platform key set unavailable: {cause}")
         self.cause = cause
+
+
+class KeySetNotServed(ConfigurationError):
+    public_message = "The tool's key set is not available."
+    log_as = "LTI key set not served"
 
 
 class DatabaseToolConf(ToolConfAbstract):
@@ -133,7 +182,7 @@ class ToolLaunch(FlaskMessageLaunch):
         nonce = self._jwt["body"]["nonce"]
         if not spend_for_app("lti-nonce", nonce, current_app.config):
             self._validated = False
-            raise LaunchReplayed("This launch was already used.")
+            raise LaunchReplayed()
         return self
 
     def fetch_public_key(self, key_set_url: str):

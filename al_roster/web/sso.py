@@ -11,16 +11,13 @@ info (TenantId, SourcedId, UserId) and signs the person in through provisioning.
 """
 from __future__ import annotations
 
-import logging
-
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from flask import current_app, request, session, url_for
 from joserfc.errors import JoseError
 
-from ..errors import ConfigurationError
-from ..logsafe import for_log
+from ..errors import ConfigurationError, RosterError
 from ..models import District
 from ..services.nonces import spend_for_app
 from ..services.provider_documents import (
@@ -29,12 +26,9 @@ from ..services.provider_documents import (
     ProviderUnavailable,
     documents_for,
 )
-from ..services.provisioning import SignInRefused, refuse, sign_in_roster_user
+from ..services.provisioning import refuse, sign_in_roster_user
 from . import bp
-from .auth import complete_sign_in, refusal_page, safe_next
-from .pages import friendly_page
-
-log = logging.getLogger(__name__)
+from .auth import complete_sign_in, safe_next
 
 CLIENT_KEY = "al_roster.classlink"
 NEXT_KEY = "al_roster_next"
@@ -42,12 +36,27 @@ ID_TOKEN_LEEWAY_SECONDS = 60
 TRY_AGAIN = "Open the app again from your ClassLink portal."
 
 
-class CallbackRejected(Exception):
+class CallbackRejected(RosterError):
     """The callback is not a sign-in we can trust; ``reason`` is logged, the message shown."""
 
+    code = "callback_rejected"
+    title = "Sign-in did not work"
+    advice = TRY_AGAIN
+    log_as = "ClassLink sign-in rejected"
+
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason, self.message = reason, message
+        super().__init__(message, reason=reason)
+        self.reason = reason
+
+    @property
+    def logged(self) -> str:
+        return self.reason
+
+
+class ClassLinkNotSetUp(ConfigurationError):
+    title = "ClassLink sign-in is not set up"
+    public_message = "This site cannot sign you in with ClassLink yet."
+    log_as = "ClassLink sign-in is not configured"
 
 
 class ClassLinkApp(FlaskOAuth2App):
@@ -84,8 +93,8 @@ def classlink_client() -> ClassLinkApp:
         return made[1]
     if not (config["AL_ROSTER_CLASSLINK_CLIENT_ID"]
             and config["AL_ROSTER_CLASSLINK_CLIENT_SECRET"]):
-        raise ConfigurationError("ClassLink sign-in needs AL_ROSTER_CLASSLINK_CLIENT_ID and "
-                                 "AL_ROSTER_CLASSLINK_CLIENT_SECRET.")
+        raise ClassLinkNotSetUp("ClassLink sign-in needs AL_ROSTER_CLASSLINK_CLIENT_ID and "
+                                "AL_ROSTER_CLASSLINK_CLIENT_SECRET.")
     client = ClassLinkApp(
         FlaskIntegration("al_roster_classlink"), "al_roster_classlink",
         client_id=config["AL_ROSTER_CLASSLINK_CLIENT_ID"],
@@ -106,46 +115,18 @@ def classlink_login():
     next_url = safe_next(request.args.get("next"))
     if next_url:
         session[NEXT_KEY] = next_url
-    try:
-        client = classlink_client()
-        return client.authorize_redirect(url_for("al_roster.classlink_callback", _external=True))
-    except ConfigurationError as exc:
-        return _not_set_up(exc)
-    except ProviderUnavailable as exc:
-        return _classlink_did_not_answer(exc)
+    # Not set up (503), ClassLink not answering (503, Retry-After): answered by .errors.
+    client = classlink_client()
+    return client.authorize_redirect(url_for("al_roster.classlink_callback", _external=True))
 
 
 @bp.get("/classlink/callback")
 def classlink_callback():
+    """Signs the person in; a refusal (403, signed out), a callback not to be trusted (400),
+    ClassLink not answering or not set up (503) are answered by :mod:`.errors`."""
     next_url = session.get(NEXT_KEY)
-    try:
-        account = _sign_in_from_callback(classlink_client())
-    except ConfigurationError as exc:
-        return _not_set_up(exc)
-    except SignInRefused as refused:
-        return refusal_page(refused)
-    except CallbackRejected as rejected:
-        log.warning("ClassLink sign-in rejected: %s", for_log(rejected.reason, 300))
-        return friendly_page("Sign-in did not work", rejected.message, 400, advice=TRY_AGAIN)
-    except ProviderUnavailable as exc:
-        return _classlink_did_not_answer(exc)
+    account = _sign_in_from_callback(classlink_client())
     return complete_sign_in(account, next_url)
-
-
-def _classlink_did_not_answer(exc: ProviderUnavailable):
-    """ClassLink slow or down: a 503 the person can act on, never a 500."""
-    log.warning("ClassLink did not answer: %s", for_log(str(exc), 300))
-    page, status = friendly_page("ClassLink did not answer", "ClassLink did not answer; try "
-                                 "again.", 503, advice="Open the app again from your ClassLink "
-                                 "portal in a minute.")
-    return page, status, {"Retry-After": "30"}
-
-
-def _not_set_up(exc: ConfigurationError):
-    log.error("ClassLink sign-in is not configured: %s", exc.message)
-    return friendly_page("ClassLink sign-in is not set up", "This site cannot sign you in "
-                         "with ClassLink yet.", 503,
-                         advice="Please tell the site's support team; they can finish the set-up.")
 
 
 def _sign_in_from_callback(client: FlaskOAuth2App):
@@ -180,7 +161,7 @@ def _spend_state(client: FlaskOAuth2App, state: str) -> None:
 def _exchange_code(client: FlaskOAuth2App) -> dict:
     metadata = client.load_server_metadata()
     if not metadata.get("issuer"):
-        raise ConfigurationError("ClassLink's discovery document has no issuer.")
+        raise ClassLinkNotSetUp("ClassLink's discovery document has no issuer.")
     # authlib checks the issuer only when told to, and accepts a foreign "aud" whenever
     # "azp" names us: both are pinned here.
     claims_options = {"iss": {"essential": True, "value": metadata["issuer"]},

@@ -19,17 +19,17 @@ import logging
 import threading
 import time
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
+from ..errors import DatabaseUnavailable
 from ..models import database
 from ..models.base import discard_connection, unavailable_errors
 from ..services import redis_link
 from . import bp
+from .errors import error_response
 
 log = logging.getLogger(__name__)
 
-DOWN_MESSAGE = "The app cannot reach its database; try again in a minute."
-RETRY_AFTER_SECONDS = 60
 WARN_EVERY_SECONDS = 60.0
 _warned = {"at": None}
 _warn_lock = threading.Lock()
@@ -39,28 +39,7 @@ def database_unavailable(exc: BaseException):
     """The 503 answer (page or JSON) for a database that cannot be reached."""
     discard_connection(database.obj)
     _warn(exc)
-    if _wants_json():
-        response = jsonify(error="database_unavailable", message=DOWN_MESSAGE)
-    else:
-        # Jinja directly, not render_template: Flask's context processors would load the
-        # signed-in user, from the database that is down.
-        page = current_app.jinja_env.get_template("al_roster/unavailable.html").render(
-            title="Try again in a minute", message=DOWN_MESSAGE)
-        response = current_app.response_class(page, mimetype="text/html")
-    response.status_code = 503
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _wants_json() -> bool:
-    prefix = current_app.config["AL_ROSTER_URL_PREFIX"].rstrip("/")
-    path = request.path
-    if path.startswith(prefix + "/api/") or path in (prefix + "/lti/jwks", prefix + "/health"):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > \
-        request.accept_mimetypes["text/html"]
+    return error_response(DatabaseUnavailable())
 
 
 def _warn(exc: BaseException) -> None:
