@@ -16,7 +16,6 @@ from flask_login import current_user, login_user, logout_user
 from ..errors import AccessDenied
 from ..models import Account, ImportedClass, Membership
 from ..services import sessions
-from ..services.provisioning import SignInRefused
 from ..settings import roster_state
 from . import bp
 from .csrf import csrf_token
@@ -66,14 +65,6 @@ def complete_sign_in(account: Account, next_url: str | None = None):
     if user is not account:  # the host's user: its session ends as the Account's would
         session[sessions.SESSION_KEY] = sessions.stamp_for_host_user(account)
     return redirect(target)
-
-
-def refusal_page(refused: SignInRefused):
-    """The friendly 403: why, and who can fix it. Whoever was signed in here is signed out."""
-    logout_user()
-    session.clear()
-    return friendly_page("You can't sign in here yet", refused.message, 403,
-                         advice=refused.advice)
 
 
 def signed_in_account() -> Account | None:
