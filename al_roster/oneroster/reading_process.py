@@ -147,7 +147,8 @@ class ReadingProcess:
             [_PACKAGE_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])]))
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _START, str(feed_child.fileno()), str(results_child)],
+                [sys.executable, "-c", _START, str(feed_child.fileno()), str(results_child),
+                 _PACKAGE],
                 pass_fds=(feed_child.fileno(), results_child), env=env,
                 stdin=subprocess.DEVNULL)
         finally:
@@ -207,8 +208,14 @@ class ReadingProcess:
         self._results.close()
 
 
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_START = ("import sys\n"
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_ROOT = os.path.dirname(_PACKAGE)
+#: The reading process imports the reader alone: the package's own __init__ (the Flask
+#: extension and all it brings) is stood in for, so it starts in a few milliseconds.
+_START = ("import sys, types\n"
+          "package = types.ModuleType('al_roster')\n"
+          "package.__path__ = [sys.argv[3]]\n"
+          "sys.modules['al_roster'] = package\n"
           "from multiprocessing.connection import Connection\n"
           "from al_roster.oneroster.reading_process import _serve\n"
           "_serve(Connection(int(sys.argv[1])), Connection(int(sys.argv[2]), readable=False))\n")

@@ -154,6 +154,8 @@ def district_removals(plans: dict[str, EntityPlan], threshold: float) -> list[Tr
 
 def removal_groups(db, stage: Stage, entity: str) -> list[tuple]:
     """(school key, term key, present, removed) of the entity's present rows, grouped."""
+    if entity == "enrollments":
+        return _enrollment_groups(db, stage)
     school, term, join = scope_keys(entity)
     keys = f"{school}, {term}" if term else school
     p = db.param
@@ -163,6 +165,24 @@ def removal_groups(db, stage: Stage, entity: str) -> list[tuple]:
         f'FROM "{roster_table(ENTITY_BY_NAME[entity])}" r {join} WHERE r.district_id = {p} '
         f"AND r.removed_run_id IS NULL GROUP BY {keys}", [stage.district_id]).fetchall()
     return rows if term else [(row[0], None, *row[1:]) for row in rows]
+
+
+def _enrollment_groups(db, stage: Stage) -> list[tuple]:
+    """Enrollments reach their term through their class: counted per school and class
+    first, then joined to the classes (one look-up a class, not one an enrollment)."""
+    p = db.param
+    enrollments = roster_table(ENTITY_BY_NAME["enrollments"])
+    classes = roster_table(ENTITY_BY_NAME["classes"])
+    return db.execute_sql(
+        "SELECT x.school, c.term_sourced_ids, CAST(SUM(x.present) AS BIGINT), "
+        "CAST(SUM(x.removed) AS BIGINT) FROM ("
+        "SELECT r.school_sourced_id AS school, r.class_sourced_id AS class_id, "
+        f"COUNT(*) AS present, SUM(CASE WHEN {removal_condition(stage, 'enrollments')} "
+        f'THEN 1 ELSE 0 END) AS removed FROM "{enrollments}" r WHERE r.district_id = {p} '
+        "AND r.removed_run_id IS NULL GROUP BY r.school_sourced_id, r.class_sourced_id) x "
+        f'LEFT JOIN "{classes}" c ON c.district_id = {p} AND c.sourced_id = x.class_id '
+        "GROUP BY x.school, c.term_sourced_ids",
+        [stage.district_id, stage.district_id]).fetchall()
 
 
 def removed_grades(db, stage: Stage) -> dict[str, int]:

@@ -106,6 +106,9 @@ class Stager:
     def run(self) -> Stage:
         for entity in ENTITIES:
             self._create(entity)
+        if any(self._big(e) for e in ENTITIES if self.package.modes.get(e.name, "absent")
+               != "absent"):
+            self._reading = ReadingProcess()  # starts while the small files are read here
         try:
             for entity in ENTITIES:
                 self._stage_entity(entity)
@@ -215,14 +218,13 @@ class Stager:
             self.db.execute_sql(f'CREATE INDEX "ix_{table}" ON "{table}" (sourced_id)')
             return False
 
+    def _big(self, entity: Entity) -> bool:
+        """Whether ``entity``'s file is read by the reading process: a big file, on a
+        machine with a second core."""
+        return self.package.size(entity.file_name) >= PARALLEL_MIN_BYTES and _two_cores()
+
     def _read_beside(self, entity: Entity) -> bool:
-        """Whether ``entity``'s file is read by the reading process (started for the first
-        such file): a big file, on a machine with a second core."""
-        if self.package.size(entity.file_name) < PARALLEL_MIN_BYTES or not _two_cores():
-            return False
-        if self._reading is None:
-            self._reading = ReadingProcess()
-        return True
+        return self._reading is not None and self._big(entity)
 
     def _has_rows(self, entity: Entity) -> bool:
         """Whether the file has any line after its header that is not blank."""
