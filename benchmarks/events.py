@@ -105,7 +105,7 @@ def one_round(round_: int, base: Path, night: Path, today: dt.date) -> dict:
     from al_roster.models import District
     from al_roster.sync import runner
     from plugin import create_app
-    database = Database(round_)
+    database, timer = Database(round_), EventTimer.shared()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-events-") as storage:
             app = create_app({"AL_ROSTER_DATABASE_URL": database.url,
@@ -118,6 +118,7 @@ def one_round(round_: int, base: Path, night: Path, today: dt.date) -> dict:
                 options = app.extensions["al_roster"].sync_options
                 assert runner.sync_package(district, base, options).status == "applied"
                 filled = import_everything(db, district, today)
+                timer.seconds = 0.0
                 started = time.perf_counter()
                 run = runner.sync_package(district, night, options)
                 seconds = time.perf_counter() - started
@@ -127,9 +128,39 @@ def one_round(round_: int, base: Path, night: Path, today: dt.date) -> dict:
         reconciled = run.counts["reconciliation"]
         return {"round": round_, "members": filled["members_added"], "night_s": round(seconds, 2),
                 "added": reconciled["members_added"], "removed": reconciled["members_removed"],
-                "events": events}
+                "events": events, "events_s": round(timer.seconds, 3)}
     finally:
         database.drop()
+
+
+class EventTimer:
+    """Seconds spent staging events and writing them to roster_event (a tree with events)."""
+
+    _shared = None
+
+    @classmethod
+    def shared(cls) -> EventTimer:
+        cls._shared = cls._shared or cls()
+        return cls._shared
+
+    def __init__(self):
+        self.seconds = 0.0
+        try:
+            from al_roster.sync import change_events, events
+        except ImportError:
+            return
+        for module, name in ((change_events, "stage"), (change_events, "stage_rows"),
+                             (events, "_write_staged")):
+            setattr(module, name, self._timed(getattr(module, name)))
+
+    def _timed(self, function):
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+        return timed
 
 
 def _events_of(db, run_id: int) -> int | None:
