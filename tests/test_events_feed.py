@@ -64,6 +64,7 @@ def test_the_http_feed_for_staff_a_host_key_and_a_districts_own_admin(north, app
     everything = [e.id for e in RosterEvent.select().order_by(RosterEvent.id)]
 
     assert client.get("/roster/api/events").status_code == 401
+    assert client.get("/roster/api/events?district=nowhere").status_code == 401
     monkeypatch.setenv("AL_ROSTER_EVENTS_KEY", KEY)
     bearer = {"Authorization": f"Bearer {KEY}"}
     answer = client.get("/roster/api/events?after=0&limit=4", headers=bearer)
@@ -92,12 +93,14 @@ def test_the_http_feed_for_staff_a_host_key_and_a_districts_own_admin(north, app
     own = client.get("/roster/api/events?limit=1000").get_json()["events"]
     assert own and {e["district"] for e in own} == {district.id}
     assert client.get("/roster/api/events?district=south").status_code == 403
+    assert client.get("/roster/api/events?district=nowhere").status_code == 403
     staff = Account.get(Account.sourced_id == "stu-1")
     staff.is_staff = True
     staff.save()
     sign_in(client, staff)
     every = client.get("/roster/api/events?limit=1000").get_json()["events"]
     assert [e["id"] for e in every] == everything
+    assert client.get("/roster/api/events?district=nowhere").status_code == 404
     only = client.get("/roster/api/events?district=south").get_json()["events"]
     assert {e["district"] for e in only} == {south.id}
 

@@ -41,23 +41,25 @@ def _error(status: int, code: str, message: str):
 
 def _district_scope() -> tuple[int | None, tuple | None]:
     """(district id or None for every district, or an error answer)."""
-    slug = request.args.get("district")
-    wanted = District.get_or_none(District.slug == slug) if slug else None
-    if slug and wanted is None:
-        return None, _error(404, "no_such_district", "No such district.")
     if _host_key_sent():
-        return (wanted.id if wanted else None), None
-    if not current_user.is_authenticated:
+        everything = True
+    elif not current_user.is_authenticated:
         return None, _error(401, "not_signed_in", "Sign in as support staff, or send the "
                             "host app's events key as a Bearer token.")
-    staff = roster_state().staff
-    if access.is_staff(current_user, staff):
+    else:
+        everything = access.is_staff(current_user, roster_state().staff)
+    if not everything and not access.is_district_admin(current_user):
+        return None, _error(403, "not_allowed", "The event feed is for support staff, the "
+                            "host app's services and a district's own OneRoster administrators.")
+    slug = request.args.get("district")
+    wanted = District.get_or_none(District.slug == slug) if slug else None
+    if everything:
+        if slug and wanted is None:
+            return None, _error(404, "no_such_district", "No such district.")
         return (wanted.id if wanted else None), None
-    if access.is_district_admin(current_user) and (wanted is None
-                                                   or wanted.id == current_user.district_id):
-        return current_user.district_id, None
-    return None, _error(403, "not_allowed", "The event feed is for support staff, the host "
-                        "app's services and a district's own OneRoster administrators.")
+    if slug and (wanted is None or wanted.id != current_user.district_id):
+        return None, _error(403, "not_allowed", "You can see only your own district's events.")
+    return current_user.district_id, None
 
 
 def _number(name: str, default: int) -> int | None:
