@@ -63,7 +63,8 @@ def test_the_http_feed_for_staff_a_host_key_and_a_districts_own_admin(north, app
                               payload={"status": "applied"})])
     everything = [e.id for e in RosterEvent.select().order_by(RosterEvent.id)]
 
-    assert client.get("/roster/api/events").status_code == 401
+    anonymous = client.get("/roster/api/events")
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"] == "not_signed_in"
     assert client.get("/roster/api/events?district=nowhere").status_code == 401
     monkeypatch.setenv("AL_ROSTER_EVENTS_KEY", KEY)
     bearer = {"Authorization": f"Bearer {KEY}"}

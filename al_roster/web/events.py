@@ -18,6 +18,7 @@ import os
 from flask import current_app, jsonify, request
 from flask_login import current_user
 
+from ..errors import DistrictNotFound, NotSignedIn, Refused
 from ..models import District
 from ..services import access
 from ..services.roster_events import DEFAULT_LIMIT, events, oldest_id
@@ -35,31 +36,27 @@ def _host_key_sent() -> bool:
     return hmac.compare_digest(sent.strip().encode(), expected.encode())
 
 
-def _error(status: int, code: str, message: str):
-    return jsonify(error=code, message=message), status
-
-
-def _district_scope() -> tuple[int | None, tuple | None]:
-    """(district id or None for every district, or an error answer)."""
+def _district_scope() -> int | None:
+    """The district whose events the caller may read, or None for every district."""
     if _host_key_sent():
         everything = True
     elif not current_user.is_authenticated:
-        return None, _error(401, "not_signed_in", "Sign in as support staff, or send the "
-                            "host app's events key as a Bearer token.")
+        raise NotSignedIn("Sign in as support staff, or send the host app's events key as a "
+                          "Bearer token.")
     else:
         everything = access.is_staff(current_user, roster_state().staff)
     if not everything and not access.is_district_admin(current_user):
-        return None, _error(403, "not_allowed", "The event feed is for support staff, the "
-                            "host app's services and a district's own OneRoster administrators.")
+        raise Refused(403, "The event feed is for support staff, the host app's services and "
+                      "a district's own OneRoster administrators.", code="not_allowed")
     slug = request.args.get("district")
     wanted = District.get_or_none(District.slug == slug) if slug else None
     if everything:
         if slug and wanted is None:
-            return None, _error(404, "no_such_district", "No such district.")
-        return (wanted.id if wanted else None), None
+            raise DistrictNotFound(f"No district {slug!r}.")
+        return wanted.id if wanted else None
     if slug and (wanted is None or wanted.id != current_user.district_id):
-        return None, _error(403, "not_allowed", "You can see only your own district's events.")
-    return current_user.district_id, None
+        raise Refused(403, "You can see only your own district's events.", code="not_allowed")
+    return current_user.district_id
 
 
 def _number(name: str, default: int) -> int | None:
@@ -69,13 +66,11 @@ def _number(name: str, default: int) -> int | None:
 
 @bp.get("/api/events")
 def api_events():
-    district_id, refused = _district_scope()
-    if refused is not None:
-        return refused
+    district_id = _district_scope()
     after, limit = _number("after", 0), _number("limit", DEFAULT_LIMIT)
     if after is None or limit is None:
-        return _error(400, "bad_cursor", "after and limit are whole numbers (after: the id "
-                      "of the last event you handled, 0 at first).")
+        raise Refused(400, "after and limit are whole numbers (after: the id of the last "
+                      "event you handled, 0 at first).", code="bad_cursor")
     page = events(after=after, limit=limit, district_id=district_id)
     return jsonify(events=[e.to_dict() for e in page], next=page[-1].id if page else after,
                    oldest=oldest_id())
