@@ -146,11 +146,11 @@ def _bind_per_app(app: Flask) -> None:
 
 
 def _enter_app_database(app: Flask, **extra) -> None:
-    enter_database(app.extensions["al_roster"].db)
+    enter_database(app.extensions["al_roster"].db, id(app))
 
 
 def _leave_app_database(app: Flask, **extra) -> None:
-    leave_database()
+    leave_database(id(app))
 
 
 def _close_database(exc) -> None:

@@ -6,7 +6,9 @@ import threading
 
 import pytest
 from conftest import make_app
+from flask import Flask
 
+from al_roster import ALRoster
 from al_roster.models import District, database
 from al_roster.services.districts import add_district
 
@@ -71,3 +73,15 @@ def test_outside_any_app_context_the_last_app_initialised_is_the_default(two_app
     _, beta = two_apps
     assert database.obj is beta.extensions["al_roster"].db
     assert slugs() == ["beta"]
+
+
+def test_an_app_initialised_inside_its_own_context_leaves_the_outer_binding_alone(
+        two_apps, tmp_path):
+    alpha, _ = two_apps
+    late = Flask("late")
+    late.config.update(SECRET_KEY="x", AL_ROSTER_DATABASE_URL=f"sqlite:///{tmp_path / 'l.db'}",
+                       AL_ROSTER_STORAGE_DIR=str(tmp_path / "late"))
+    with alpha.app_context():
+        with late.app_context():  # pushed before the app knew the extension
+            ALRoster(late)
+        assert slugs() == ["alpha"]  # popping it did not unbind alpha's database

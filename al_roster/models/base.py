@@ -17,7 +17,8 @@ from urllib.parse import urlparse
 import peewee
 from playhouse.db_url import connect
 
-#: The database of the innermost app context, and the ones it hides (restored on leaving).
+#: The database of the innermost app context, and the ones it hides (restored on leaving),
+#: each with the owner that bound it.
 _bound: ContextVar[peewee.Database | None] = ContextVar("al_roster_database", default=None)
 _hidden: ContextVar[tuple] = ContextVar("al_roster_hidden_databases", default=())
 
@@ -53,18 +54,20 @@ class AppDatabaseProxy(peewee.DatabaseProxy):
 database = AppDatabaseProxy()
 
 
-def enter_database(db: peewee.Database) -> None:
-    """Binds ``db`` in this context until :func:`leave_database` (an app context's push)."""
-    _hidden.set((*_hidden.get(), _bound.get()))
+def enter_database(db: peewee.Database, owner: int) -> None:
+    """Binds ``db`` in this context until ``owner`` leaves it (an app context's push)."""
+    _hidden.set((*_hidden.get(), (owner, _bound.get())))
     _bound.set(db)
 
 
-def leave_database() -> None:
-    """Restores the database bound before the last :func:`enter_database` of this context."""
+def leave_database(owner: int) -> None:
+    """Restores the database bound before ``owner``'s last :func:`enter_database` here. A
+    leave with no matching enter (an app context pushed before its app was initialised)
+    changes nothing."""
     hidden = _hidden.get()
-    if hidden:
+    if hidden and hidden[-1][0] == owner:
         _hidden.set(hidden[:-1])
-        _bound.set(hidden[-1])
+        _bound.set(hidden[-1][1])
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",  # readers (sign-ins) are not blocked by a running sync
