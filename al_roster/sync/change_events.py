@@ -52,21 +52,26 @@ def stage_renames(db: peewee.Database, run_id: int | None, where: str,
               [run_id, *params])
 
 
+def member_select(db: peewee.Database, kind: str, source: str) -> str:
+    """The SELECT of ``kind`` for the memberships ``m`` that ``source`` (the FROM clause's
+    start, ending in a join condition on ``m``) names; parameter: the run id."""
+    p = db.param
+    payload = json_text(db, json_object(db, [("role", "m.role")]))
+    return (f"SELECT DISTINCT '{kind}', m.district_id, m.imported_class_id, ic.sourced_id, "
+            f"m.user_sourced_id, a.id, CAST({p} AS INTEGER), {payload} "
+            f'FROM {source} JOIN "{T_CLASS}" ic ON ic.id = m.imported_class_id '
+            f'LEFT JOIN "{T_ACCOUNT}" a ON a.district_id = m.district_id '
+            "AND a.sourced_id = m.user_sourced_id")
+
+
 def stage_member_events(db: peewee.Database, kind: str, diff: str, action: str,
                         run_id: int | None, changed: str, params: Sequence = ()) -> None:
     """``kind`` for each membership the diff table's ``action`` rows name that ``changed``
     (SQL on membership ``m`` and diff row ``d``) says the statement just changed."""
     p = db.param
-    payload = json_text(db, json_object(db, [("role", "m.role")]))
-    stage(db,
-          f"SELECT DISTINCT '{kind}', m.district_id, m.imported_class_id, ic.sourced_id, "
-          f"m.user_sourced_id, a.id, CAST({p} AS INTEGER), {payload} "
-          f'FROM "{diff}" d JOIN "{T_MEMBER}" m ON {changed} '
-          f'JOIN "{T_CLASS}" ic ON ic.id = m.imported_class_id '
-          f'LEFT JOIN "{T_ACCOUNT}" a ON a.district_id = m.district_id '
-          f"AND a.sourced_id = m.user_sourced_id WHERE d.action = {p} "
-          "ORDER BY m.imported_class_id, m.user_sourced_id",
-          [run_id, *params, action])
+    source = f'"{diff}" d JOIN "{T_MEMBER}" m ON {changed}'
+    stage(db, f"{member_select(db, kind, source)} WHERE d.action = {p} "
+              "ORDER BY m.imported_class_id, m.user_sourced_id", [run_id, *params, action])
 
 
 def stage_joins(db: peewee.Database, account: Account, role: str, class_ids: str,

@@ -101,6 +101,21 @@ def stage(db: peewee.Database, select_sql: str, params: Sequence = ()) -> None:
     db.execute_sql(f'INSERT INTO "{STAGE}" ({", ".join(COLUMNS)}) {select_sql}', list(params))
 
 
+def stage_returning(db: peewee.Database, dml: str, params: Sequence, select_sql: str,
+                    select_params: Sequence = ()) -> int:
+    """Runs ``dml`` (an UPDATE ending in ``RETURNING id``) and stages, in the same statement,
+    the events ``select_sql`` yields from the rows it changed (the CTE ``done``); returns how
+    many rows it changed. PostgreSQL only: exact even when another transaction changed some
+    of the same rows first. Outside a publishing transaction it only runs ``dml``."""
+    current = recording()
+    if current is None:
+        return len(db.execute_sql(dml, list(params)).fetchall())
+    _ensure_stage(db, current)
+    return db.execute_sql(
+        f'WITH done AS ({dml}) INSERT INTO "{STAGE}" ({", ".join(COLUMNS)}) {select_sql}',
+        [*params, *select_params]).rowcount
+
+
 def stage_rows(db: peewee.Database, rows: Sequence[dict]) -> None:
     """Stages a few events given as dicts of :data:`COLUMNS` (``payload`` a dict or None)."""
     current = recording()

@@ -11,10 +11,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from ..models import Enrollment, ImportedClass, Membership, RosterUser
+from ..models.base import is_postgres
 from ..models.current import CURRENT_STUDENT
 from ..models.district import utcnow
 from ..models.events import MEMBER_ADDED, MEMBER_REMOVED, MEMBER_RESTORED
-from .change_events import stage_member_events
+from .change_events import member_select, stage_member_events
+from .events import stage_returning
 
 T_CLASS = ImportedClass._meta.table_name
 T_MEMBER = Membership._meta.table_name
@@ -123,11 +125,16 @@ def _add_students(db, scope: MemberScope, run_id: int | None, now) -> int:
 
 def _restore(db, run_id: int | None) -> int:
     """Removed members whose enrollment is back return: the same row, so their work too."""
-    restored = db.execute_sql(
-        f'UPDATE "{T_MEMBER}" SET removed_at = NULL, removed_run_id = NULL '
-        f'WHERE id IN (SELECT d.member_id FROM "{DIFF}" d WHERE d.action = \'{RESTORE}\')'
-    ).rowcount
-    if restored:
+    dml = (f'UPDATE "{T_MEMBER}" SET removed_at = NULL, removed_run_id = NULL WHERE id IN '
+           f'(SELECT d.member_id FROM "{DIFF}" d WHERE d.action = \'{RESTORE}\') '
+           "AND removed_at IS NOT NULL")
+    if is_postgres(db):  # the rows this statement brought back, whoever else is writing
+        return stage_returning(
+            db, dml + " RETURNING id", [],
+            member_select(db, MEMBER_RESTORED, f'done JOIN "{T_MEMBER}" m ON m.id = done.id')
+            + " ORDER BY m.imported_class_id, m.user_sourced_id", [run_id])
+    restored = db.execute_sql(dml).rowcount
+    if restored:  # one writer at a time: what the diff names and is back is this statement's
         stage_member_events(db, MEMBER_RESTORED, DIFF, RESTORE, run_id,
                             "m.id = d.member_id AND m.removed_at IS NULL")
     return restored
