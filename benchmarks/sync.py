@@ -44,7 +44,17 @@ with app.app_context():
     started = time.perf_counter()
     run = sync_package(district, sys.argv[3], app.extensions["al_roster"].sync_options)
     seconds = time.perf_counter() - started
-    print(json.dumps({"status": run.status, "seconds": seconds, "message": run.message}))
+    db_cpu = 0.0
+    if sys.argv[1].startswith("postgres"):  # the server's side of the sync: its backend's CPU
+        backend = app.extensions["al_roster"].db.execute_sql("SELECT pg_backend_pid()")
+        with open(f"/proc/{backend.fetchone()[0]}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        db_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    import resource  # the sync's own peak, and its reading process's (a child it waited for)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"status": run.status, "seconds": seconds, "message": run.message,
+                      "db_cpu_s": db_cpu, "peak_mb": own + reader}))
 """
 
 
@@ -64,8 +74,9 @@ def _cpu_times() -> list[tuple[int, int]]:
 
 
 def run_child(db_url: str, storage: str, package: Path) -> dict:
-    """One sync in a fresh process; returns its timing, peak RSS in MB, the CPU seconds of
-    the sync's own processes and how busy each core of the machine was meanwhile."""
+    """One sync in a fresh process; returns its timing, peak RSS in MB (of the sync and its
+    reading process together), the CPU seconds of the sync's own processes (and of its
+    PostgreSQL backend) and how busy each core of the machine was meanwhile."""
     before = _cpu_times()
     process = subprocess.Popen([sys.executable, "-c", CHILD, db_url, storage, str(package)],
                                stdout=subprocess.PIPE, cwd=TREE, env=_child_env())
@@ -75,7 +86,6 @@ def run_child(db_url: str, storage: str, package: Path) -> dict:
     if status != 0:
         raise SystemExit(f"sync failed: {output!r}")
     result = json.loads(output.decode().strip().splitlines()[-1])
-    result["peak_mb"] = usage.ru_maxrss / 1024
     result["cpu_s"] = usage.ru_utime + usage.ru_stime
     after = _cpu_times()
     result["cores"] = [round(100 * (b1 - b0) / max(1, t1 - t0))
@@ -302,7 +312,10 @@ def bench(size: int, kind: str) -> dict:
             **{f"{night}_s": runs[night]["seconds"] for night in NIGHTS},
             "rows_per_s": rows / full,
             "peak_mb": max(r["peak_mb"] for r in runs.values()),
+            **{f"{night}_cpu_s": runs[night]["cpu_s"] + runs[night]["db_cpu_s"]
+               for night in NIGHTS},
             "full_cpu_s": runs["full"]["cpu_s"], "full_cores": runs["full"]["cores"],
+            "full_db_cpu_s": runs["full"]["db_cpu_s"],
             "reread_cores": runs["reread"]["cores"],
             "floor_s": floor, "vs_floor": full / floor, "indexed_floor_s": indexed,
             "vs_indexed": full / indexed,
