@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+import time
 import zipfile
 
 import pytest
@@ -19,7 +20,8 @@ from rosters import school
 
 from al_roster.demo.generator import generate_district
 from al_roster.models import ROSTER_MODELS, RunIssue, SyncRun
-from al_roster.services.districts import add_district
+from al_roster.oneroster.reading_process import ReadingStopped
+from al_roster.services.districts import add_district, roster_counts
 from al_roster.sync import staging
 from al_roster.sync.runner import sync_package
 
@@ -51,7 +53,7 @@ def two_ways(app, monkeypatch):
         started.clear()
         return first, second
 
-    sync.districts = (here, beside)
+    sync.districts, sync.options = (here, beside), options
     return sync
 
 
@@ -160,3 +162,59 @@ def test_the_public_samples_read_beside_as_here(two_ways, tmp_path):
             if "manifest.csv" not in {n.rsplit("/", 1)[-1] for n in archive.namelist()}:
                 continue
         same(two_ways, path)
+
+
+def test_a_sync_whose_load_fails_stops_its_reading_process(app, tmp_path, monkeypatch):
+    district = add_district("north", "North", deletion_threshold=1.0)
+    generate_district(tmp_path / "gen", 300, seed=3)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "_two_cores", lambda: True)
+    readers = []
+    real = staging.ReadingProcess
+    monkeypatch.setattr(staging, "ReadingProcess", lambda: readers.append(real()) or readers[-1])
+
+    def failing_load(db, table, columns, prepared):
+        for _ in prepared:
+            raise RuntimeError("the disk is full")
+    monkeypatch.setattr(staging, "load_prepared", failing_load)
+    options = app.extensions["al_roster"].sync_options
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="disk is full"):
+        sync_package(district, tmp_path / "gen", options)
+    assert time.monotonic() - started < 8  # not left waiting for the reader to finish
+    assert readers and all(r.process.poll() is not None for r in readers)
+    run = SyncRun.get(SyncRun.district == district.id)
+    assert run.status == "failed" and roster_counts(district)["users"] == 0
+
+
+def test_without_a_reading_process_files_are_read_here(two_ways, tmp_path, monkeypatch):
+    def cannot_start():
+        raise OSError("no interpreter")
+    package = write_package(tmp_path / "one", messy(TODAY))
+    here, _ = two_ways(package)  # the reference, read here
+    monkeypatch.setattr(staging, "ReadingProcess", cannot_start)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    other = add_district("third", "Third", deletion_threshold=1.0)
+    run = sync_package(other, package, two_ways.options)
+    assert seen(run) == seen(here)
+    assert copy_of(other) == copy_of(two_ways.districts[0])
+
+
+def test_a_reading_process_that_dies_fails_the_run_and_changes_nothing(app, tmp_path,
+                                                                      monkeypatch):
+    district = add_district("north", "North", deletion_threshold=1.0)
+    generate_district(tmp_path / "gen", 300, seed=4)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "_two_cores", lambda: True)
+    real = staging.ReadingProcess
+
+    def killed():
+        reader = real()
+        reader.process.kill()
+        return reader
+    monkeypatch.setattr(staging, "ReadingProcess", killed)
+    with pytest.raises(ReadingStopped):
+        sync_package(district, tmp_path / "gen", app.extensions["al_roster"].sync_options)
+    run = SyncRun.get(SyncRun.district == district.id)
+    assert run.status == "failed" and roster_counts(district)["users"] == 0
+    assert "process reading the package stopped" in run.message

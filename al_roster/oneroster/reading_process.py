@@ -38,6 +38,10 @@ CHUNK_ROWS = 20_000
 _END = b""
 
 
+class ReadingStopped(RuntimeError):
+    """The reading process ended before the file did (killed, out of memory)."""
+
+
 class IssueRecorder:
     """Stands in for an :class:`~al_roster.oneroster.issues.IssueLog`: keeps the calls."""
 
@@ -156,6 +160,7 @@ class ReadingProcess:
             os.close(results_child)
         self._feed = Connection(feed.detach())
         self._results = Connection(results, writable=False)
+        self._busy = False  # a file is being read: closing then stops the process at once
 
     def chunks(self, package: CsvPackage, entity_name: str, mode: str,
                checks: list[tuple[int, set[str]]], fmt: str, issues) -> Iterator[tuple]:
@@ -168,21 +173,29 @@ class ReadingProcess:
         feeder = threading.Thread(target=self._send_file, args=(package, entity, failure),
                                   name="al-roster-feed", daemon=True)
         feeder.start()
-        kind = "chunk"
+        kind, self._busy = "chunk", True
         try:
             while kind == "chunk":
-                kind, data, count, calls = self._results.recv()
+                kind, data, count, calls = self._receive()
                 replay(calls, issues)
                 if kind == "chunk" and not failure:
                     yield data, count
         finally:
-            while kind == "chunk":  # left early (the load failed): let the reader finish
-                kind, data, count, calls = self._results.recv()
-            feeder.join()
+            if kind != "chunk":  # the reader finished the file (when left early, the
+                feeder.join()    # sync is failing: close() stops the process)
+                self._busy = False
         if failure:  # the package itself refused more bytes (a zip bomb): that comes first
             raise failure[0]
         if kind == "failed":
             raise _rebuilt(data)
+
+    def _receive(self) -> tuple:
+        try:
+            return self._results.recv()
+        except EOFError:
+            self.process.wait(10)
+            raise ReadingStopped(f"the process reading the package stopped (exit status "
+                                 f"{self.process.returncode})") from None
 
     def _send_file(self, package: CsvPackage, entity, failure: list) -> None:
         try:
@@ -192,13 +205,19 @@ class ReadingProcess:
         except BaseException as exc:
             failure.append(exc)
         finally:
-            self._feed.send_bytes(_END)
+            try:
+                self._feed.send_bytes(_END)
+            except OSError:  # the reading process is gone; the sync hears of it
+                pass
 
     def close(self) -> None:
-        try:
-            self._feed.send(None)
-        except OSError:
-            pass
+        if self._busy:
+            self.process.kill()
+        else:
+            try:
+                self._feed.send(None)
+            except OSError:
+                pass
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:

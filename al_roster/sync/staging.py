@@ -8,6 +8,7 @@ checked afterwards in SQL, and the offending rows are reported and left out.
 """
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
 from .sql import bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 
+log = logging.getLogger(__name__)
+
 ISSUE_SAMPLE = 1000
 #: Entities small enough that references to them are always checked while reading, against
 #: their sourcedIds in memory (lists of ids are checked only against these).
@@ -40,6 +43,16 @@ PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 def _two_cores() -> bool:
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (
         (os.cpu_count() or 1) > 1)
+
+
+def _start_reading() -> ReadingProcess | None:
+    """The reading process, or None (then every file is read here) if it cannot start."""
+    try:
+        return ReadingProcess()
+    except OSError:
+        log.warning("the reading process did not start; files are read in this one",
+                    exc_info=True)
+        return None
 
 
 def analyze(db: peewee.Database, table: str) -> None:
@@ -108,7 +121,7 @@ class Stager:
             self._create(entity)
         if any(self._big(e) for e in ENTITIES if self.package.modes.get(e.name, "absent")
                != "absent"):
-            self._reading = ReadingProcess()  # starts while the small files are read here
+            self._reading = _start_reading()  # starts while the small files are read here
         try:
             for entity in ENTITIES:
                 self._stage_entity(entity)
