@@ -167,8 +167,11 @@ class ReadingProcess:
         """(data, rows) of each chunk of the file's good rows, ``fmt`` "rows" (marshalled
         tuples) or "csv" (COPY text, UTF-8); the reader's issues replayed onto ``issues``."""
         entity = ENTITY_BY_NAME[entity_name]
-        self._feed.send({"entity": entity_name, "version": package.version, "mode": mode,
-                         "checks": checks, "format": fmt})
+        try:
+            self._feed.send({"entity": entity_name, "version": package.version, "mode": mode,
+                             "checks": checks, "format": fmt})
+        except OSError:
+            self._stopped()
         failure: list[BaseException] = []
         feeder = threading.Thread(target=self._send_file, args=(package, entity, failure),
                                   name="al-roster-feed", daemon=True)
@@ -193,9 +196,12 @@ class ReadingProcess:
         try:
             return self._results.recv()
         except EOFError:
-            self.process.wait(10)
-            raise ReadingStopped(f"the process reading the package stopped (exit status "
-                                 f"{self.process.returncode})") from None
+            self._stopped()
+
+    def _stopped(self):
+        self.process.wait(10)
+        raise ReadingStopped(f"the process reading the package stopped (exit status "
+                             f"{self.process.returncode})") from None
 
     def _send_file(self, package: CsvPackage, entity, failure: list) -> None:
         try:
