@@ -14,12 +14,14 @@ from flask import (
 )
 from flask_login import user_logged_in, user_logged_out
 
+from .cli import cli
 from .models import Account, bind_database
 from .models.base import enter_database, leave_database
-from .services import roster_events, sessions
+from .services import notifications, roster_events, sessions
 from .services.access import StaffHook, StaffPolicy, parse_staff_setting
 from .services.host_users import AccountForUser, HostUsers, UserForAccount
-from .settings import DEFAULTS, roster_state  # noqa: F401  (re-exported)
+from .services.retention import Retention, undo_refusal
+from .settings import DEFAULTS, from_environment, roster_state, use_standalone_app  # noqa: F401
 from .sync import events as event_log
 from .sync.runner import SyncOptions
 from .web import register_web
@@ -89,7 +91,6 @@ class ALRoster:
                                account_for_user or self._hooks["account_for_user"])
         state = RosterState(app.config, is_staff or self._hooks["is_staff"], host_users)
         app.extensions["al_roster"] = state
-        from .cli import cli
         app.cli.add_command(cli, "al-roster")
         register_web(app, state)
         _bind_per_app(app)
@@ -119,11 +120,26 @@ class RosterState:
 
     @property
     def sync_options(self) -> SyncOptions:
-        from .services.notifications import notify_run
         config = self.config
-        return SyncOptions(storage_dir=Path(config["AL_ROSTER_STORAGE_DIR"]),
-                           max_package_bytes=int(config["AL_ROSTER_MAX_PACKAGE_BYTES"]),
-                           after_run=lambda run: notify_run(run, config))
+        return SyncOptions(
+            storage_dir=Path(config["AL_ROSTER_STORAGE_DIR"]),
+            max_package_bytes=int(config["AL_ROSTER_MAX_PACKAGE_BYTES"]),
+            after_run=lambda run: notifications.notify_run(run, config),
+            after_look=lambda district, done: notifications.resend_unsent(district, config,
+                                                                          done=done),
+            undo_refusal=lambda run: undo_refusal(run, Retention.from_config(config)))
+
+
+def standalone_app() -> Flask:
+    """An app carrying only al_roster, configured from the AL_ROSTER_* environment."""
+    instance = os.path.abspath(os.environ.get("AL_ROSTER_INSTANCE_PATH", "instance"))
+    app = Flask("al_roster_cli", instance_path=instance)
+    app.config.update(from_environment())
+    ALRoster(app)
+    return app
+
+
+use_standalone_app(standalone_app)
 
 
 def _apply_defaults(app: Flask) -> None:

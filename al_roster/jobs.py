@@ -40,6 +40,7 @@ from .logsafe import for_log
 from .models import District, SyncRun
 from .models.base import unavailable_errors
 from .services import sources
+from .settings import roster_state, standalone_app
 from .sync.runner import sync_package
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,6 @@ def load_app() -> Flask:
         except ImportError:
             if "AL_ROSTER_APP" in os.environ:
                 raise
-            from .cli.base import standalone_app
             _app = standalone_app()
         else:
             obj = getattr(module, attr or "app")
@@ -143,7 +143,6 @@ def database_fingerprint() -> str:
 
 
 def run_district_sync(district_id: int, *, full: bool = False, raise_passing: bool = False) -> dict:
-    from .settings import roster_state
     district = District.get_or_none(District.id == district_id)
     if district is None:
         return {"district": district_id, "status": "skipped", "message": "No such district."}

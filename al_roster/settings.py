@@ -145,3 +145,21 @@ def roster_state():
     """The al_roster state of the current Flask app (its settings, database, sync options)."""
     from flask import current_app
     return current_app.extensions["al_roster"]
+
+
+_standalone_factory = None
+
+
+def use_standalone_app(factory) -> None:
+    """Names the factory of :func:`standalone_app` (the extension does, on import)."""
+    global _standalone_factory
+    _standalone_factory = factory
+
+
+def standalone_app():
+    """An app carrying only al_roster, configured from the AL_ROSTER_* environment: what the
+    ``al-roster`` script and a worker without a host app run in. Made by the extension,
+    which registers on the app the command line and jobs it runs, so they ask here."""
+    if _standalone_factory is None:  # never: importing al_roster imports the extension
+        raise RuntimeError("al_roster.extension is not imported")
+    return _standalone_factory()

@@ -10,8 +10,9 @@ from ..errors import RunStateError
 from ..models import SyncRun
 from ..services import access, diagnostics
 from ..services import districts as district_service
+from ..services.run_review import CHANGE_KINDS, district_runs, run_changes
 from ..sync.report import run_report
-from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
+from ..sync.review import approve_run, reject_run, undo_run
 from .base import cli, emit_json, state, with_roster
 from .districts import district
 from .sync import print_summary

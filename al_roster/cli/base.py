@@ -3,26 +3,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 
 import click
 import peewee
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_app_context
 from flask.cli import ScriptInfo
 
 from ..errors import RosterError
-
-
-def standalone_app() -> Flask:
-    """An app carrying only al_roster, configured from the environment."""
-    from ..extension import ALRoster
-    from ..settings import from_environment
-
-    instance = os.path.abspath(os.environ.get("AL_ROSTER_INSTANCE_PATH", "instance"))
-    app = Flask("al_roster_cli", instance_path=instance)
-    app.config.update(from_environment())
-    ALRoster(app)
-    return app
+from ..settings import standalone_app
 
 
 def with_roster(command):

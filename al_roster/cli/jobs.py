@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .. import jobs
 from ..services import districts as district_service
 from ..services import sources
 from .base import cli, emit_json, state, with_roster
@@ -16,7 +17,7 @@ from .districts import district
 #: The schedule ``al-roster cron`` hands ``rq cron``: shipped in the package.
 CRON_CONFIG = Path(__file__).resolve().parents[1] / "cron.py"
 #: What a worker builds when no host app is involved: the standalone app.
-STANDALONE_APP = "al_roster.cli.base:standalone_app"
+STANDALONE_APP = "al_roster.extension:standalone_app"
 
 
 @district.command("source", help="Set where a district's OneRoster packages come from.")
@@ -79,7 +80,6 @@ def _describe(slug: str, info: dict) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @with_roster
 def sync_now(slug, full, as_json) -> None:
-    from .. import jobs
     target = district_service.get_district(slug)
     if state().setting("AL_ROSTER_REDIS_URL"):
         jobs.require_redis()  # "Redis at URL is unreachable": exit 1, nothing queued
@@ -106,7 +106,6 @@ def sync_now(slug, full, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @with_roster
 def nightly(as_json) -> None:
-    from .. import jobs
     if state().setting("AL_ROSTER_REDIS_URL"):
         jobs.require_redis()  # exit 1; the next cron tick queues the night that was missed
         result = jobs.sync_all_districts()
@@ -137,8 +136,7 @@ def _rq(args: list[str]) -> None:
     if not url:
         raise click.ClickException("AL_ROSTER_REDIS_URL is not set; without Redis, "
                                    "`al-roster nightly` syncs inline instead.")
-    from ..jobs import require_redis
-    require_redis(url)  # rq would otherwise stop with a traceback
+    jobs.require_redis(url)  # rq would otherwise stop with a traceback
     env = dict(os.environ)
     env.setdefault("AL_ROSTER_REDIS_URL", url)
     env["AL_ROSTER_APP"], path = _app_for_jobs()

@@ -193,6 +193,23 @@ def unsent_runs(district: District, *, exclude: Iterable[int] = ()) -> list[Sync
     return [run for run in query if run.id not in skip]
 
 
+def resend_unsent(district: District, config: Mapping, *, done: Iterable[int] = ()) -> None:
+    """Tries again the district's recent held or failed runs whose mail has not gone out
+    (not those in ``done``, just tried), newest first; the first still unsent afterwards
+    ends it (the mail server is down, or there is no one to tell), so a look at a district
+    costs at most one failed attempt. Never raises, as :func:`notify_run`."""
+    try:
+        runs = unsent_runs(district, exclude=done)
+    except Exception:
+        log.exception("district %s: unsent notifications could not be looked up", district.id)
+        return
+    for run in runs:
+        log.debug("run %s: its notification did not go out; trying again", run.id)
+        notify_run(run, config)
+        if not is_notified(run):
+            return
+
+
 def _send(message: EmailMessage, config: Mapping) -> dict:
     port = int(config.get("AL_ROSTER_SMTP_PORT") or 25)
     with smtplib.SMTP(config["AL_ROSTER_SMTP_HOST"], port, timeout=30) as smtp:

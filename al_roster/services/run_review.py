@@ -8,9 +8,12 @@ Counts come from the run's plan (``run.counts``), never from the kept preview of
 """
 from __future__ import annotations
 
-from ..models import ROSTER_MODELS, RunChange, SyncRun, database
+import json
+
+from ..models import ROSTER_MODELS, District, RunChange, SyncRun, database
 from ..models.runs import APPLIED, HELD, PARTIAL, STATUS_LABELS
 
+CHANGE_KINDS = ("created", "updated", "restored", "removed", "held_removal", "held_update")
 HISTORY_RUNS = 30
 TEACHERS_SHOWN = 100
 #: How a record of each entity is named on a change row: SQL over the row ``r``.
@@ -128,3 +131,69 @@ def present_history(run: SyncRun) -> dict[str, list[dict]]:
             after = c["present_before"] + c["created"] + c["restored"] - c["deleted"]
             history.setdefault(name, []).append({"run": each.id, "present": after})
     return history
+
+
+# -- what a run did, page by page ------------------------------------------------------
+
+def run_changes(run: SyncRun, *, entity: str | None = None, kind: str | None = None,
+                limit: int = 50, offset: int = 0) -> dict:
+    """A page of what the run did (or, held, would do), per entity and kind of change.
+
+    Creations are read off the rows the run first saw; updates, restorations and removals
+    off its change records, with before and after values for updates.
+    """
+    db = database.obj
+    items: list[dict] = []
+    totals: dict[str, dict[str, int]] = {}
+    for name, model in ROSTER_MODELS.items():
+        if entity and name != entity:
+            continue
+        table = model._meta.table_name
+        totals[name] = _kind_totals(db, run, name, table)
+        for each in CHANGE_KINDS:
+            if kind and kind != each:
+                continue
+            items += _change_rows(db, run, name, table, each, limit + offset)
+    items.sort(key=lambda i: (i["entity"], i["kind"], i["sourcedId"]))
+    return {"run": run.id, "status": run.status, "totals": totals,
+            "changes": name_rows(run.district_id, items[offset:offset + limit]),
+            "offset": offset, "limit": limit,
+            "held": run.status == HELD and {"plan": run.counts}}
+
+
+def _kind_totals(db, run, name, table) -> dict[str, int]:
+    p = db.param
+    created = db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE district_id = {p} '
+                             f"AND first_run_id = {p}", [run.district_id, run.id]).fetchone()[0]
+    totals = {"created": created}
+    for kind, count in db.execute_sql(
+            f'SELECT kind, COUNT(*) FROM "{RunChange._meta.table_name}" WHERE run_id = {p} '
+            f"AND entity = {p} GROUP BY kind", [run.id, name]).fetchall():
+        totals[kind] = count
+    return totals
+
+
+def _change_rows(db, run, name, table, kind, limit) -> list[dict]:
+    p = db.param
+    if kind == "created" and run.status != HELD:
+        rows = db.execute_sql(
+            f'SELECT sourced_id FROM "{table}" WHERE district_id = {p} AND first_run_id = {p} '
+            f"ORDER BY sourced_id LIMIT {int(limit)}", [run.district_id, run.id]).fetchall()
+        return [{"entity": name, "kind": kind, "sourcedId": r[0]} for r in rows]
+    rows = db.execute_sql(
+        f'SELECT sourced_id, before, after FROM "{RunChange._meta.table_name}" WHERE run_id = {p} '
+        f"AND entity = {p} AND kind = {p} ORDER BY sourced_id LIMIT {int(limit)}",
+        [run.id, name, kind]).fetchall()
+    out = []
+    for sourced_id, before, after in rows:
+        item = {"entity": name, "kind": kind, "sourcedId": sourced_id}
+        if before and after:
+            b, a = json.loads(before), json.loads(after)
+            item["changed"] = {k: {"before": b.get(k), "after": v} for k, v in a.items()
+                               if k not in ("row_hash",) and b.get(k) != v}
+        out.append(item)
+    return out
+
+
+def district_runs(district: District, limit: int = 50) -> list[SyncRun]:
+    return list(district.runs.order_by(SyncRun.id.desc()).limit(limit))

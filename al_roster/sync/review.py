@@ -1,4 +1,4 @@
-"""Review of runs: their changes, approving or rejecting a held run, undoing an applied one.
+"""Deciding runs: approving or rejecting a held run, undoing an applied one.
 
 Undo puts the roster copy back as it was before a run: rows the run created are deleted
 (they did not exist), rows it removed come back, rows it updated or restored get their
@@ -7,28 +7,23 @@ runs, because undoing under them would lose their changes.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import RunStateError, UndoConflict
-from ..models import ROSTER_MODELS, District, RunChange, SyncRun, database
+from ..models import ROSTER_MODELS, RunChange, SyncRun, database
 from ..models.base import write_transaction
 from ..models.district import utcnow
 from ..models.events import RUN_APPLIED, RUN_UNDONE
 from ..models.runs import APPLIED, DISCARDED, HELD, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, all_stored_columns
-from ..services.retention import undo_refusal
-from ..services.run_review import name_rows
 from .apply import COPIED, derive_user_roles
 from .change_events import stage_run_event
 from .events import publishing
 from .held_changes import apply_held, forget_held
 from .lock import DistrictLock
 from .reconcile import reconcile_imported_classes
-from .runner import SyncOptions, sync_package
+from .runner import SyncOptions, apply_approved_run
 from .sql import column_type, json_field
-
-CHANGE_KINDS = ("created", "updated", "restored", "removed", "held_removal", "held_update")
 
 
 def approve_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> SyncRun:
@@ -42,7 +37,7 @@ def approve_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) ->
         raise RunStateError(f"Run {run.id}'s package is no longer kept, so it cannot be "
                             "applied; sync the file again instead.")
     run.decided_by, run.decided_at = by, utcnow()
-    return sync_package(run.district, run.package_path, options, run=run, force=True)
+    return apply_approved_run(run, options)
 
 
 def reject_run(run: SyncRun, *, by: str | None = None) -> SyncRun:
@@ -71,7 +66,7 @@ def undo_run(run: SyncRun, options: SyncOptions, *, by: str | None = None) -> Sy
     its removals held, the applied part; the held part is discarded)."""
     if run.status != PARTIAL:
         _require(run, APPLIED, "undo")
-    too_old = undo_refusal(run)  # its before-values are past the retention window
+    too_old = options.undo_refusal and options.undo_refusal(run)  # past the retention window
     if too_old:
         raise RunStateError(too_old)
     db = database.obj
@@ -163,67 +158,3 @@ def _require(run: SyncRun, status: str, action: str) -> None:
     if run.status != status:
         raise RunStateError(f"Run {run.id} is {run.status}; only a {status} run can be "
                             f"{'undone' if action == 'undo' else action + 'd'}.")
-
-
-def run_changes(run: SyncRun, *, entity: str | None = None, kind: str | None = None,
-                limit: int = 50, offset: int = 0) -> dict:
-    """A page of what the run did (or, held, would do), per entity and kind of change.
-
-    Creations are read off the rows the run first saw; updates, restorations and removals
-    off its change records, with before and after values for updates.
-    """
-    db = database.obj
-    items: list[dict] = []
-    totals: dict[str, dict[str, int]] = {}
-    for name, model in ROSTER_MODELS.items():
-        if entity and name != entity:
-            continue
-        table = model._meta.table_name
-        totals[name] = _kind_totals(db, run, name, table)
-        for each in CHANGE_KINDS:
-            if kind and kind != each:
-                continue
-            items += _change_rows(db, run, name, table, each, limit + offset)
-    items.sort(key=lambda i: (i["entity"], i["kind"], i["sourcedId"]))
-    return {"run": run.id, "status": run.status, "totals": totals,
-            "changes": name_rows(run.district_id, items[offset:offset + limit]),
-            "offset": offset, "limit": limit,
-            "held": run.status == HELD and {"plan": run.counts}}
-
-
-def _kind_totals(db, run, name, table) -> dict[str, int]:
-    p = db.param
-    created = db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE district_id = {p} '
-                             f"AND first_run_id = {p}", [run.district_id, run.id]).fetchone()[0]
-    totals = {"created": created}
-    for kind, count in db.execute_sql(
-            f'SELECT kind, COUNT(*) FROM "{RunChange._meta.table_name}" WHERE run_id = {p} '
-            f"AND entity = {p} GROUP BY kind", [run.id, name]).fetchall():
-        totals[kind] = count
-    return totals
-
-
-def _change_rows(db, run, name, table, kind, limit) -> list[dict]:
-    p = db.param
-    if kind == "created" and run.status != HELD:
-        rows = db.execute_sql(
-            f'SELECT sourced_id FROM "{table}" WHERE district_id = {p} AND first_run_id = {p} '
-            f"ORDER BY sourced_id LIMIT {int(limit)}", [run.district_id, run.id]).fetchall()
-        return [{"entity": name, "kind": kind, "sourcedId": r[0]} for r in rows]
-    rows = db.execute_sql(
-        f'SELECT sourced_id, before, after FROM "{RunChange._meta.table_name}" WHERE run_id = {p} '
-        f"AND entity = {p} AND kind = {p} ORDER BY sourced_id LIMIT {int(limit)}",
-        [run.id, name, kind]).fetchall()
-    out = []
-    for sourced_id, before, after in rows:
-        item = {"entity": name, "kind": kind, "sourcedId": sourced_id}
-        if before and after:
-            b, a = json.loads(before), json.loads(after)
-            item["changed"] = {k: {"before": b.get(k), "after": v} for k, v in a.items()
-                               if k not in ("row_hash",) and b.get(k) != v}
-        out.append(item)
-    return out
-
-
-def district_runs(district: District, limit: int = 50) -> list[SyncRun]:
-    return list(district.runs.order_by(SyncRun.id.desc()).limit(limit))

@@ -1,9 +1,10 @@
 """Running a sync: read -> stage -> plan -> guard -> apply -> reconcile -> report.
 
 :func:`sync_package` is the one way a package reaches a district's roster copy, whatever
-its source. It holds the district's lock for the whole run, records the run before it
-starts (so a killed run is visible afterwards), and does all the work in one transaction:
-a rejected, held or failed run changes nothing.
+its source; :func:`apply_approved_run` applies a held run a reviewer approved, from the
+package kept for it. Either holds the district's lock for the whole run, records the run
+before it starts (so a killed run is visible afterwards), and does all the work in one
+transaction: a rejected, held or failed run changes nothing.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from ..models.events import RUN_APPLIED
 from ..models.runs import APPLIED, FAILED, HELD, PARTIAL, REJECTED, RUNNING
 from ..oneroster.issues import IssueLog, safe_text, shown
 from ..oneroster.package import DEFAULT_MAX_BYTES, CsvPackage
-from ..services.notifications import is_notified, unsent_runs
 from .apply import apply_plan, derive_user_roles, preview_changes
 from .causes import likely_causes
 from .change_events import stage_run_event
@@ -48,9 +48,13 @@ class SyncOptions:
     storage_dir: Path
     max_package_bytes: int = DEFAULT_MAX_BYTES
     #: Called with every run that finishes (or is found dead): notifications hang here.
-    #: Called again, on a later look at the district, for a recent held or failed run
-    #: whose mail did not go out (see :meth:`offer_unsent`), so it must be idempotent.
     after_run: Callable[[SyncRun], None] | None = None
+    #: Called after every look at a district (a sync, a check for dead runs) with the ids of
+    #: the runs just handed to ``after_run``: where mail that did not go out is tried again.
+    after_look: Callable[[District, list[int]], None] | None = None
+    #: Why a run may no longer be undone (its details are past the retention windows, which
+    #: the clean-up above the sync keeps), or None.
+    undo_refusal: Callable[[SyncRun], str | None] | None = None
 
     def finished(self, run: SyncRun) -> None:
         if self.after_run is None:
@@ -60,18 +64,13 @@ class SyncOptions:
         except Exception:  # a mail server being down must not undo a finished sync
             log.exception("after-run hook failed for run %s", run.id)
 
-    def offer_unsent(self, district: District, *, done: Iterable[int] = ()) -> None:
-        """Hands the district's recent held or failed runs whose mail has not gone out
-        (not those in ``done``, just handed over) to ``after_run`` again, newest first; the
-        first that is still unsent afterwards ends it (the mail server is down, or there is
-        no one to tell), so a look costs at most one failed attempt."""
-        if self.after_run is None:
+    def looked(self, district: District, *, done: Iterable[int] = ()) -> None:
+        if self.after_look is None:
             return
-        for run in unsent_runs(district, exclude=done):
-            log.debug("run %s: its notification did not go out; trying again", run.id)
-            self.finished(run)
-            if not is_notified(run):
-                return
+        try:
+            self.after_look(district, list(done))
+        except Exception:  # nor must mail that still does not go out
+            log.exception("after-look hook failed for district %s", district.slug)
 
     @property
     def lock_dir(self) -> Path:
@@ -89,19 +88,43 @@ class _HeldForReview(Exception):
 
 
 def sync_package(district: District, path: str | os.PathLike, options: SyncOptions, *,
-                 source: str = "cli", source_name: str | None = None,
-                 run: SyncRun | None = None, force: bool = False,
+                 source: str = "cli", source_name: str | None = None, force: bool = False,
                  file: io.BufferedIOBase | None = None,
                  skipped: Sequence[tuple[str, str]] = ()) -> SyncRun:
-    """Syncs one package into the district's copy and returns its finished run.
+    """Syncs one package into the district's copy as a new run and returns it, finished.
 
-    ``force`` skips the deletion guard (an approved held run); ``run`` reuses that run.
-    ``file`` is the package already opened (a drop file): read, and kept if held, from it,
-    never from ``path`` again. ``skipped`` are (name, reason) of files of the source that
-    were not taken; each becomes a warning of the run.
+    ``force`` skips the guards. ``file`` is the package already opened (a drop file): read,
+    and kept if held, from it, never from ``path`` again. ``skipped`` are (name, reason) of
+    files of the source that were not taken; each becomes a warning of the run.
     Raises :class:`SyncBusy` if the district is already syncing; an unexpected error is
     recorded on the run (failed) and raised.
     """
+    def start() -> SyncRun:
+        return SyncRun.create(district=district, source=source,
+                              source_name=source_name or os.path.basename(str(path)),
+                              worker=_worker())
+    return _locked_run(district, options, start, Path(path), force=force, file=file,
+                       skipped=skipped)
+
+
+def apply_approved_run(run: SyncRun, options: SyncOptions) -> SyncRun:
+    """Applies a held run a reviewer approved, from its kept package, guards skipped: the
+    same run, re-planned against the copy as it is now. Its preview (what it would have
+    done) gives way to what it does. Raises :class:`SyncBusy` like :func:`sync_package`."""
+    def start() -> SyncRun:
+        RunChange.delete().where(RunChange.run_id == run.id).execute()
+        run.status, run.worker, run.started_at = RUNNING, _worker(), utcnow()
+        run.save()
+        return run
+    # Its "waiting for review" mail is moot now: it is not offered again.
+    return _locked_run(run.district, options, start, Path(run.package_path), force=True,
+                       done=[run.id])
+
+
+def _locked_run(district: District, options: SyncOptions, start: Callable[[], SyncRun],
+                path: Path, *, force: bool, file: io.BufferedIOBase | None = None,
+                skipped: Sequence[tuple[str, str]] = (), done: Sequence[int] = ()) -> SyncRun:
+    """Runs ``start()``'s run with the district's lock held, runs found dead marked first."""
     db = database.obj
     lock = DistrictLock(db, district.id, options.lock_dir)
     if not lock.try_acquire():
@@ -110,17 +133,8 @@ def sync_package(district: District, path: str | os.PathLike, options: SyncOptio
         dead = fail_abandoned_runs(district)
         for run_found_dead in dead:
             options.finished(run_found_dead)
-        # Not the held run being approved now: its "waiting for review" is moot.
-        options.offer_unsent(district, done=[r.id for r in dead] + ([run.id] if run else []))
-        if run is None:
-            run = SyncRun.create(district=district, source=source,
-                                 source_name=source_name or os.path.basename(str(path)),
-                                 worker=_worker())
-        else:  # an approved held run: its preview gives way to what it really does
-            RunChange.delete().where(RunChange.run_id == run.id).execute()
-            run.status, run.worker, run.started_at = RUNNING, _worker(), utcnow()
-            run.save()
-        run = _run(db, district, run, Path(path), options, force, file, skipped)
+        options.looked(district, done=[r.id for r in dead] + list(done))
+        run = _run(db, district, start(), path, options, force, file, skipped)
     options.finished(run)
     return run
 
@@ -347,6 +361,6 @@ def check_abandoned_runs(district: District, options: SyncOptions) -> int:
                 dead = fail_abandoned_runs(district)
     for run in dead:
         options.finished(run)
-    options.offer_unsent(district, done=[r.id for r in dead])
+    options.looked(district, done=[r.id for r in dead])
     return len(dead)
 

@@ -18,11 +18,11 @@ from ..models.runs import APPLIED, AWAITING_REVIEW, HELD, PARTIAL
 from ..services import access, diagnostics, lti, sources
 from ..services import districts as district_service
 from ..services.retention import approve_refusal, undo_refusal
-from ..services.run_review import review_data, shown_of
+from ..services.run_review import CHANGE_KINDS, district_runs, review_data, run_changes, shown_of
 from ..settings import roster_state
 from ..sync.report import run_report
-from ..sync.review import CHANGE_KINDS, approve_run, district_runs, reject_run, run_changes, undo_run
-from . import bp
+from ..sync.review import approve_run, reject_run, undo_run
+from .blueprint import bp
 
 PAGE_SIZE = 50
 

@@ -15,8 +15,8 @@ from ..models import District
 from ..services import access
 from ..services.purge import purge_district, what_purge_removes
 from ..settings import roster_state
-from . import bp
 from .admin import _district, _staff, _viewer, _who
+from .blueprint import bp
 
 
 def _staff_district(slug: str) -> District:

@@ -12,8 +12,8 @@ from flask import jsonify, render_template, request
 from ..errors import Refused
 from ..services import access
 from ..services.teacher_questions import asked_this_week, find_question, question_json
-from . import bp
 from .admin import _staff, _viewer
+from .blueprint import bp
 
 
 def questions_data() -> dict:

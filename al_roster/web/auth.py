@@ -17,7 +17,7 @@ from ..errors import AccessDenied
 from ..models import Account, ImportedClass, Membership
 from ..services import sessions
 from ..settings import roster_state
-from . import bp
+from .blueprint import bp
 from .csrf import csrf_token
 from .pages import friendly_page
 

@@ -23,8 +23,8 @@ from ..services.teacher_questions import (
 )
 from ..services.teacher_why import EmptyQuestion, TeacherAnswer, answer_question, check_may_ask
 from ..signals import teacher_message_ready
-from . import bp
 from .auth import required_account
+from .blueprint import bp
 from .classes import signed_in
 
 

@@ -28,8 +28,8 @@ from ..services.class_rosters import (
     classes_of,
     rosters_of,
 )
-from . import bp
 from .auth import required_account
+from .blueprint import bp
 
 NOT_SIGNED_IN = NotSignedIn.message
 EMPTY_STATE = ("No classes found for you in your district's SIS", (

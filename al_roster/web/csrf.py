@@ -12,7 +12,7 @@ import secrets
 
 from flask import abort, request, session
 
-from . import bp
+from .blueprint import bp
 
 SESSION_KEY = "al_roster_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

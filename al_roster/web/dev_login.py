@@ -17,8 +17,8 @@ from ..demo.district import DEMO_SLUG
 from ..errors import ConfigurationError
 from ..models import District, Org, RosterUser, present
 from ..services.provisioning import sign_in_roster_user
-from . import bp
 from .auth import complete_sign_in, safe_next
+from .blueprint import bp
 from .pages import friendly_page
 
 

@@ -8,7 +8,7 @@ import re
 from flask import current_app
 
 from ..errors import ConfigurationError
-from . import bp
+from .blueprint import bp
 
 _ORIGIN = re.compile(r"https://[A-Za-z0-9.-]+(:\d{1,5})?|'self'")
 

@@ -21,8 +21,8 @@ from pylti1p3.exception import LtiException, OIDCException
 from ..errors import ConfigurationError, RosterError
 from ..services import lti as lti_service
 from ..services.provisioning import sign_in_roster_user
-from . import bp
 from .auth import complete_sign_in
+from .blueprint import bp
 from .csrf import exempt
 from .lti_tool import (
     DEPLOYMENT_CLAIM,

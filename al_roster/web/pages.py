@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, g, render_template, url_for
 from markupsafe import Markup, escape
 
-from . import bp
+from .blueprint import bp
 
 
 def friendly_page(title: str, message: str, status: int, *, advice: str | None = None):

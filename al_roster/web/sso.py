@@ -27,8 +27,8 @@ from ..services.provider_documents import (
     documents_for,
 )
 from ..services.provisioning import refuse, sign_in_roster_user
-from . import bp
 from .auth import complete_sign_in, safe_next
+from .blueprint import bp
 
 CLIENT_KEY = "al_roster.classlink"
 NEXT_KEY = "al_roster_next"

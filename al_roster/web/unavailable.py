@@ -25,7 +25,7 @@ from ..errors import DatabaseUnavailable
 from ..models import database
 from ..models.base import discard_connection, unavailable_errors
 from ..services import redis_link
-from . import bp
+from .blueprint import bp
 from .errors import error_response
 
 log = logging.getLogger(__name__)
