@@ -12,7 +12,7 @@ from school_rosters import schools_district, with_new_students, without_school, 
 from al_roster.models import Course, Enrollment, Membership, Org, RosterClass, RosterUser, RunChange, SyncRun
 from al_roster.models.runs import APPLIED, HELD, PARTIAL, UNDONE
 from al_roster.services.class_import import import_classes
-from al_roster.services.districts import DistrictChanges, add_district, update_district
+from al_roster.services.districts import OPERATOR, DistrictChanges, add_district, update_district
 from al_roster.services.provisioning import sign_in_roster_user
 from al_roster.sync.review import approve_run, reject_run, undo_run
 from al_roster.sync.runner import sync_package
@@ -111,7 +111,7 @@ def test_undoing_a_partly_held_run_undoes_the_applied_part(spread):
 
 def test_a_district_that_holds_whole_runs_holds_the_new_students_too(spread):
     district, sync, files, _ = spread
-    update_district(district, DistrictChanges(hold_whole_runs=True), staff=True)
+    update_district(district, DistrictChanges(hold_whole_runs=True), by=OPERATOR)
     run = sync(with_new_students(without_school(files, "sch-1"), "sch-2", 3))
     assert run.status == HELD
     assert present(RosterUser, district, sourced_id="new-sch-2-1") == 0
@@ -179,7 +179,7 @@ def test_swapped_name_columns_are_held_as_a_mass_update(spread):
 
 def test_grace_keeps_a_record_missing_once_and_removes_it_when_missing_again(spread):
     district, sync, files, _ = spread
-    update_district(district, DistrictChanges(removal_grace_runs=2), staff=True)
+    update_district(district, DistrictChanges(removal_grace_runs=2), by=OPERATOR)
     gone = {"stu-1-1"}
     first = sync(without_students(files, gone))
     assert first.status == APPLIED
@@ -215,7 +215,7 @@ def test_grace_shows_missing_since_in_why_and_the_console(spread, client):
 
     from al_roster.services.diagnostics import why_not_in_class
     district, sync, files, _ = spread
-    update_district(district, DistrictChanges(removal_grace_runs=3), staff=True)
+    update_district(district, DistrictChanges(removal_grace_runs=3), by=OPERATOR)
     first = sync(without_students(files, {"stu-1-1"}))
     why = why_not_in_class(district, "stu-1-1", "cls-1-fall")
     assert f"missing from users.csv since run {first.id}" in why["answer"]

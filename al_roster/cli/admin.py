@@ -1,5 +1,4 @@
-"""`al-roster runs`, `run show|approve|reject|undo`, `district set|grant-admin`,
-`staff grant|revoke|list`, `why`."""
+"""`al-roster runs`, `run show|approve|reject|undo`, `staff grant|revoke|list`, `why`."""
 from __future__ import annotations
 
 import sys
@@ -14,7 +13,6 @@ from ..services.run_review import CHANGE_KINDS, district_runs, run_changes
 from ..sync.report import run_report
 from ..sync.review import approve_run, reject_run, undo_run
 from .base import cli, emit_json, state, with_roster
-from .districts import district
 from .sync import print_summary
 
 PAGE_SIZE = 50
@@ -116,57 +114,6 @@ def run_reject(run_id) -> None:
 @with_roster
 def run_undo(run_id) -> None:
     _decide(run_id, "undo")
-
-
-@district.command("set", help="Change a district's settings.")
-@click.argument("slug")
-@click.option("--name", help="The district's name, as people see it.")
-@click.option("--classlink-tenant-id", help="The ClassLink tenant whose sign-ins belong to this "
-                                            "district ('' for none).")
-@click.option("--threshold", type=float, help="Deletion threshold, a share (0.1 = 10%).")
-@click.option("--plan", type=click.Choice(["prime", "basic"]))
-@click.option("--rostering/--no-rostering", default=None,
-              help="Enable ClassLink rostering (Prime plan only).")
-@click.option("--contacts", help="Comma-separated e-mails told about held or failed runs.")
-@click.option("--scope-threshold", type=float,
-              help="Share of one school's or term's records a run may remove (0.25 = 25%).")
-@click.option("--update-threshold", type=float,
-              help="Share of an entity a run may rewrite before its updates are held.")
-@click.option("--hold-whole-runs/--hold-risky-part", default=None,
-              help="Hold a risky run whole, or apply what is safe and hold the rest.")
-@click.option("--removal-grace", type=int,
-              help="Bulk runs a record must be missing from before removal (0: off).")
-@click.option("--timezone", help="The district's time zone, an IANA name (America/Chicago): "
-                                 "enrollments begin and end on its calendar.")
-@with_roster
-def district_set(slug, name, classlink_tenant_id, threshold, plan, rostering, contacts,
-                 scope_threshold, update_threshold, hold_whole_runs, removal_grace,
-                 timezone) -> None:
-    changes = district_service.DistrictChanges(
-        name=name, classlink_tenant_id=classlink_tenant_id, plan=plan, rostering=rostering,
-        deletion_threshold=threshold, contacts=contacts, scope_threshold=scope_threshold,
-        update_threshold=update_threshold, hold_whole_runs=hold_whole_runs,
-        removal_grace_runs=removal_grace, timezone=timezone)
-    target = district_service.update_district(district_service.get_district(slug), changes,
-                                              staff=True)
-    click.echo(f"District {target.slug}: {target.plan} plan, rostering "
-               f"{'enabled' if target.rostering_enabled else 'disabled'}, deletion threshold "
-               f"{target.deletion_threshold:.0%} (a school or term {target.scope_threshold:.0%}, "
-               f"updates {target.update_threshold:.0%}; "
-               f"{'whole runs held' if target.hold_whole_runs else 'only the risky part held'}"
-               f", removal grace {target.removal_grace_runs or 'off'}), "
-               f"time zone {target.timezone}, contacts {target.contacts or 'none'}.")
-
-
-@district.command("grant-admin", help="Let an account (by sourcedId, or by an e-mail only one "
-                                      "of the district's accounts has) see its district's "
-                                      "support console.")
-@click.argument("slug")
-@click.argument("who")
-@with_roster
-def district_grant_admin(slug, who) -> None:
-    account = access.grant_district_admin(district_service.get_district(slug), who)
-    click.echo(f"{account.name} ({account.sourced_id}) now sees {slug}'s rostering console.")
 
 
 @cli.group("staff", help="Support staff: who sees every district's rostering. Staff are named "

@@ -1,4 +1,4 @@
-"""`al-roster district source`, `sync-now`, `nightly`, `worker`, `cron`: sources and jobs."""
+"""`al-roster sync-now`, `nightly`, `worker`, `cron`: jobs."""
 from __future__ import annotations
 
 import os
@@ -10,68 +10,12 @@ import click
 
 from .. import jobs
 from ..services import districts as district_service
-from ..services import sources
 from .base import cli, emit_json, state, with_roster
-from .districts import district
 
 #: The schedule ``al-roster cron`` hands ``rq cron``: shipped in the package.
 CRON_CONFIG = Path(__file__).resolve().parents[1] / "cron.py"
 #: What a worker builds when no host app is involved: the standalone app.
 STANDALONE_APP = "al_roster.extension:standalone_app"
-
-
-@district.command("source", help="Set where a district's OneRoster packages come from.")
-@click.argument("slug")
-@click.option("--csv-drop", "csv_drop", type=click.Path(file_okay=False),
-              help="Folder the district's zips arrive in (an SFTP drop).")
-@click.option("--settle-seconds", type=int, default=sources.DEFAULT_SETTLE_SECONDS,
-              show_default=True, help="A drop file unchanged this long is complete.")
-@click.option("--oneroster-api", "api_url",
-              help="The OneRoster REST server's https address (a public host, or one listed "
-                   "in AL_ROSTER_SOURCE_ALLOWED_HOSTS).")
-@click.option("--oneroster-version", type=click.Choice(["1.1", "1.2"]))
-@click.option("--client-id")
-@click.option("--client-secret-env",
-              help="NAME of the environment variable holding the client secret; it starts "
-                   "with AL_ROSTER_SOURCE_ (e.g. AL_ROSTER_SOURCE_SPRINGFIELD_SECRET).")
-@click.option("--token-url", help="OAuth 2 token endpoint (1.2), if not {url}/token.")
-@click.option("--none", "clear", is_flag=True, help="Remove the district's source.")
-@click.option("--json", "as_json", is_flag=True)
-@with_roster
-def district_source(slug, csv_drop, settle_seconds, api_url, oneroster_version, client_id,
-                    client_secret_env, token_url, clear, as_json) -> None:
-    target = district_service.get_district(slug)
-    chosen = [bool(csv_drop), bool(api_url), clear]
-    if sum(chosen) > 1:
-        raise click.UsageError("Choose one of --csv-drop, --oneroster-api and --none.")
-    if csv_drop:
-        sources.set_csv_drop(target, csv_drop, settle_seconds=settle_seconds)
-    elif api_url:
-        missing = [name for name, value in (("--oneroster-version", oneroster_version),
-                                            ("--client-id", client_id),
-                                            ("--client-secret-env", client_secret_env))
-                   if not value]
-        if missing:
-            raise click.UsageError(f"--oneroster-api also needs {', '.join(missing)}.")
-        sources.set_oneroster_api(target, api_url, oneroster_version, client_id,
-                                  client_secret_env, token_url=token_url)
-    elif clear:
-        sources.clear_source(target)
-    info = sources.describe_source(target)
-    if as_json:
-        emit_json(info)
-        return
-    click.echo(_describe(slug, info))
-
-
-def _describe(slug: str, info: dict) -> str:
-    if info["kind"] == sources.CSV_DROP:
-        return f"{slug}: CSV drop at {info['directory']}"
-    if info["kind"] == sources.ONEROSTER_API:
-        secret = "set" if info["secretSet"] else "NOT set in this environment"
-        return (f"{slug}: OneRoster {info['version']} API at {info['url']}, client id "
-                f"{info['client_id']}, secret from ${info['client_secret_env']} ({secret})")
-    return f"{slug}: no source"
 
 
 @cli.command("sync-now", help="Sync a district from its source now (queued when Redis is set).")

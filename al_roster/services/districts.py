@@ -1,13 +1,18 @@
 """Creating, changing, finding and describing districts.
 
 The rules for what a district's settings may hold, and who may change which, live here, so
-the console, its JSON twin and the command line apply the same ones. The ClassLink tenant id
-decides which district a ClassLink sign-in belongs to, so, like the plan, only staff set it.
-Names and contacts end up in mail headers: control characters are refused where they are
-entered, and contacts must be plain e-mail addresses.
+the console, its JSON twin and the command line apply the same ones: they parse what they
+were given into :class:`DistrictChanges` and call :func:`create_district` or
+:func:`update_district`, which check, save the settings, the source and the LTI
+registration in one transaction, all or nothing. The ClassLink tenant id decides which
+district a ClassLink sign-in belongs to, so, like the plan, the source (a server path or
+address the sync reads) and the LTI registration, only staff set it. Names and contacts end
+up in mail headers: control characters are refused where they are entered, and contacts
+must be plain e-mail addresses.
 """
 from __future__ import annotations
 
+import logging
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -15,15 +20,61 @@ from dataclasses import dataclass, fields
 import peewee
 
 from ..errors import AccessDenied, Conflict, DistrictNotFound, RosterError
+from ..logsafe import for_log
 from ..models import ROSTER_MODELS, District, SyncRun, database, present
+from ..models.base import write_transaction
 from ..models.district import PLANS, zone_or_none
 from ..sync.runner import SyncOptions, check_abandoned_runs
+from . import lti, sources
+
+log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 #: A plain address, as the mail we send can use it: no display name, no quoting.
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 #: Fields only staff may change, with how a refusal names them.
-STAFF_ONLY = {"plan": "plan", "classlink_tenant_id": "ClassLink tenant id"}
+STAFF_ONLY = {"plan": "plan", "classlink_tenant_id": "ClassLink tenant id",
+              "source": "source", "lti": "LTI registration"}
+
+
+@dataclass(frozen=True)
+class Editor:
+    """Who changes a district: support staff may change everything, a district's own
+    OneRoster administrator all but the staff-only settings. ``name`` goes in the log."""
+
+    staff: bool
+    name: str
+
+
+#: The operator's command line.
+OPERATOR = Editor(staff=True, name="command line")
+
+
+@dataclass(frozen=True)
+class SourceChange:
+    """Where the district's packages come from: ``kind`` none, csv_drop (``directory``) or
+    oneroster_api (``url``, ``version``, ``client_id``, ``client_secret_env``)."""
+
+    kind: str
+    directory: str = ""
+    settle_seconds: int = sources.DEFAULT_SETTLE_SECONDS
+    url: str = ""
+    version: str = ""
+    client_id: str = ""
+    client_secret_env: str = ""
+    token_url: str | None = None
+
+
+@dataclass(frozen=True)
+class LtiChange:
+    """The district's LTI 1.3 platform registration (added, or updated by issuer and client)."""
+
+    issuer: str
+    client_id: str
+    deployment_ids: tuple[str, ...]
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str
 
 
 @dataclass(frozen=True)
@@ -41,6 +92,8 @@ class DistrictChanges:
     hold_whole_runs: bool | None = None
     removal_grace_runs: int | None = None
     timezone: str | None = None
+    source: SourceChange | None = None
+    lti: LtiChange | None = None
 
 
 def get_district(slug: str) -> District:
@@ -54,28 +107,44 @@ def get_district(slug: str) -> District:
 def add_district(slug: str, name: str, *, classlink_tenant_id: str | None = None,
                  plan: str = "basic", rostering: bool = False,
                  deletion_threshold: float | None = None,
-                 contacts: str | None = None, timezone: str | None = None) -> District:
-    if District.select().where(District.slug == slug).exists():
-        raise RosterError(f"District '{slug}' already exists.")
-    check_plan(plan, rostering)
-    values = dict(slug=check_slug(slug), name=check_name(name),
-                  classlink_tenant_id=check_tenant_id(classlink_tenant_id, None),
-                  plan=plan, rostering_enabled=rostering, contacts=check_contacts(contacts))
-    if deletion_threshold is not None:
-        values["deletion_threshold"] = check_threshold(deletion_threshold)
-    if timezone:
-        values["timezone"] = check_timezone(timezone)
-    with _tenant_taken_is_a_conflict(values["classlink_tenant_id"]):
-        return District.create(**values)
+                 contacts: str | None = None) -> District:
+    """A new district, made by the operator (``al-roster district add``)."""
+    return create_district(slug, DistrictChanges(
+        name=name, classlink_tenant_id=classlink_tenant_id, plan=plan, rostering=rostering,
+        deletion_threshold=deletion_threshold, contacts=contacts), by=OPERATOR)
 
 
-def update_district(district: District, changes: DistrictChanges, *, staff: bool) -> District:
-    """Applies ``changes`` (all or, on any refusal, none of them) and saves the district.
+def create_district(slug: str, changes: DistrictChanges, *, by: Editor) -> District:
+    """Makes the district ``slug`` with ``changes`` (a name defaults to the slug), its source
+    and LTI registration included, all or nothing. Only staff create districts."""
+    if not by.staff:
+        raise AccessDenied("Only support staff can create districts.")
+    check_slug(slug)
+    with write_transaction():
+        if District.select().where(District.slug == slug).exists():
+            raise RosterError(f"District '{slug}' already exists.")
+        district = District(slug=slug, name=slug)
+        district = _apply(district, changes, by)
+    log.info("district %s created by %s", slug, for_log(by.name))
+    return district
 
-    Raises :class:`AccessDenied` when a non-staff caller changes a staff-only field,
+
+def update_district(district: District, changes: DistrictChanges, *, by: Editor) -> District:
+    """Applies ``changes`` (all or, on any refusal, none of them) and saves the district,
+    its source and its LTI registration.
+
+    Raises :class:`AccessDenied` when someone not staff changes a staff-only setting,
     :class:`Conflict` when the tenant id belongs to another district.
     """
-    if not staff:
+    with write_transaction():
+        district = _apply(district, changes, by)
+    log.info("district %s changed by %s: %s", district.slug, for_log(by.name),
+             ", ".join(f.name for f in fields(changes) if getattr(changes, f.name) is not None))
+    return district
+
+
+def _apply(district: District, changes: DistrictChanges, by: Editor) -> District:
+    if not by.staff:
         _refuse_staff_only(district, changes)
     plan = changes.plan or district.plan
     rostering = district.rostering_enabled if changes.rostering is None else changes.rostering
@@ -94,7 +163,30 @@ def update_district(district: District, changes: DistrictChanges, *, staff: bool
     _apply_guard_settings(district, changes)
     with _tenant_taken_is_a_conflict(district.classlink_tenant_id):
         district.save()
+    if changes.source is not None:
+        _set_source(district, changes.source)
+    if changes.lti is not None:
+        lti.register_platform(district, issuer=changes.lti.issuer,
+                              client_id=changes.lti.client_id,
+                              deployment_ids=list(changes.lti.deployment_ids),
+                              auth_login_url=changes.lti.auth_login_url,
+                              auth_token_url=changes.lti.auth_token_url,
+                              key_set_url=changes.lti.key_set_url)
     return district
+
+
+def _set_source(district: District, source: SourceChange) -> None:
+    if source.kind == sources.NONE:
+        sources.clear_source(district)
+    elif source.kind == sources.CSV_DROP:
+        if not source.directory:
+            raise RosterError("A CSV drop needs the folder the district's files arrive in.")
+        sources.set_csv_drop(district, source.directory, settle_seconds=source.settle_seconds)
+    elif source.kind == sources.ONEROSTER_API:
+        sources.set_oneroster_api(district, source.url, source.version, source.client_id,
+                                  source.client_secret_env, token_url=source.token_url)
+    else:
+        raise RosterError("The source is none, csv_drop or oneroster_api.")
 
 
 def _apply_guard_settings(district: District, changes: DistrictChanges) -> None:
@@ -128,10 +220,12 @@ def _refuse_staff_only(district: District, changes: DistrictChanges) -> None:
         if field.name not in STAFF_ONLY:
             continue
         wanted = getattr(changes, field.name)
-        current = getattr(district, field.name)
-        if wanted is not None and (wanted.strip() or None) != current:
-            raise AccessDenied(f"Only support staff can change a district's "
-                               f"{STAFF_ONLY[field.name]}.")
+        if wanted is None:
+            continue
+        if isinstance(wanted, str) and (wanted.strip() or None) == getattr(district, field.name):
+            continue  # the form sent the value it showed
+        raise AccessDenied(f"Only support staff can change a district's "
+                           f"{STAFF_ONLY[field.name]}.")
 
 
 def check_plan(plan: str, rostering: bool) -> None:
@@ -145,26 +239,6 @@ def check_threshold(value: float) -> float:
     if not 0 <= value <= 1:
         raise RosterError("The deletion threshold is a share between 0 and 1 (0.1 is 10%).")
     return value
-
-
-def guard_settings(data) -> dict:
-    """The guard settings of a console form or JSON body (scopeThreshold, updateThreshold,
-    holdWholeRuns, removalGraceRuns) as DistrictChanges fields; absent or "": unchanged."""
-    out: dict = {}
-    for key, field, kind in (("scopeThreshold", "scope_threshold", float),
-                             ("updateThreshold", "update_threshold", float),
-                             ("removalGraceRuns", "removal_grace_runs", int)):
-        value = data.get(key)
-        if value in (None, ""):
-            continue
-        try:
-            out[field] = kind(value)
-        except (TypeError, ValueError) as exc:
-            raise RosterError(f"{key} must be a number, not {str(value)[:20]!r}.") from exc
-    whole = data.get("holdWholeRuns")
-    if whole not in (None, ""):
-        out["hold_whole_runs"] = whole in (True, "on", "true", "1", 1)
-    return out
 
 
 def check_grace(runs: int) -> int:

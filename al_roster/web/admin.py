@@ -13,15 +13,15 @@ from flask_login import current_user
 
 from ..errors import AccessDenied, Conflict, Refused, RosterError
 from ..models import Account, District, RunIssue, SyncRun
-from ..models.base import write_transaction
 from ..models.runs import APPLIED, AWAITING_REVIEW, HELD, PARTIAL
-from ..services import access, diagnostics, lti, sources
+from ..services import access, diagnostics
 from ..services import districts as district_service
 from ..services.retention import approve_refusal, undo_refusal
 from ..services.run_review import CHANGE_KINDS, district_runs, review_data, run_changes, shown_of
 from ..settings import roster_state
 from ..sync.report import run_report
 from ..sync.review import approve_run, reject_run, undo_run
+from . import district_form
 from .blueprint import bp
 
 PAGE_SIZE = 50
@@ -167,100 +167,26 @@ def _act(run_id: int, action: str) -> SyncRun:
 
 def _save_district() -> District:
     """Creates or updates a district from the form or JSON: all of it, or nothing."""
-    with write_transaction():
-        return _save_district_fields()
-
-
-def _save_district_fields() -> District:
     viewer = _viewer()
-    staff = access.is_staff(viewer, _staff())
     data = (request.get_json(silent=True) if request.is_json else request.form) or {}
     slug = (data.get("slug") or "").strip()
     if not slug:
         raise Refused(400, "A district needs a slug (short name, e.g. springfield).")
     existing = District.get_or_none(District.slug == slug)
-    if existing is None and not staff:
-        raise Refused(403, "Only support staff can create districts.")
-    if (data.get("sourceKind") or data.get("ltiIssuer")) and not staff:
-        raise Refused(403, "Only support staff can set a district's source or its LTI "
-                            "registration.")
     if existing is not None:
-        _district(slug)
+        _district(slug)  # one the viewer may see
+    by = district_service.Editor(staff=access.is_staff(viewer, _staff()), name=_who())
     try:
-        changes = _district_changes(data)
+        changes = district_form.changes(data)
         if existing is None:
-            district = district_service.add_district(
-                slug, changes.name or slug, classlink_tenant_id=changes.classlink_tenant_id,
-                plan=changes.plan or "basic", rostering=bool(changes.rostering),
-                deletion_threshold=changes.deletion_threshold, contacts=changes.contacts,
-                timezone=changes.timezone)
-        else:
-            district = district_service.update_district(existing, changes, staff=staff)
-        _save_source(district, data)
-        _save_lti(district, data)
-        return district
+            return district_service.create_district(slug, changes, by=by)
+        return district_service.update_district(existing, changes, by=by)
     except AccessDenied as exc:
         raise Refused(403, exc.message) from exc
     except Conflict as exc:
         raise Refused(409, exc.message) from exc
     except RosterError as exc:
         raise Refused(400, exc.message) from exc
-
-
-def _district_changes(data) -> district_service.DistrictChanges:
-    def flag(name):
-        value = data.get(name)
-        return value in (True, "on", "true", "1", 1) if value is not None else None
-
-    def text(name):
-        value = data.get(name)
-        return None if value is None else str(value)
-
-    threshold = data.get("threshold")
-    try:
-        threshold = None if threshold in (None, "") else float(threshold)
-    except (TypeError, ValueError) as exc:
-        raise RosterError("The deletion threshold is a share between 0 and 1 (0.1 is 10%).") \
-            from exc
-    return district_service.DistrictChanges(
-        name=text("name"), classlink_tenant_id=text("classlinkTenantId"),
-        plan=text("plan") or None, rostering=flag("rostering"), deletion_threshold=threshold,
-        contacts=text("contacts"), timezone=text("timezone") or None,
-        **district_service.guard_settings(data))
-
-
-def _text(data, key: str) -> str:
-    return str(data.get(key) or "").strip()
-
-
-def _save_source(district: District, data) -> None:
-    """The district's OneRoster source, through the same rules as `al-roster district source`."""
-    kind = _text(data, "sourceKind")
-    if not kind:
-        return
-    if kind == "none":
-        sources.clear_source(district)
-    elif kind == "csv_drop":
-        if not _text(data, "csvDropDirectory"):
-            raise RosterError("A CSV drop needs the folder the district's files arrive in.")
-        sources.set_csv_drop(district, _text(data, "csvDropDirectory"))
-    elif kind == "oneroster_api":
-        sources.set_oneroster_api(district, _text(data, "apiUrl"),
-                                  _text(data, "apiVersion") or "1.1", _text(data, "apiClientId"),
-                                  _text(data, "apiClientSecretEnv"))
-    else:
-        raise RosterError("The source is none, csv_drop or oneroster_api.")
-
-
-def _save_lti(district: District, data) -> None:
-    """The district's LTI 1.3 registration, as `al-roster lti register` makes it."""
-    if not _text(data, "ltiIssuer"):
-        return
-    lti.register_platform(
-        district, issuer=_text(data, "ltiIssuer"), client_id=_text(data, "ltiClientId"),
-        deployment_ids=[d.strip() for d in _text(data, "ltiDeploymentIds").split(",") if d.strip()],
-        auth_login_url=_text(data, "ltiAuthLoginUrl"), auth_token_url=_text(data, "ltiAuthTokenUrl"),
-        key_set_url=_text(data, "ltiKeySetUrl"))
 
 
 # --- JSON ----------------------------------------------------------------------------------
