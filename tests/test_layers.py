@@ -13,7 +13,8 @@ higher one nor another unit of its own layer:
     sync                                the sync's own steps
     services, demo, schedule            the rules the app applies (they may call sync)
     web, jobs, api                      pages and JSON, RQ jobs, the host app's Python API
-    cli                                 the command line (it starts jobs and the demo)
+    cli, cron                           the command line (it starts jobs and the demo), the
+                                        schedule ``rq cron`` reads
     extension                           ALRoster(app): registers web and cli on an app
     al_roster                           the package's own __init__
 """
@@ -30,7 +31,7 @@ LAYERS = [
     {"sync"},
     {"services", "demo", "schedule"},
     {"web", "jobs", "api"},
-    {"cli"},
+    {"cli", "cron"},
     {"extension"},
     {""},  # al_roster/__init__.py
 ]

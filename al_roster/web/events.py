@@ -23,7 +23,7 @@ from ..models import District
 from ..services import access
 from ..services.roster_events import DEFAULT_LIMIT, events, oldest_id
 from ..settings import roster_state
-from . import bp
+from .blueprint import bp
 
 MIN_KEY_LENGTH = 32
 
