@@ -23,7 +23,7 @@ from flask_login import logout_user
 
 from ..errors import DatabaseUnavailable, RosterError
 from ..logsafe import for_log
-from . import bp
+from .blueprint import bp
 
 log = logging.getLogger(__name__)
 
