@@ -12,6 +12,10 @@ Call these inside the host app's application context (a request, a CLI command, 
     api.find_account("springfield", "t-1")
     api.events(after=cursor, limit=500)   # the change feed (ordered, kept 30 days)
 
+    class Assignment(peewee.Model):       # your own tables, beside the roster's
+        class Meta:
+            database = api.database
+
 Versioning: the names in ``__all__`` (and the fields of the types they return) keep working
 within a major version. A change that breaks them is made only in a new major version,
 announced in the README's "For host apps" section and in the release notes one minor
@@ -19,20 +23,30 @@ version ahead, with the old name deprecated (a DeprecationWarning) in between.
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from .models import Account, District, ImportedClass, RosterEvent
+from . import signals  # noqa: F401  (public: one blinker signal per event kind)
+from .models import Account, District, ImportedClass, RosterEvent, SyncRun
+from .models import database as _database
 from .models.classes import ACTIVE
+from .models.runs import AWAITING_REVIEW
 from .services import class_rosters
 from .services.class_import import ROSTER_FROM_SIS, ManagedBySis
 from .settings import from_environment, roster_state
 
 __all__ = [
-    "ManagedBySis", "Member", "Roster", "RosterClass", "account_of", "class_roster",
-    "classes_of", "events", "find_account", "is_managed_by_sis", "refuse_join_by_code",
-    "refuse_roster_change",
-    "settings_from_environment", "signals",
+    "DistrictSummary", "ManagedBySis", "Member", "Roster", "RosterClass", "RosterEvent",
+    "RunSummary",
+    "account_of", "class_roster", "classes_of", "csrf_token", "csrf_valid", "database",
+    "districts", "events", "find_account", "is_managed_by_sis", "refuse_join_by_code",
+    "refuse_roster_change", "settings_from_environment", "signals",
 ]
+
+#: The peewee database of the app in context (each app its own): bind your own peewee
+#: models to it (``class Meta: database = api.database``) to keep your tables in the same
+#: database; create them yourself (``api.database.create_tables([...], safe=True)``).
+database = _database
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,30 @@ class Roster:
     @property
     def title(self) -> str:
         return self.klass.title
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A sync run: ``status`` as in ``al-roster runs`` (applied, partial, held, rejected, ...)."""
+
+    id: int
+    status: str
+    started_at: dt.datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class DistrictSummary:
+    """A district: its roster copy's present records per entity, its last run, and the
+    newest run waiting for review (held, or applied with removals held), if any."""
+
+    slug: str
+    name: str
+    plan: str
+    rostering_enabled: bool
+    counts: dict
+    last_run: RunSummary | None
+    review_run: RunSummary | None
 
 
 def account_of(user) -> Account | None:
@@ -128,6 +166,33 @@ def refuse_roster_change(class_id: int) -> None:
         raise ManagedBySis(ROSTER_FROM_SIS)
 
 
+def districts() -> list[DistrictSummary]:
+    """Every district, by name (for an operator's dashboard, not for every visitor)."""
+    from .services.districts import roster_counts
+    summaries = []
+    for district in District.select().order_by(District.name):
+        runs = SyncRun.select().where(SyncRun.district == district).order_by(SyncRun.id.desc())
+        held = runs.where(SyncRun.status.in_(AWAITING_REVIEW))
+        summaries.append(DistrictSummary(
+            district.slug, district.name, district.plan, bool(district.rostering_enabled),
+            roster_counts(district), _run(runs.first()), _run(held.first())))
+    return summaries
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (templates also have ``csrf_token()``): put it in your
+    forms as ``csrf_token``, or send it as ``X-CSRF-Token``."""
+    from .web.csrf import csrf_token as token
+    return token()
+
+
+def csrf_valid() -> bool:
+    """True when the current request carries the session's CSRF token. The plugin checks
+    its own routes; call this in yours if they use the same token."""
+    from .web.csrf import token_sent
+    return token_sent()
+
+
 def events(after: int = 0, limit: int = 500, district: str | None = None) -> list[RosterEvent]:
     """The roster's change feed: the events with an id above the cursor ``after`` (0 for the
     oldest kept), oldest first, at most ``limit`` (1 to 1,000); only ``district``'s (a slug)
@@ -146,12 +211,6 @@ def events(after: int = 0, limit: int = 500, district: str | None = None) -> lis
     return feed(after=after, limit=limit, district_id=district_id)
 
 
-def signals():
-    """The module of blinker signals (one per event kind, sender the app, sent after commit)."""
-    from . import signals as roster_signals
-    return roster_signals
-
-
 def settings_from_environment() -> dict:
     """The AL_ROSTER_* settings named in the environment, typed as the app wants them."""
     return from_environment()
@@ -160,6 +219,12 @@ def settings_from_environment() -> dict:
 def _class(klass: ImportedClass, district: str, role: str | None = None) -> RosterClass:
     return RosterClass(klass.id, klass.sourced_id, klass.title,
                        klass.status or ACTIVE, district, role)
+
+
+def _run(run: SyncRun | None) -> RunSummary | None:
+    if run is None:
+        return None
+    return RunSummary(run.id, run.status, run.started_at, run.message or "")
 
 
 def _member(person: class_rosters.Person, role: str) -> Member:

@@ -89,7 +89,7 @@ def sign_in(client, who):
     with client.session_transaction() as session:
         session.clear()
         if who is not None:
-            session["_user_id"] = str(who.id)
+            session["_user_id"] = who.get_id()
             session["_fresh"] = True
             session[sessions.SESSION_KEY] = sessions.stamp(Account.get_by_id(who.id))
         session["al_roster_csrf"] = CSRF

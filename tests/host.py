@@ -99,7 +99,7 @@ def _bind_host_database(app: Flask) -> None:
 
 
 def _connect_receivers(app: Flask) -> None:
-    signals = api.signals()
+    signals = api.signals
     for name in ("class_imported", "member_added", "member_removed", "member_restored",
                  "class_renamed"):
         signal = getattr(signals, name, None)
@@ -107,10 +107,8 @@ def _connect_receivers(app: Flask) -> None:
             signal.connect(_mirror_class, app, weak=False)
 
 
-def _mirror_class(sender, **event) -> None:
-    class_id = event.get("class_id")
-    if not isinstance(class_id, int):
-        return
+def _mirror_class(sender, event, **extra) -> None:
+    class_id = event.imported_class_id
     roster = api.class_roster(class_id)
     (Course.insert(roster_class_id=class_id, title=roster.title, students=len(roster.students))
      .on_conflict(conflict_target=[Course.roster_class_id],

@@ -36,12 +36,17 @@ def _inject_token() -> dict:
     return {"csrf_token": csrf_token}
 
 
+def token_sent() -> bool:
+    """True when the request carries this session's token (form field or header)."""
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    expected = session.get(SESSION_KEY)
+    return bool(expected) and hmac.compare_digest(str(sent), expected)
+
+
 @bp.before_request
 def _check_token() -> None:
     if request.method in SAFE_METHODS or request.endpoint in _exempt_views:
         return
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
-    expected = session.get(SESSION_KEY)
-    if not expected or not hmac.compare_digest(str(sent), expected):
+    if not token_sent():
         abort(400, description="The form expired or did not come from this site. "
                                "Reload the page and try again.")
