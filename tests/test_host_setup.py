@@ -33,15 +33,19 @@ def queue_name(redis):  # noqa: F811
         redis.delete(key)
 
 
-def drop_district(folder: Path, slug: str = "north"):
+def drop_district(folder: Path, slug: str = "north", students: int = 4):
     district = add_district(slug, f"{slug.title()} District", plan="prime", rostering=True)
     drop = folder / f"{slug}-drop"
     drop.mkdir()
-    write_package(folder / "package", small_district(), zip_to=drop / "night.zip")
-    then = time.time() - 600
-    os.utime(drop / "night.zip", (then, then))
+    put_in_drop(folder, drop, small_district(students))
     sources.set_csv_drop(district, drop)
     return district
+
+
+def put_in_drop(folder: Path, drop: Path, files: dict, name: str = "night") -> None:
+    write_package(folder / f"package-{name}", files, zip_to=drop / f"{name}.zip")
+    then = time.time() - 600
+    os.utime(drop / f"{name}.zip", (then, then))
 
 
 def runs(district) -> list[SyncRun]:
@@ -110,7 +114,12 @@ def host_env(tmp_path: Path, queue_name: str) -> dict:
 
 
 def test_the_worker_command_runs_jobs_in_the_app_it_was_given(redis, queue_name, tmp_path):  # noqa: F811
-    from host import create_app
+    """``flask --app host:create_app al-roster worker``: a real rq worker builds the host
+    app, so the sync it runs reaches the receivers the host connected."""
+    from host import Course, create_app
+    from rosters import account_for
+
+    from al_roster.services.class_import import import_classes
     env = host_env(tmp_path, queue_name)
     app = create_app({"AL_ROSTER_DATABASE_URL": env["AL_ROSTER_DATABASE_URL"],
                       "AL_ROSTER_STORAGE_DIR": env["AL_ROSTER_STORAGE_DIR"],
@@ -119,7 +128,12 @@ def test_the_worker_command_runs_jobs_in_the_app_it_was_given(redis, queue_name,
     from al_roster.schema import upgrade
     upgrade(app.extensions["al_roster"].db)
     with app.app_context():
-        district = drop_district(tmp_path)
+        district = drop_district(tmp_path, students=12)
+        assert jobs.run_district_sync(district.id)["status"] == "applied"  # here, in-process
+        (algebra,) = import_classes(account_for(district, "tch-1", "teacher"), ["cls-1"])
+        assert Course.get(Course.roster_class_id == algebra.id).students == 12
+        drop = Path(district.source_config["directory"])
+        put_in_drop(tmp_path, drop, small_district(11), "second-night")  # Student12 leaves
         job = jobs.enqueue_sync(district.id)
     started = flask_roster(["worker", "--burst"], env)
     assert started.returncode == 0, started.stderr
@@ -129,6 +143,8 @@ def test_the_worker_command_runs_jobs_in_the_app_it_was_given(redis, queue_name,
     with app.app_context():
         assert job.return_value()["status"] == "applied"
         assert job.return_value()["database"] == jobs.database_fingerprint()
+        # The host's receiver ran in the worker: its own table follows the roster.
+        assert Course.get(Course.roster_class_id == algebra.id).students == 11
     database.close()
 
 
