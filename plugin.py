@@ -37,7 +37,8 @@ class Table(peewee.Model):
 class User(UserMixin, Table):
     name = peewee.TextField()
     role = peewee.CharField(max_length=32)
-    roster_account_id = peewee.IntegerField(unique=True)  # the plugin's documented link
+    #: The plugin's documented link to the roster account (column ``account_id``).
+    roster_account_id = peewee.IntegerField(unique=True, column_name="account_id")
 
     class Meta:
         table_name = "ref_user"
@@ -158,8 +159,18 @@ def member_changed(sender, event, **extra) -> None:
                   update={Seat.active: active, Seat.role: role}).execute())
 
 
+def district_purged(sender, district, account_ids, class_ids, **extra) -> None:
+    """A purged district leaves nothing here either: its users, courses and their work."""
+    tables_ready()
+    if class_ids:
+        Course.delete().where(Course.roster_class_id.in_(class_ids)).execute()  # cascades
+    if account_ids:
+        User.delete().where(User.roster_account_id.in_(account_ids)).execute()
+
+
 def connect_receivers(app: Flask) -> None:
     signals = api.signals
+    signals.district_purged.connect(district_purged, app, weak=False)
     signals.class_imported.connect(class_imported, app, weak=False)
     for name in ("class_archived", "class_restored", "class_renamed"):
         getattr(signals, name).connect(class_changed, app, weak=False)

@@ -71,8 +71,12 @@ def load_app() -> Flask:
                 raise
             _app = standalone_app()
         else:
-            obj = getattr(module, attr or "app")
-            _app = obj if isinstance(obj, Flask) else obj()
+            if attr:
+                obj = getattr(module, attr)
+                _app = obj if isinstance(obj, Flask) else obj()
+            else:  # a module alone, as `flask --app module` finds its app or factory
+                from flask.cli import find_best_app
+                _app = find_best_app(module)
     return _app
 
 

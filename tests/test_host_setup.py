@@ -98,9 +98,10 @@ def test_a_failed_nightly_is_queued_again_at_the_next_tick(redis, queue_name, tm
     database.close()
 
 
-def flask_roster(args: list[str], env: dict, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "host:create_app",
-                           "al-roster", *args], cwd=TESTS, env=env, capture_output=True,
+def flask_roster(args: list[str], env: dict, timeout: int = 120, *,
+                 app: str = "host:create_app", cwd: Path = TESTS) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", app,
+                           "al-roster", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -145,6 +146,30 @@ def test_the_worker_command_runs_jobs_in_the_app_it_was_given(redis, queue_name,
         assert job.return_value()["database"] == jobs.database_fingerprint()
         # The host's receiver ran in the worker: its own table follows the roster.
         assert Course.get(Course.roster_class_id == algebra.id).students == 11
+    database.close()
+
+
+def test_the_reference_apps_nightly_on_rq_keeps_its_own_tables(redis, queue_name, tmp_path):  # noqa: F811
+    """plugin.py's seats follow a sync a real worker ran (flask --app plugin:create_app)."""
+    from rosters import account_for
+
+    import plugin
+    from al_roster.services.class_import import import_classes
+    env = host_env(tmp_path, queue_name)
+    app = make_app(env["AL_ROSTER_DATABASE_URL"], tmp_path, AL_ROSTER_REDIS_URL=REDIS_URL,
+                   AL_ROSTER_QUEUE=queue_name)
+    with app.app_context():
+        district = drop_district(tmp_path, students=12)
+        assert jobs.run_district_sync(district.id)["status"] == "applied"
+        import_classes(account_for(district, "tch-1", "teacher"), ["cls-1"])
+        put_in_drop(tmp_path, Path(district.source_config["directory"]), small_district(11),
+                    "second-night")
+        jobs.enqueue_sync(district.id)
+    started = flask_roster(["worker", "--burst"], env, app="plugin:create_app", cwd=ROOT)
+    assert started.returncode == 0, started.stderr
+    with app.app_context():
+        seats = {s.user_sourced_id: s.active for s in plugin.Seat.select()}
+        assert seats["stu-12"] is False and seats["stu-11"] is True and seats["tch-1"] is True
     database.close()
 
 

@@ -167,15 +167,24 @@ def test_purge_deletes_every_trace_and_leaves_the_other_district_byte_for_byte(
 
     after = all_rows()
     for table, rows in after.items():
-        if table == "privacy_audit":
+        if table == "privacy_audit" or table.startswith("ref_"):
             continue
         assert not [r for r in rows if owner.owns(table, r)], table
         assert rows == expected[table], table  # everyone else's rows exactly as they were
+    # The reference app's own tables, told by district_purged: North's courses (and their
+    # seats and work) are gone, South's are as they were.
+    host_courses = {r["roster_class_id"]: r for r in after["ref_course"]}
+    assert not set(host_courses) & owner.classes
+    assert after["ref_course"] == [r for r in before["ref_course"]
+                                   if r["roster_class_id"] not in owner.classes]
+    kept = {r["id"] for r in after["ref_course"]}
+    assert after["ref_seat"] == [r for r in before["ref_seat"] if r["course_id"] in kept]
     assert {p: h for p, h in files_under(storage(app), tmp_path / "south-drop").items()} \
         == kept_files
     assert not [p for p in files_under(tmp_path / "north-drop", storage(app)) if p in north_files]
     # what it says it removed is what was there
-    removed = {t: len(before[t]) - len(after[t]) for t in before if t != "privacy_audit"}
+    removed = {t: len(before[t]) - len(after[t]) for t in before
+               if t != "privacy_audit" and not t.startswith("ref_")}  # the host's own
     assert {t: n for t, n in report["tables"].items() if n} == {t: n for t, n in removed.items() if n}
     assert report["tables"]["roster_users"] == 11 and report["tables"]["account"] == 2
     assert report["files"]["packages"] == 1 and report["files"]["dropFiles"] == 2
