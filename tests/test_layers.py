@@ -12,9 +12,10 @@ higher one nor another unit of its own layer:
     models, settings, signals, schema   the tables, the settings, the signals
     sync                                the sync's own steps
     services, demo, schedule            the rules the app applies (they may call sync)
-    web, jobs, api                      pages and JSON, RQ jobs, the host app's Python API
-    cli, cron                           the command line (it starts jobs and the demo), the
-                                        schedule ``rq cron`` reads
+    web, jobs                           pages and JSON, RQ jobs
+    cli, cron, api                      the command line (it starts jobs and the demo), the
+                                        schedule ``rq cron`` reads, the host app's Python API
+                                        (services, and the pages' CSRF token)
     extension                           ALRoster(app): registers web and cli on an app
     al_roster                           the package's own __init__
 """
@@ -30,8 +31,8 @@ LAYERS = [
     {"models", "settings", "signals", "schema"},
     {"sync"},
     {"services", "demo", "schedule"},
-    {"web", "jobs", "api"},
-    {"cli", "cron"},
+    {"web", "jobs"},
+    {"cli", "cron", "api"},
     {"extension"},
     {""},  # al_roster/__init__.py
 ]
