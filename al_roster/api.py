@@ -182,14 +182,14 @@ def districts() -> list[DistrictSummary]:
 def csrf_token() -> str:
     """The session's CSRF token (templates also have ``csrf_token()``): put it in your
     forms as ``csrf_token``, or send it as ``X-CSRF-Token``."""
-    from .web.csrf import csrf_token as token
+    from .services.csrf_tokens import csrf_token as token
     return token()
 
 
 def csrf_valid() -> bool:
     """True when the current request carries the session's CSRF token. The plugin checks
     its own routes; call this in yours if they use the same token."""
-    from .web.csrf import token_sent
+    from .services.csrf_tokens import token_sent
     return token_sent()
 
 

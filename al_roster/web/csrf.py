@@ -7,23 +7,13 @@ marked with :func:`exempt`.
 """
 from __future__ import annotations
 
-import hmac
-import secrets
+from flask import abort, request
 
-from flask import abort, request, session
-
+from ..services.csrf_tokens import SESSION_KEY, csrf_token, token_sent  # noqa: F401
 from .blueprint import bp
 
-SESSION_KEY = "al_roster_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _exempt_views: set[str] = set()
-
-
-def csrf_token() -> str:
-    token = session.get(SESSION_KEY)
-    if token is None:
-        token = session[SESSION_KEY] = secrets.token_urlsafe(32)
-    return token
 
 
 def exempt(view):
@@ -34,13 +24,6 @@ def exempt(view):
 @bp.app_context_processor
 def _inject_token() -> dict:
     return {"csrf_token": csrf_token}
-
-
-def token_sent() -> bool:
-    """True when the request carries this session's token (form field or header)."""
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
-    expected = session.get(SESSION_KEY)
-    return bool(expected) and hmac.compare_digest(str(sent), expected)
 
 
 @bp.before_request
