@@ -99,12 +99,10 @@ def _bind_host_database(app: Flask) -> None:
 
 
 def _connect_receivers(app: Flask) -> None:
-    signals = api.signals
-    for name in ("class_imported", "member_added", "member_removed", "member_restored",
-                 "class_renamed"):
-        signal = getattr(signals, name, None)
-        if signal is not None:
-            signal.connect(_mirror_class, app, weak=False)
+    for signal in (api.signals.class_imported, api.signals.class_renamed,
+                   api.signals.member_added, api.signals.member_removed,
+                   api.signals.member_restored):
+        signal.connect(_mirror_class, app, weak=False)
 
 
 def _mirror_class(sender, event, **extra) -> None:

@@ -105,3 +105,25 @@ def test_a_json_client_gets_the_csrf_token_and_class_ids_from_api_me(tmp_path):
         sent = client.post("/roster/api/import", json={"classes": []},
                            headers={"X-CSRF-Token": me["csrfToken"]})
         assert sent.status_code != 400, sent.get_data(as_text=True)
+
+
+def test_a_host_hook_that_returns_no_user_refuses_the_sign_in(tmp_path):
+    from security.attack import dev_sign_in
+
+    from al_roster.models import database
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(SECRET_KEY="x", TESTING=True, AL_ROSTER_DEV_LOGIN=True)
+    LoginManager(app).user_loader(lambda user_id: None)
+    seen = []
+    ALRoster(app, user_for_account=lambda account: seen.append(account.sourced_id))
+    upgrade(app.extensions["al_roster"].db)
+    with app.app_context():
+        district = District.create(slug="d", name="D", plan="prime", rostering_enabled=True)
+        roster_person(district, "teacher", "tch-1")
+        client = app.test_client()
+        answer = dev_sign_in(client, "d", "tch-1")
+        assert answer.status_code == 403 and "did not accept your sign-in" in answer.get_data(
+            as_text=True)
+        assert seen == ["tch-1"]  # asked once, with the account
+        assert client.get("/roster/api/me").status_code == 401  # nobody signed in
+    database.close()
