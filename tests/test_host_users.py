@@ -162,3 +162,21 @@ def test_a_host_user_with_no_roster_account_gets_refusals_not_errors(site):
     assert client.get("/roster/classes").status_code == 403
     assert client.get("/roster/admin/").status_code == 403
     assert "Local Only" in client.get("/").get_data(as_text=True)
+
+
+def test_staff_is_decided_by_the_linked_account_or_the_hosts_hook(site):
+    from al_roster.services.access import StaffPolicy, permitted_districts
+    browser = sso(site, "1001")  # Ada, a teacher: no console
+    assert browser.get(site.base + "/roster/admin/", timeout=10).status_code == 403
+    ada = Account.get(sourced_id="t-ada")
+    Account.update(is_staff=True).where(Account.id == ada.id).execute()  # al-roster staff grant
+    try:
+        assert browser.get(site.base + "/roster/api/admin/districts/south/runs",
+                           timeout=10).status_code == 200
+    finally:
+        Account.update(is_staff=False).where(Account.id == ada.id).execute()
+    user = User.get(User.roster_account_id == ada.id)
+    hooked = StaffPolicy(hook=lambda u: isinstance(u, User) and u.name == "Ada Lovelace",
+                         account_of=api.account_of)
+    assert hooked.is_staff(user) and len(permitted_districts(user, hooked)) == 4
+    assert permitted_districts(user, StaffPolicy(account_of=api.account_of)) == []
