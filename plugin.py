@@ -117,44 +117,51 @@ def load_user(user_id: str) -> User | None:
 
 # -- the receivers: the roster's changes, mirrored into the app's tables ---------------------
 
-def _course(event) -> Course | None:
+def _course(event) -> int | None:
+    """The app's Course id for the event's class (made on first sight, then remembered: a
+    night's thousands of member events cost one statement each)."""
     if event.imported_class_id is None:
         return None
-    title = (event.payload or {}).get("title") or event.class_sourced_id or "Class"
-    (Course.insert(roster_class_id=event.imported_class_id, district_id=event.district_id,
-                   title=title).on_conflict_ignore().execute())
-    return Course.get(Course.roster_class_id == event.imported_class_id)
+    known = current_app.extensions["reference_app"].setdefault("courses", {})
+    if event.imported_class_id not in known:
+        title = (event.payload or {}).get("title") or event.class_sourced_id or "Class"
+        (Course.insert(roster_class_id=event.imported_class_id, district_id=event.district_id,
+                       title=title).on_conflict_ignore().execute())
+        known[event.imported_class_id] = Course.get(
+            Course.roster_class_id == event.imported_class_id).id
+    return known[event.imported_class_id]
 
 
 def class_imported(sender, event, **extra) -> None:
     tables_ready()
-    course = _course(event)
-    if course is not None and not Assignment.select().where(Assignment.course == course).exists():
-        Assignment.create(course=course, title=FIRST_ASSIGNMENT)
+    course_id = _course(event)
+    if course_id is not None and not Assignment.select().where(
+            Assignment.course == course_id).exists():
+        Assignment.create(course=course_id, title=FIRST_ASSIGNMENT)
 
 
 def class_changed(sender, event, **extra) -> None:
     tables_ready()
-    course = _course(event)
-    if course is None:
+    course_id = _course(event)
+    if course_id is None:
         return
     after = (event.payload or {}).get("after") or {}
     changes = {"class_archived": {Course.archived: True},
                "class_restored": {Course.archived: False},
-               "class_renamed": {Course.title: after.get("title") or course.title}}
-    Course.update(changes[event.kind]).where(Course.id == course.id).execute()
+               "class_renamed": {Course.title: after.get("title") or Course.title}}
+    Course.update(changes[event.kind]).where(Course.id == course_id).execute()
 
 
 def member_changed(sender, event, **extra) -> None:
     """A member added or restored takes (back) their seat; one removed leaves it, and their
     work stays, hidden, for when they come back."""
     tables_ready()
-    course = _course(event)
-    if course is None or not event.user_sourced_id:
+    course_id = _course(event)
+    if course_id is None or not event.user_sourced_id:
         return
     active = event.kind != "member_removed"
     role = (event.payload or {}).get("role") or "student"
-    (Seat.insert(course=course, user_sourced_id=event.user_sourced_id, role=role, active=active)
+    (Seat.insert(course=course_id, user_sourced_id=event.user_sourced_id, role=role, active=active)
      .on_conflict(conflict_target=[Seat.course, Seat.user_sourced_id],
                   update={Seat.active: active, Seat.role: role}).execute())
 
@@ -162,6 +169,7 @@ def member_changed(sender, event, **extra) -> None:
 def district_purged(sender, district, account_ids, class_ids, **extra) -> None:
     """A purged district leaves nothing here either: its users, courses and their work."""
     tables_ready()
+    current_app.extensions["reference_app"].pop("courses", None)
     if class_ids:
         Course.delete().where(Course.roster_class_id.in_(class_ids)).execute()  # cascades
     if account_ids:
