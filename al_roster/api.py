@@ -36,12 +36,16 @@ from .services.class_import import ROSTER_FROM_SIS, ManagedBySis
 from .settings import from_environment, roster_state
 
 __all__ = [
-    "DistrictSummary", "ManagedBySis", "Member", "Roster", "RosterClass", "RosterEvent",
+    "Account", "DistrictSummary", "ManagedBySis", "Member", "Roster", "RosterClass", "RosterEvent",
     "RunSummary",
     "account_of", "class_roster", "classes_of", "csrf_token", "csrf_valid", "database",
     "districts", "events", "find_account", "is_managed_by_sis", "refuse_join_by_code",
     "refuse_roster_change", "settings_from_environment", "signals",
 ]
+
+#: ``Account`` (what the sign-in hook receives and these functions return) is public in
+#: these fields only: ``id``, ``sourced_id``, ``role``, ``name``, ``given_name``,
+#: ``family_name``, ``email``, ``username``, ``district.slug``, ``created_at``.
 
 #: The peewee database of the app in context (each app its own): bind your own peewee
 #: models to it (``class Meta: database = api.database``) to keep your tables in the same
