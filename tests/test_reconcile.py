@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import pytest
 from packages import write_package
@@ -15,6 +16,7 @@ from rosters import account_for, school
 
 from al_roster.demo.generator import generate_delta, generate_district
 from al_roster.models import Account, Enrollment, ImportedClass, Membership, RosterClass, SyncRun
+from al_roster.models.district import DEFAULT_TIMEZONE
 from al_roster.models.runs import RUNNING
 from al_roster.services.class_import import import_classes
 from al_roster.services.class_rosters import rosters_of
@@ -23,7 +25,8 @@ from al_roster.sync.reconcile import reconcile_imported_classes
 from al_roster.sync.review import undo_run
 from al_roster.sync.runner import sync_package
 
-TODAY = dt.date.today()
+#: The districts' day (they keep the default time zone), whatever the server's date.
+TODAY = dt.datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
 ACTIVE, REMOVED = "active", "removed"
 
 
