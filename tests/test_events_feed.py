@@ -69,7 +69,7 @@ def test_the_http_feed_for_staff_a_host_key_and_a_districts_own_admin(north, app
     monkeypatch.setenv("AL_ROSTER_EVENTS_KEY", KEY)
     bearer = {"Authorization": f"Bearer {KEY}"}
     answer = client.get("/roster/api/events?after=0&limit=4", headers=bearer)
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     body = answer.get_json()
     assert [e["id"] for e in body["events"]] == everything[:4]
     assert body["next"] == everything[3] and body["oldest"] == everything[0]
