@@ -104,7 +104,7 @@ def test_a_killed_sync_frees_its_lock_within_seconds_on_postgres(pg_url, tmp_pat
         time.sleep(0.1)
 
 
-def test_the_lock_switches_the_dead_client_check_off_when_released(pg_url, tmp_path):
+def test_the_lock_gives_the_dead_client_check_back_when_released(pg_url, tmp_path):
     from playhouse.db_url import connect
     db = connect(pg_url)
     lock = DistrictLock(db, 4243, tmp_path)

@@ -25,17 +25,21 @@ CLIENT_CHECK_INTERVAL = "1s"
 CLIENT_CHECK_SINCE = 140000
 
 
-def watch_for_a_dead_client(db: peewee.Database, interval: str = CLIENT_CHECK_INTERVAL) -> bool:
+def watch_for_a_dead_client(db: peewee.Database, interval: str | None = CLIENT_CHECK_INTERVAL
+                            ) -> bool:
     """Asks the PostgreSQL server to end this connection's statement soon after its client
-    dies (``"0"`` switches it off again); returns whether the server can. Older servers
-    and platforms without the check are left as they are."""
+    dies (``interval`` None: back to the server's own setting); returns whether the server
+    can. Older servers and platforms without the check are left as they are."""
     version = int(db.execute_sql("SHOW server_version_num").fetchone()[0])
     if version < CLIENT_CHECK_SINCE:
         return False
     try:
         with db.atomic():  # a savepoint inside a transaction: a refusal spoils nothing
-            db.execute_sql("SELECT set_config('client_connection_check_interval', %s, false)",
-                           [interval])
+            if interval is None:
+                db.execute_sql("RESET client_connection_check_interval")
+            else:
+                db.execute_sql("SELECT set_config('client_connection_check_interval', %s, "
+                               "false)", [interval])
     except peewee.DatabaseError:  # a platform without the check
         return False
     return True
@@ -53,6 +57,8 @@ class DistrictLock:
             self.held = bool(self.db.execute_sql(
                 "SELECT pg_try_advisory_lock(%s, %s)",
                 [LOCK_NAMESPACE, self.district_id]).fetchone()[0])
+            if not self.held:
+                watch_for_a_dead_client(self.db, None)
             return self.held
         self.lock_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_dir / f"district-{self.district_id}.lock", os.O_RDWR | os.O_CREAT)
@@ -70,7 +76,7 @@ class DistrictLock:
         if is_postgres(self.db):
             self.db.execute_sql("SELECT pg_advisory_unlock(%s, %s)",
                                 [LOCK_NAMESPACE, self.district_id])
-            watch_for_a_dead_client(self.db, "0")
+            watch_for_a_dead_client(self.db, None)
         elif self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
