@@ -2,20 +2,18 @@
 receiver that records each signal with whether its event was committed when it came."""
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 from contextlib import contextmanager
 
 from packages import write_package
 from rosters import account_for, school
+from test_reconcile import TODAY
 
 from al_roster.models import RosterEvent
 from al_roster.services.class_import import import_classes
 from al_roster.services.districts import add_district
 from al_roster.signals import EVENT_SIGNALS
 from al_roster.sync.runner import sync_package
-
-TODAY = dt.date.today()
 
 
 def north_school(app, tmp_path, *, imported=True):

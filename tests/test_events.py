@@ -3,6 +3,7 @@ each event's signal reaches a connected receiver once, after the commit (SQLite 
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import pytest
@@ -186,7 +187,7 @@ def test_a_changed_sourced_id_writes_account_relinked(north, app, db_url):
 def test_placing_a_student_at_sign_in_writes_member_events(north, app, db_url):
     district, sync = north
     files = school(TODAY)
-    later = TODAY.replace(year=TODAY.year + 1)
+    later = TODAY + dt.timedelta(days=365)
     enrol("cls-alg1", "stu-7", beginDate=later.isoformat())(files)
     sync(files)  # not begun: not added by the night
     account = account_for(district, "stu-7", "student")
