@@ -257,3 +257,4 @@ def test_a_run_with_its_removals_held_writes_what_applied_and_the_rest_on_approv
                             ("run_applied", None, None,
                              {"status": "applied", "part": "held", "counts": counts})]
     assert received.kinds() == ["member_removed", "run_applied"]
+    assert {e.run_id for e in RosterEvent.select().where(RosterEvent.id > cursor)} == {run.id}

@@ -53,6 +53,8 @@ class Recording:
     """The events one publishing transaction has staged."""
 
     request_id: str
+    #: The run its events are of, where a statement names none (the held part of a run).
+    run_id: int | None = None
     staged: bool = False
     written: tuple[int, int] | None = None
 
@@ -70,16 +72,18 @@ def recording() -> Recording | None:
 
 
 @contextmanager
-def publishing(db: peewee.Database | None = None) -> Iterator[Recording]:
+def publishing(db: peewee.Database | None = None, *,
+               run_id: int | None = None) -> Iterator[Recording]:
     """A write transaction whose staged events are written just before it commits and
-    announced after. Nested in another, it is a savepoint of the outer one, which writes."""
+    announced after; ``run_id``: the run they are of, where a statement names none. Nested
+    in another, it is a savepoint of the outer one, which writes."""
     db = db or database.obj
     outer = recording()
     if outer is not None:
         with db.atomic():
             yield outer
         return
-    current = _local.recording = Recording(uuid.uuid4().hex)
+    current = _local.recording = Recording(uuid.uuid4().hex, run_id)
     try:
         with write_transaction(db):
             yield current
@@ -180,9 +184,10 @@ def _write_staged(db: peewee.Database, current: Recording) -> tuple[int, int] | 
         db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", list(EVENT_LOCK))
     first = db.execute_sql(f'SELECT COALESCE(MAX(id), 0) FROM "{T_EVENT}"').fetchone()[0]
     columns = ", ".join(COLUMNS)
+    staged = columns.replace("run_id", f"COALESCE(run_id, CAST({p} AS INTEGER))")
     written = db.execute_sql(
-        f'INSERT INTO "{T_EVENT}" ({columns}, request_id, at) SELECT {columns}, {p}, {p} '
-        f'FROM "{STAGE}" ORDER BY seq', [current.request_id, utcnow()]).rowcount
+        f'INSERT INTO "{T_EVENT}" ({columns}, request_id, at) SELECT {staged}, {p}, {p} '
+        f'FROM "{STAGE}" ORDER BY seq', [current.run_id, current.request_id, utcnow()]).rowcount
     db.execute_sql(f'DELETE FROM "{STAGE}"')
     if not written:
         return None

@@ -98,7 +98,7 @@ def _approve_held_part(run: SyncRun, options: SyncOptions, by: str | None) -> Sy
     if not lock.try_acquire():
         raise RunStateError("A sync of this district is running; approve this run when it "
                             "has finished.")
-    with lock, publishing(db):
+    with lock, publishing(db, run_id=run.id):
         done = apply_held(db, run.district_id, run.id)
         derive_user_roles(db, run.district_id, run.id)
         reconciled = reconcile_imported_classes(db, run.district_id, None)
