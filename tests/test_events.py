@@ -258,3 +258,21 @@ def test_a_run_with_its_removals_held_writes_what_applied_and_the_rest_on_approv
                              {"status": "applied", "part": "held", "counts": counts})]
     assert received.kinds() == ["member_removed", "run_applied"]
     assert {e.run_id for e in RosterEvent.select().where(RosterEvent.id > cursor)} == {run.id}
+
+
+def test_a_failure_announcing_committed_events_does_not_fail_the_sync(north, app, db_url,
+                                                                      monkeypatch, caplog):
+    district, sync = north
+    files = school(TODAY)
+    enrol("cls-alg1", "stu-9")(files)
+
+    def database_gone(first, last):
+        raise RuntimeError("connection lost after the commit")
+
+    monkeypatch.setattr("al_roster.sync.events._announcers", [database_gone])
+    cursor = last_id()
+    with caplog.at_level(logging.ERROR):
+        run = sync(files)
+    assert run.status == "applied"
+    assert [k for k, *_ in feed(cursor)] == ["member_added", "run_applied"]
+    assert "committed but not announced" in caplog.text

@@ -17,9 +17,12 @@ the transaction changes is already locked, so it cannot deadlock with them, and 
 for one insert and the commit.
 
 Outside :func:`publishing` nothing is staged (reconciling by hand, a test's own transaction).
+A publishing block opened inside a caller's own transaction writes its events with that
+transaction, but announces them when the block ends, before the caller commits.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +46,7 @@ COLUMNS = ("kind", "district_id", "imported_class_id", "class_sourced_id", "user
 EVENT_LOCK = (LOCK_NAMESPACE + 1, 0)
 PAGE = 1_000
 
+log = logging.getLogger(__name__)
 _local = threading.local()
 #: Called after each commit with the (first, last) ids it wrote; see :func:`on_commit`.
 _announcers: list[Callable[[int, int], None]] = []
@@ -90,9 +94,13 @@ def publishing(db: peewee.Database | None = None, *,
             current.written = _write_staged(db, current)
     finally:
         _local.recording = None
-    if current.written is not None:
-        for announce in list(_announcers):
+    if current.written is None:
+        return
+    for announce in list(_announcers):
+        try:
             announce(*current.written)
+        except Exception:  # committed: nothing said afterwards may undo or fail the change
+            log.exception("events %s-%s were committed but not announced", *current.written)
 
 
 def stage(db: peewee.Database, select_sql: str, params: Sequence = ()) -> None:
