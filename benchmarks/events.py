@@ -1,5 +1,5 @@
 """A nightly sync that changes 10,000 memberships of imported classes, timed with the roster
-events it writes (PostgreSQL).
+events it writes (PostgreSQL, or SQLite with ``--database sqlite``).
 
 A generated district (every class imported, rosters filled by one reconciliation), then the
 night's bulk file: the same district with 5,000 student enrollments dropped and 5,000 added
@@ -59,6 +59,17 @@ def _move_students(path: Path, half: int) -> None:
         writer.writerows(added)
 
 
+class SqliteDatabase:
+    """A SQLite file of its own for one round."""
+
+    def __init__(self, round_: int):
+        self.folder = tempfile.mkdtemp(prefix="bench-events-db-")
+        self.url = f"sqlite:///{self.folder}/round-{round_}.sqlite3"
+
+    def drop(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 class Database:
     """A PostgreSQL database of its own for one round."""
 
@@ -83,30 +94,33 @@ class Database:
 
 def import_everything(db, district, today: dt.date) -> dict:
     """Every class imported with its teachers, rosters filled by one reconciliation."""
+    from al_roster.models.district import utcnow
     from al_roster.sync import reconcile
+    p, now = db.param, utcnow()
     with db.atomic():
         db.execute_sql(
             'INSERT INTO "imported_class" (district_id, sourced_id, title, status, created_at) '
-            "SELECT district_id, sourced_id, title, 'active', now() FROM roster_classes "
-            "WHERE district_id = %s", [district.id])
+            f"SELECT district_id, sourced_id, title, 'active', {p} FROM roster_classes "
+            f"WHERE district_id = {p}", [now, district.id])
         db.execute_sql(
             'INSERT INTO "membership" (imported_class_id, district_id, user_sourced_id, role, '
-            "added_at) SELECT ic.id, ic.district_id, e.user_sourced_id, 'teacher', now() "
+            f"added_at) SELECT ic.id, ic.district_id, e.user_sourced_id, 'teacher', {p} "
             'FROM "imported_class" ic JOIN roster_enrollments e ON e.district_id = ic.district_id '
             "AND e.class_sourced_id = ic.sourced_id AND e.role = 'teacher' "
-            "WHERE ic.district_id = %s ON CONFLICT DO NOTHING", [district.id])
+            f"WHERE ic.district_id = {p} ON CONFLICT DO NOTHING", [now, district.id])
         counts = reconcile.reconcile_imported_classes(db, district.id, None, today=today)
     db.execute_sql("ANALYZE")  # autovacuum would have, between the day's imports and the night
     return counts
 
 
-def one_round(round_: int, base: Path, night: Path, today: dt.date) -> dict:
+def one_round(round_: int, base: Path, night: Path, today: dt.date, kind: str) -> dict:
     from flask import Flask
 
     from al_roster import ALRoster, schema
     from al_roster.models import District
     from al_roster.sync import runner
-    database, timer = Database(round_), EventTimer.shared()
+    database = (SqliteDatabase if kind == "sqlite" else Database)(round_)
+    timer = EventTimer.shared()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-events-") as storage:
             # The plugin alone: a host app's receivers (the reference app's mirror tables)
@@ -169,10 +183,9 @@ class EventTimer:
 
 
 def _events_of(db, run_id: int) -> int | None:
-    exists = db.execute_sql("SELECT to_regclass('roster_event')").fetchone()[0]
-    if exists is None:
+    if "roster_event" not in db.get_tables():
         return None  # a tree from before roster events
-    return db.execute_sql("SELECT COUNT(*) FROM roster_event WHERE run_id = %s",
+    return db.execute_sql(f"SELECT COUNT(*) FROM roster_event WHERE run_id = {db.param}",
                           [run_id]).fetchone()[0]
 
 
@@ -181,6 +194,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=100_000)
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--tree", type=Path, default=HERE.parent,
                         help="the source tree whose al_roster to time")
     args = parser.parse_args()
@@ -190,7 +204,7 @@ def main() -> None:
     import al_roster
     print(f"tree: {Path(al_roster.__file__).parent.parent.name}", flush=True)
     for round_ in range(1, args.rounds + 1):
-        print(json.dumps(one_round(round_, base, night, today)), flush=True)
+        print(json.dumps(one_round(round_, base, night, today, args.database)), flush=True)
 
 
 if __name__ == "__main__":
