@@ -150,6 +150,20 @@ def test_a_first_sign_in_writes_account_created(north, app, db_url):
     assert received.items == [("account_created", last_id(), True, account.id)]
 
 
+def test_making_a_roster_person_a_district_admin_writes_account_created(north, app, db_url):
+    """grant-admin may create the account of someone who never signed in: the host hears of
+    it as of any new account, and granting again writes nothing."""
+    from al_roster.services.access import grant_district_admin
+    district, _ = north
+    cursor = last_id()
+    with receiving(app, db_url) as received:
+        account = grant_district_admin(district, "aid-1")
+        grant_district_admin(district, "aid-1")
+    assert account.district_admin
+    assert feed(cursor) == [("account_created", None, "aid-1", {"via": "grant-admin"})]
+    assert received.items == [("account_created", last_id(), True, account.id)]
+
+
 def test_account_created_still_carries_via(north, app):
     district, _ = north
     from al_roster.signals import account_created

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from peewee import fn
 
 from ..errors import AccessDenied, ConfigurationError, RosterError
-from ..models import Account, District, RosterUser, present
+from ..models import Account, District, RosterUser, database, present
 from ..models.district import utcnow
+from ..sync.change_events import stage_account_created
+from ..sync.events import publishing
 
 ADMIN_ROLES = frozenset({"administrator"})
 
@@ -158,9 +160,10 @@ def grant_district_admin(district: District, who: str) -> Account:
             raise RosterError(f"{len(matches)} accounts of {district.slug} have the e-mail "
                               f"'{who}'. Name the person by sourcedId instead.")
         account = matches[0] if matches else None
-    if account is None:
-        account = _account_of_roster_person(district, who)
-    Account.update(district_admin=True).where(Account.id == account.id).execute()
+    with publishing():  # a new account is announced (account_created) once committed
+        if account is None:
+            account = _account_of_roster_person(district, who)
+        Account.update(district_admin=True).where(Account.id == account.id).execute()
     account.district_admin = True
     return account
 
@@ -172,8 +175,12 @@ def _account_of_roster_person(district: District, sourced_id: str) -> Account:
     if person is None:
         raise RosterError(f"No account or roster person '{sourced_id}' in {district.slug}. Name "
                           "them by their OneRoster sourcedId.")
-    (Account.insert(district=district, sourced_id=person.sourced_id, role="administrator",
-                    given_name=person.given_name, family_name=person.family_name,
-                    email=person.email, username=person.username, created_at=utcnow())
-     .on_conflict_ignore().execute())
-    return Account.get((Account.district == district) & (Account.sourced_id == sourced_id))
+    inserted = (Account.insert(district=district, sourced_id=person.sourced_id,
+                               role="administrator", given_name=person.given_name,
+                               family_name=person.family_name, email=person.email,
+                               username=person.username, created_at=utcnow())
+                .on_conflict_ignore().as_rowcount().execute())
+    account = Account.get((Account.district == district) & (Account.sourced_id == sourced_id))
+    if inserted == 1:
+        stage_account_created(database.obj, account, "grant-admin")
+    return account
