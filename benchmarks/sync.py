@@ -191,6 +191,8 @@ def bench_school_missing(size: int, kind: str) -> dict:
         url = fresh_database(kind, Path(tmp))
         first = run_child(url, tmp, base)
         night = run_child(url, tmp, missing)
+        if kind != "sqlite":
+            drop_postgres_database(url.rsplit("/", 1)[1])
     return {"students": size, "database": kind, "first_s": first["seconds"],
             "school_missing_s": night["seconds"], "status": night["status"],
             "message": night["message"][:300]}
@@ -286,6 +288,15 @@ def create_postgres_database(name: str) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
 
 
+def drop_postgres_database(name: str) -> None:
+    import psycopg2
+    admin = psycopg2.connect(PG_ADMIN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
 def fresh_database(kind: str, tmp: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -312,6 +323,7 @@ def bench(size: int, kind: str) -> dict:
             floor, indexed = floor_sqlite(base), floor_sqlite(base, indexed=True)
         else:
             floor, indexed = floor_postgres(base, url), floor_postgres(base, url, indexed=True)
+            drop_postgres_database(url.rsplit("/", 1)[1])
     full = runs["full"]["seconds"]
     return {"students": size, "database": kind, "rows": rows,
             **{f"{night}_s": runs[night]["seconds"] for night in NIGHTS},
