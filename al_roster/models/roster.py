@@ -16,11 +16,17 @@ from .base import BaseModel
 
 FIELD_TYPES = {"bool": peewee.BooleanField, "date": peewee.DateField}
 
-#: Extra indexes beyond (district_id, sourced_id), for the lookups launches and imports make.
+#: Extra indexes beyond (district_id, sourced_id), for the lookups launches and imports make,
+#: for the nightly reconciliation's (the rows a run changed, the enrollments beginning or
+#: ending on a day) and for the per-school guard's count of present enrollments by school and
+#: class (read from the index alone).
 LOOKUP_INDEXES = {
-    "enrollments": (("district_id", "class_sourced_id"), ("district_id", "user_sourced_id")),
+    "enrollments": (("district_id", "class_sourced_id"), ("district_id", "user_sourced_id"),
+                    ("district_id", "last_run_id"), ("district_id", "begin_date"),
+                    ("district_id", "end_date"),
+                    ("district_id", "school_sourced_id", "class_sourced_id", "removed_run_id")),
     "roles": (("district_id", "user_sourced_id"),),
-    "users": (("district_id", "username"),),
+    "users": (("district_id", "username"), ("district_id", "last_run_id")),
 }
 
 

@@ -42,7 +42,7 @@ def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
         if plan.deleted:
             _remove(db, stage, entity, run_id, _held(run_id, entity, "held_removal", kinds))
         if plan.created + plan.deleted > max(10_000, plan.present_before // 10):
-            analyze(db, roster_table(entity))
+            analyze(db, roster_table(entity), sqlite_too=True)
 
 
 def _held(run_id: int, entity: Entity, kind: str, kinds: set[str]):

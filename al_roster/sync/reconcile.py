@@ -124,14 +124,17 @@ def _collect_people(db, district_id: int, run_id: int, since: dt.date, today: dt
     db.execute_sql(f'DROP TABLE IF EXISTS "{PEOPLE}"')
     db.execute_sql(f'CREATE TEMPORARY TABLE "{PEOPLE}" (sourced_id TEXT PRIMARY KEY)')
     first, last = since.isoformat(), today.isoformat()
+    # One index-backed look each (a run's rows, one day's starts, one day's ends), not an
+    # OR that reads every enrollment of the district.
+    enrolled = f'SELECT e.user_sourced_id FROM "{T_ENROL}" e WHERE e.district_id = {p} AND '
     db.execute_sql(
-        f'INSERT INTO "{PEOPLE}" (sourced_id) SELECT e.user_sourced_id FROM "{T_ENROL}" e '
-        f"WHERE e.district_id = {p} AND (e.last_run_id = {p} "
-        f"OR (e.begin_date > {p} AND e.begin_date <= {p}) "
-        f"OR (e.end_date >= {p} AND e.end_date < {p})) "
+        f'INSERT INTO "{PEOPLE}" (sourced_id) {enrolled}e.last_run_id = {p} '
+        f"UNION {enrolled}e.begin_date > {p} AND e.begin_date <= {p} "
+        f"UNION {enrolled}e.end_date >= {p} AND e.end_date < {p} "
         f'UNION SELECT u.sourced_id FROM "{T_USER}" u WHERE u.district_id = {p} '
         f"AND u.last_run_id = {p}",
-        [district_id, run_id, first, last, first, last, district_id, run_id])
+        [district_id, run_id, district_id, first, last, district_id, first, last,
+         district_id, run_id])
     if is_postgres(db):
         db.execute_sql(f'ANALYZE "{PEOPLE}"')  # usually a few rows: let the planner know
 
