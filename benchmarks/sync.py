@@ -221,9 +221,11 @@ def _floor_tables(path: Path, header: list[str], indexed: bool, text: str,
         return f'CREATE TABLE "{table}" ({cols})', []
     indexes = [f'CREATE UNIQUE INDEX "{table}_key" ON "{table}" '
                f'(district_id, "{at["sourced_id"]}")']
-    for n, (_, column) in enumerate(LOOKUP_INDEXES.get(path.stem, ())):
-        indexes.append(f'CREATE INDEX "{table}_{n}" ON "{table}" (district_id, "{at[column]}")')
-    return f'CREATE TABLE "{table}" (id {key}, district_id INTEGER DEFAULT 1, {cols})', indexes
+    for n, (_, *columns) in enumerate(LOOKUP_INDEXES.get(path.stem, ())):
+        names = ", ".join(f'"{at.get(c, c)}"' for c in columns)  # a run's own columns as is
+        indexes.append(f'CREATE INDEX "{table}_{n}" ON "{table}" (district_id, {names})')
+    return (f'CREATE TABLE "{table}" (id {key}, district_id INTEGER DEFAULT 1, '
+            f"last_run_id INTEGER DEFAULT 1, removed_run_id INTEGER, {cols})", indexes)
 
 
 def floor_sqlite(package: Path, indexed: bool = False) -> float:
