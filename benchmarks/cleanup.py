@@ -30,9 +30,10 @@ import threading
 import time
 from pathlib import Path
 
+from scratch_db import create_database, drop_database
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 BEFORE = ("'{\"agent_sourced_ids\": null, \"date_last_modified\": null, \"email\": \"student' "
           "|| g || '@students.example.org\", \"enabled_user\": true, \"extra\": null, "
@@ -46,26 +47,6 @@ BEFORE = ("'{\"agent_sourced_ids\": null, \"date_last_modified\": null, \"email\
           "\"s' || g || '\"}'")
 AFTER = BEFORE.replace("Given' || g", "Renamed' || g").replace(
     ", \\\"removed_run_id\\\": null", "")
-
-
-def create_database(name: str) -> str:
-    import psycopg2
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(name: str) -> None:
-    import psycopg2
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 def fill(db, args, now: dt.datetime) -> dict:

@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch_db import ScratchDatabase
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def packages(students: int, changes: int, today: dt.date) -> tuple[Path, Path]:
@@ -70,26 +71,11 @@ class SqliteDatabase:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class Database:
+class Database(ScratchDatabase):
     """A PostgreSQL database of its own for one round."""
 
     def __init__(self, round_: int):
-        import psycopg2
-        self.name = f"al_roster_bench_events_{os.getpid()}_{round_}"
-        self.admin = psycopg2.connect(PG_ADMIN)
-        self.admin.autocommit = True
-        self._execute("DROP DATABASE IF EXISTS {}")
-        self._execute("CREATE DATABASE {}")
-        self.url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{self.name}"
-
-    def _execute(self, statement: str) -> None:
-        from psycopg2 import sql
-        with self.admin.cursor() as cur:
-            cur.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        self._execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        self.admin.close()
+        super().__init__(f"al_roster_bench_events_{os.getpid()}_{round_}")
 
 
 def import_everything(db, district, today: dt.date) -> dict:

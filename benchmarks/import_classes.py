@@ -23,14 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch_db import ScratchDatabase
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # plugin.py, when run as a script
+sys.path.insert(0, str(HERE.parent))  # this tree's al_roster, when run as a script
 
-import psycopg2  # noqa: E402
-from flask import g  # noqa: E402
-from psycopg2 import sql  # noqa: E402
+from flask import Flask, g  # noqa: E402
 
-from al_roster import schema  # noqa: E402
+from al_roster import ALRoster, schema  # noqa: E402
 from al_roster.demo.generator import (  # noqa: E402
     SchoolYear,
     generate_delta,
@@ -38,11 +38,12 @@ from al_roster.demo.generator import (  # noqa: E402
     header,
 )
 from al_roster.models import Account, District, ImportedClass, Membership  # noqa: E402
+from al_roster.services import sessions  # noqa: E402
 from al_roster.services.class_import import import_classes  # noqa: E402
 from al_roster.sync import reconcile, runner  # noqa: E402
 
 OUT = HERE / "out"
-PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
 TEACHERS, CLASSES, CLASS_SIZE = 20, 10, 35
 
 
@@ -91,26 +92,6 @@ def delta(students: int, rows: int, today: dt.date) -> Path:
 
 # -- database ------------------------------------------------------------------------------------
 
-class Database:
-    """A PostgreSQL database of its own for one benchmark run."""
-
-    def __init__(self):
-        self.name = f"al_roster_bench_import_{os.getpid()}"
-        self.admin = psycopg2.connect(PG_ADMIN)
-        self.admin.autocommit = True
-        self._execute("DROP DATABASE IF EXISTS {}")
-        self._execute("CREATE DATABASE {}")
-        self.url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{self.name}"
-
-    def _execute(self, statement: str) -> None:
-        with self.admin.cursor() as cur:
-            cur.execute(sql.SQL(statement).format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        self._execute("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-        self.admin.close()
-
-
 # -- measurements --------------------------------------------------------------------------------
 
 class ReconcileTimer:
@@ -151,11 +132,13 @@ def bench_imports(app, district) -> dict:
         if t % 2:
             with client.session_transaction() as session:
                 session["_user_id"] = account.get_id()
+                session[sessions.SESSION_KEY] = sessions.stamp(account)  # as a sign-in does
             g.pop("_login_user", None)  # requests share this app context: forget the last user
             response = client.post("/roster/api/import", json={"classes": wanted},
                                     headers={"X-CSRF-Token": "bench"})
             assert response.status_code == 200, response.get_data(as_text=True)
-            assert sum(len(c["students"]) for c in response.get_json()["classes"]) == 350
+            got = response.get_json()["classes"]
+            assert sum(len(c["students"]) for c in got) == CLASSES * CLASS_SIZE, got
             requests.append(time.perf_counter() - started)
         else:
             classes = import_classes(account, wanted)
@@ -201,12 +184,14 @@ def main() -> None:
     args = parser.parse_args()
     today = dt.date.today()
     base, nightly = package(args.students, today), delta(args.students, args.delta_rows, today)
-    database = Database()
+    database = ScratchDatabase(f"al_roster_bench_import_{os.getpid()}")
     try:
-        from plugin import create_app
         with tempfile.TemporaryDirectory(prefix="bench-import-") as storage:
-            app = create_app({"AL_ROSTER_DATABASE_URL": database.url,
-                              "AL_ROSTER_STORAGE_DIR": storage, "SECRET_KEY": "bench"})
+            # The plugin alone, signed in as its own Account (a host's receivers are its cost).
+            app = Flask("bench")
+            app.config.update(AL_ROSTER_DATABASE_URL=database.url,
+                              AL_ROSTER_STORAGE_DIR=storage, SECRET_KEY="bench")
+            ALRoster(app)
             with app.app_context():
                 db = app.extensions["al_roster"].db
                 schema.upgrade(db)

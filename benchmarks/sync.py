@@ -25,9 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch_db import create_database, drop_database
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-PG_ADMIN = os.environ.get("AL_ROSTER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 CHILD = r"""
 import json, os, sys, time
@@ -192,7 +193,7 @@ def bench_school_missing(size: int, kind: str) -> dict:
         first = run_child(url, tmp, base)
         night = run_child(url, tmp, missing)
         if kind != "sqlite":
-            drop_postgres_database(url.rsplit("/", 1)[1])
+            drop_database(url.rsplit("/", 1)[1])
     return {"students": size, "database": kind, "first_s": first["seconds"],
             "school_missing_s": night["seconds"], "status": night["status"],
             "message": night["message"][:300]}
@@ -278,31 +279,10 @@ def floor_postgres(package: Path, url: str, indexed: bool = False) -> float:
     return seconds
 
 
-def create_postgres_database(name: str) -> str:
-    """A new, empty PostgreSQL database (dropped first if it exists); returns its URL."""
-    import psycopg2
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_postgres_database(name: str) -> None:
-    import psycopg2
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 def fresh_database(kind: str, tmp: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp / 'bench.sqlite3'}"
-    return create_postgres_database(f"al_roster_bench_{os.getpid()}")
+    return create_database(f"al_roster_bench_{os.getpid()}")
 
 
 NIGHTS = ("full", "resync", "reread", "quoted", "1pct", "delta")
@@ -325,7 +305,7 @@ def bench(size: int, kind: str) -> dict:
             floor, indexed = floor_sqlite(base), floor_sqlite(base, indexed=True)
         else:
             floor, indexed = floor_postgres(base, url), floor_postgres(base, url, indexed=True)
-            drop_postgres_database(url.rsplit("/", 1)[1])
+            drop_database(url.rsplit("/", 1)[1])
     full = runs["full"]["seconds"]
     return {"students": size, "database": kind, "rows": rows,
             **{f"{night}_s": runs[night]["seconds"] for night in NIGHTS},
