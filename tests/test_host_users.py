@@ -16,7 +16,7 @@ from test_signin_lti import ADA as ADA_LTI
 from test_signin_lti import register
 
 from al_roster import api
-from al_roster.models import Account, database
+from al_roster.models import Account, District, database
 from al_roster.schema import upgrade
 
 
@@ -123,6 +123,13 @@ def test_the_hosts_district_admin_uses_the_console_and_a_student_does_not(site):
     runs = admin.get(site.base + "/roster/api/admin/districts/north/runs", timeout=10)
     assert runs.status_code == 200
     assert admin.get(site.base + "/roster/api/admin/districts/south/runs",
+                     timeout=10).status_code == 403
+    # The event feed: their own district's, through the linked account; never another's.
+    feed = admin.get(site.base + "/roster/api/events", timeout=10)
+    assert feed.status_code == 200, feed.text
+    north = District.get(District.slug == "north").id
+    assert feed.json()["events"] and {e["district"] for e in feed.json()["events"]} == {north}
+    assert admin.get(site.base + "/roster/api/events?district=south",
                      timeout=10).status_code == 403
     student = sso(site, "2002")
     assert student.get(site.base + "/roster/admin/", timeout=10).status_code == 403
