@@ -8,6 +8,7 @@ every cell of a CSV the plugin writes for people to open.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 ERROR = "error"
@@ -119,6 +120,14 @@ class IssueLog:
             self._folds_per_file[file] = self._folds_per_file.get(file, 0) + 1
             issue = self._folded[key] = Issue(file, line, field, WARNING, message)
             self.items.append(issue)
+
+    def snapshot(self) -> dict:
+        """What the log holds now, for :meth:`restore`."""
+        return copy.deepcopy(self.__dict__)
+
+    def restore(self, snapshot: dict) -> None:
+        """Back to what it held at ``snapshot``: what was logged since is forgotten."""
+        self.__dict__.update(copy.deepcopy(snapshot))
 
     def omitted(self) -> int:
         """How many issues were counted but not kept one by one."""

@@ -32,6 +32,7 @@ from .known_references import KnownReferences
 from .package import _BUFFER, CsvPackage
 from .rows import FileReader
 from .text import LineGuard, decoded_lines
+from .unchanged import UnchangedRows, with_constants
 
 #: Rows per chunk sent back (as the in-process loader's chunks).
 CHUNK_ROWS = 20_000
@@ -109,18 +110,28 @@ def _encoded(chunk: list[tuple], fmt: str) -> bytes:
 
 
 def _read_one(job: dict, feed, results) -> None:
-    """Reads one file from ``feed``; sends ("chunk", data, rows, issue calls) messages, then
-    ("done", None, 0, calls) or ("failed", exception, 0, calls)."""
+    """Reads one file (or a part of one) from ``feed``; sends ("chunk", (whole, narrow),
+    (rows, rows), issue calls) messages, then ("done", (next line, ran dry), 0, calls) or
+    ("failed", exception, 0, calls). Without the keys of unchanged rows, every row is
+    whole."""
     recorder = IssueRecorder()
     blocks = _Blocks(feed, LineGuard())
     try:
         entity = ENTITY_BY_NAME[job["entity"]]
+        keys = job["unchanged"]
+        unchanged = UnchangedRows.from_message(keys) if keys else None
         reader = FileReader(entity, job["version"], job["mode"], recorder)
         lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
-        rows = KnownReferences(entity, job["checks"], recorder).filter(reader.read(lines))
+        rows = KnownReferences(entity, job["checks"], recorder).filter(
+            reader.read(lines, job.get("first_line", 2), job.get("header_issues", True)))
+        fmt = job["format"]
         while chunk := list(islice(rows, CHUNK_ROWS)):
-            results.send(("chunk", _encoded(chunk, job["format"]), len(chunk), recorder.take()))
-        outcome: tuple = ("done", None, 0, recorder.take())
+            whole, narrow = (chunk, []) if unchanged is None else unchanged.split(chunk)
+            if fmt == "csv":
+                narrow = with_constants(narrow)
+            results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt)),
+                          (len(whole), len(narrow)), recorder.take()))
+        outcome: tuple = ("done", (reader.next_line, reader.ran_dry), 0, recorder.take())
     except Exception as exc:  # handed to the sync, which raises it there
         outcome = ("failed", (type(exc), exc.args, vars(exc)), 0, recorder.take())
     blocks.drain()
@@ -160,43 +171,67 @@ class ReadingProcess:
             os.close(results_child)
         self._feed = Connection(feed.detach())
         self._results = Connection(results, writable=False)
-        self._busy = False  # a file is being read: closing then stops the process at once
+        self.busy = False  # a file is being read: closing then stops the process at once
 
     def chunks(self, package: CsvPackage, entity_name: str, mode: str,
-               checks: list[tuple[int, set[str]]], fmt: str, issues) -> Iterator[tuple]:
-        """(data, rows) of each chunk of the file's good rows, ``fmt`` "rows" (marshalled
-        tuples) or "csv" (COPY text, UTF-8); the reader's issues replayed onto ``issues``."""
+               checks: list[tuple[int, set[str]]], fmt: str, issues,
+               unchanged: UnchangedRows | None = None) -> Iterator[tuple]:
+        """((whole, narrow), (rows, rows)) of each chunk of the file's good rows, ``fmt``
+        "rows" (marshalled tuples) or "csv" (COPY text, UTF-8); narrow are the rows
+        ``unchanged`` holds (none without it), as NARROW_COLUMNS in rows and NARROW_STAGED
+        in COPY text. The reader's issues are replayed onto
+        ``issues``."""
         entity = ENTITY_BY_NAME[entity_name]
-        try:
-            self._feed.send({"entity": entity_name, "version": package.version, "mode": mode,
-                             "checks": checks, "format": fmt})
-        except OSError:
-            self._stopped()
+        self.begin(job(package, entity_name, mode, checks, fmt, unchanged))
         failure: list[BaseException] = []
         feeder = threading.Thread(target=self._send_file, args=(package, entity, failure),
                                   name="al-roster-feed", daemon=True)
         feeder.start()
-        kind, self._busy = "chunk", True
+        kind = "chunk"
         try:
             while kind == "chunk":
-                kind, data, count, calls = self._receive()
+                kind, data, count, calls = self.receive()
                 replay(calls, issues)
                 if kind == "chunk" and not failure:
                     yield data, count
         finally:
             if kind != "chunk":  # the reader finished the file (when left early, the
                 feeder.join()    # sync is failing: close() stops the process)
-                self._busy = False
+                self.busy = False
         if failure:  # the package itself refused more bytes (a zip bomb): that comes first
             raise failure[0]
         if kind == "failed":
             raise _rebuilt(data)
 
-    def _receive(self) -> tuple:
+    # -- the parts of a reading, for those that feed more than one reader ----------------
+    def begin(self, job: dict) -> None:
+        """Hands the reader a file (see :func:`job`); its bytes follow through :meth:`feed`."""
+        try:
+            self._feed.send(job)
+        except OSError:
+            self._stopped()
+        self.busy = True
+
+    def feed(self, block: bytes) -> None:
+        self._feed.send_bytes(block)
+
+    def end_feed(self) -> None:
+        try:
+            self._feed.send_bytes(_END)
+        except OSError:  # the reading process is gone; the sync hears of it
+            pass
+
+    def receive(self) -> tuple:
+        """The reader's next message: (kind, data, count, issue calls)."""
         try:
             return self._results.recv()
         except EOFError:
             self._stopped()
+
+    @property
+    def results(self) -> Connection:
+        """Where its messages arrive (to wait on several readers at once)."""
+        return self._results
 
     def _stopped(self):
         self.process.wait(10)
@@ -207,17 +242,14 @@ class ReadingProcess:
         try:
             with package.open_binary(entity.file_name) as raw:
                 while block := raw.read(_BUFFER):
-                    self._feed.send_bytes(block)
+                    self.feed(block)
         except BaseException as exc:
             failure.append(exc)
         finally:
-            try:
-                self._feed.send_bytes(_END)
-            except OSError:  # the reading process is gone; the sync hears of it
-                pass
+            self.end_feed()
 
     def close(self) -> None:
-        if self._busy:
+        if self.busy:
             self.process.kill()
         else:
             try:
@@ -244,6 +276,16 @@ _START = ("import sys, types\n"
           "from multiprocessing.connection import Connection\n"
           "from al_roster.oneroster.reading_process import _serve\n"
           "_serve(Connection(int(sys.argv[1])), Connection(int(sys.argv[2]), readable=False))\n")
+
+
+def job(package: CsvPackage, entity_name: str, mode: str, checks: list, fmt: str,
+        unchanged: UnchangedRows | None, **part) -> dict:
+    """What a reader is told of a file: its entity, version and mode, the references it
+    checks, the format of its chunks, the keys of unchanged rows, and for a part of a file,
+    ``first_line`` and ``header_issues`` (see :meth:`FileReader.read`)."""
+    return {"entity": entity_name, "version": package.version, "mode": mode, "checks": checks,
+            "format": fmt, "unchanged": None if unchanged is None else unchanged.to_message(),
+            **part}
 
 
 def _rebuilt(parts: tuple) -> BaseException:

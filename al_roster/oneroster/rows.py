@@ -166,13 +166,18 @@ class FileReader:
             reason="header_case" if name.lower() in lowered else "missing_column")
 
     # -- rows ----------------------------------------------------------------------------
-    def read(self, lines: Iterable[str]) -> Iterator[tuple]:
+    def read(self, lines: Iterable[str], first_line: int = 2,
+             header_issues: bool = True) -> Iterator[tuple]:
         """Yields the file's good rows as flat tuples; reports the bad ones.
 
         ``lines`` are the file's text lines. A line in canonical form becomes a row with one
         match (:mod:`al_roster.oneroster.canonical`); any other goes to the csv module and
         the per-field checks, and may pull further lines (a quoted value spanning lines).
-        Lines are numbered as records, the header being line 1.
+        Lines are numbered as records, the header being line 1 and the next
+        ``first_line`` (a part of a file after its header: the part's own numbers, and
+        without ``header_issues``, the header's issues left to whoever read the first
+        part). Once read, :attr:`next_line` is the number a following record would take,
+        and :attr:`ran_dry` whether the lines ended inside a record.
         """
         lines = iter(lines)
         source = PushBack(lines)  # the csv module's view of the same lines
@@ -181,9 +186,21 @@ class FileReader:
         if header is None:
             raise PackageRejected(f"{self.file} is empty: it needs at least its header row.",
                                   file=self.file, line=1)
-        self._bind_header(header)
+        issues = self.issues
+        if not header_issues:
+            self.issues = IssueLog()
+        try:
+            self._bind_header(header)
+        finally:
+            self.issues = issues
+        self.next_line, self.ran_dry = first_line, False
+        yield from self._records(lines, source, records, first_line)
+        self.ran_dry = source.ran_dry
+
+    def _records(self, lines, source: PushBack, records, first_line: int) -> Iterator[tuple]:
         fast = self._fast_row
-        for line, text in enumerate(lines, start=2):
+        for line, text in enumerate(lines, start=first_line):
+            self.next_line = line + 1
             row = fast(line, text)
             if row is not None:
                 yield row

@@ -93,6 +93,8 @@ class PushBack:
 
     def __init__(self, lines: Iterator[str], limit: int = MAX_RECORD_CHARS):
         self._lines, self._held, self.limit, self.size = lines, None, limit, 0
+        #: the lines ran out while a record still wanted more (a quoted value left open)
+        self.ran_dry = False
 
     def push(self, line: str) -> None:
         self._held, self.size = line, 0
@@ -104,7 +106,11 @@ class PushBack:
         if self._held is not None:
             line, self._held = self._held, None
         else:
-            line = next(self._lines)
+            try:
+                line = next(self._lines)
+            except StopIteration:
+                self.ran_dry = True
+                raise
         self.size += len(line)
         if self.size > self.limit:
             raise RecordTooLong

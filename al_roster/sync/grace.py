@@ -12,7 +12,8 @@ import peewee
 
 from ..oneroster.entities import ENTITIES
 from .plan import EntityPlan
-from .staging import Stage, roster_table, stage_table
+from .staging import Stage
+from .tables import roster_table, stage_table
 
 
 def mark_missing(db: peewee.Database, stage: Stage, run_id: int,

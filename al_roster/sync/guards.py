@@ -23,7 +23,8 @@ from ..models.base import is_postgres
 from ..models.district import District
 from ..oneroster.entities import ENTITY_BY_NAME, all_stored_columns
 from .plan import EntityPlan, removal_condition
-from .staging import Stage, roster_table, stage_table
+from .staging import Stage
+from .tables import roster_table, stage_table, whole_rows
 
 #: Fewer updated records than this are never a mass update: a handful of edits in a small
 #: entity (a district's three orgs renamed) is routine, and each is listed for review anyway.
@@ -270,7 +271,8 @@ def changed_fields(db, stage: Stage, name: str, present: int, threshold: float) 
     row = db.execute_sql(
         f'SELECT {sums} FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
         f"ON r.district_id = {db.param} AND r.sourced_id = s.sourced_id "
-        "WHERE s.status = 'active' AND r.removed_run_id IS NULL AND r.row_hash <> s.row_hash",
+        f"WHERE s.status = 'active' AND {whole_rows()} AND r.removed_run_id IS NULL "
+        "AND r.row_hash <> s.row_hash",
         [stage.district_id]).fetchone()
     counts = {label: n or 0 for (label, _), n in zip(columns, row, strict=True)}
     return {label: n for label, n in counts.items() if n / present > threshold} or {

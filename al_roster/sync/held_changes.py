@@ -19,7 +19,8 @@ from .apply import CHANGE_COLUMNS, COPIED, _updates_select
 from .guards import Guard, scope_columns
 from .plan import EntityPlan, removal_condition
 from .sql import column_type, json_field
-from .staging import Stage, roster_table
+from .staging import Stage
+from .tables import roster_table
 
 HELD_REMOVAL, HELD_UPDATE = "held_removal", "held_update"
 HELD_KINDS = (HELD_REMOVAL, HELD_UPDATE)

@@ -12,6 +12,7 @@ import peewee
 
 from ..models.base import is_postgres
 from ..oneroster.reading_process import decoded
+from ..oneroster.unchanged import NARROW_STAGED, UnchangedRows, with_constants
 
 CHUNK_ROWS = 20_000
 
@@ -50,42 +51,84 @@ def drop_temp_table(db: peewee.Database, name: str) -> None:
     db.execute_sql(f'DROP TABLE IF EXISTS {prefix}"{name}"')
 
 
-def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterable[tuple]) -> int:
-    """Loads rows into a table as fast as the database allows: COPY or executemany."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    total = 0
-    cursor = db.cursor()
+def batches(db: peewee.Database, sql: str, params: list,
+            size: int = 50_000) -> Iterator[list[tuple]]:
+    """The rows of a query, ``size`` at a time. On PostgreSQL through a cursor declared in
+    the transaction: psycopg2 would otherwise hold every row in memory before the first one
+    is seen. Call inside a transaction."""
+    if not is_postgres(db):
+        cursor = db.execute_sql(sql, params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+        return
+    db.execute_sql(f"DECLARE al_roster_batches NO SCROLL CURSOR FOR {sql}", params)
+    while batch := db.execute_sql(f"FETCH {int(size)} FROM al_roster_batches").fetchall():
+        yield batch
+    db.execute_sql("CLOSE al_roster_batches")  # (a transaction that fails closes it too)
+
+
+def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterable[tuple],
+              unchanged: UnchangedRows | None = None) -> int:
+    """Loads rows into a table as fast as the database allows: COPY or executemany.
+
+    With ``unchanged``, rows whose values the copy already holds are loaded narrow (see
+    :mod:`al_roster.oneroster.unchanged`); returns the rows loaded, whole and narrow."""
+    parts = ((chunk, []) if unchanged is None else unchanged.split(chunk)
+             for chunk in chunks(rows))
     if is_postgres(db):
-        return _copy_pipelined(cursor, f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)',
-                               rows)
-    else:
-        insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
-        for chunk in chunks(rows):
-            cursor.executemany(insert, chunk)
-            total += len(chunk)
+        return _copy_pipelined(db.cursor(), _copy(table, columns), _copy(table, NARROW_STAGED),
+                               parts)
+    inserts, total = (_insert(table, columns), _insert_narrow(table)), 0
+    cursor = db.cursor()
+    for chunk in parts:
+        for insert, part in zip(inserts, chunk, strict=True):
+            if part:
+                cursor.executemany(insert, part)
+                total += len(part)
     return total
 
 
 def load_prepared(db: peewee.Database, table: str, columns: list[str],
-                  prepared: Iterable[tuple[object, int]]) -> int:
-    """Loads chunks a reading process prepared (:mod:`al_roster.oneroster.reading_process`):
-    COPY text on PostgreSQL, marshalled rows on SQLite; returns the rows loaded."""
-    names = ", ".join(f'"{c}"' for c in columns)
+                  prepared: Iterable[tuple[tuple[object, object], tuple[int, int]]]) -> int:
+    """Loads chunks a reading process prepared (:mod:`al_roster.oneroster.reading_process`),
+    each a (whole, narrow) pair: COPY text on PostgreSQL, marshalled rows on SQLite; returns
+    the rows loaded."""
     cursor, total = db.cursor(), 0
     if is_postgres(db):
-        copy = f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)'
-        for data, count in prepared:
-            cursor.copy_expert(copy, io.BytesIO(data))
-            total += count
+        copies = (_copy(table, columns), _copy(table, NARROW_STAGED))
+        for datas, counts in prepared:
+            for copy, data, count in zip(copies, datas, counts, strict=True):
+                if count:
+                    cursor.copy_expert(copy, io.BytesIO(data))
+                    total += count
         return total
-    insert = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
-    for data, count in prepared:
-        cursor.executemany(insert, decoded(data))
-        total += count
+    inserts = (_insert(table, columns), _insert_narrow(table))
+    for datas, counts in prepared:
+        for insert, data, count in zip(inserts, datas, counts, strict=True):
+            if count:
+                cursor.executemany(insert, decoded(data))
+                total += count
     return total
 
 
-def _copy_pipelined(cursor, copy: str, rows: Iterable[tuple]) -> int:
+def _copy(table: str, columns) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'COPY "{table}" ({names}) FROM STDIN WITH (FORMAT csv)'
+
+
+def _insert(table: str, columns) -> str:
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})'
+
+
+def _insert_narrow(table: str) -> str:
+    """Narrow rows (NARROW_COLUMNS), staged as NARROW_STAGED, their constants in the SQL."""
+    return (f'INSERT INTO "{table}" (line, sourced_id, row_hash, status, same) '
+            "VALUES (?, ?, ?, 'active', 1)")
+
+
+def _copy_pipelined(cursor, copy: str, narrow_copy: str,
+                    parts: Iterable[tuple[list, list]]) -> int:
     """COPY in chunks, the server loading one while this process reads the next.
 
     Reading and checking rows is Python's work, loading them the server's: on two cores
@@ -95,10 +138,10 @@ def _copy_pipelined(cursor, copy: str, rows: Iterable[tuple]) -> int:
     failure: list[BaseException] = []
 
     def load() -> None:
-        while (buffer := pending.get()) is not None:
+        while (job := pending.get()) is not None:
             if not failure:
                 try:
-                    cursor.copy_expert(copy, buffer)
+                    cursor.copy_expert(*job)
                 except BaseException as exc:  # handed to the reading thread below
                     failure.append(exc)
 
@@ -106,14 +149,17 @@ def _copy_pipelined(cursor, copy: str, rows: Iterable[tuple]) -> int:
     loader.start()
     total = 0
     try:
-        for chunk in chunks(rows):
+        for chunk in parts:
             if failure:
                 break
-            buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerows(chunk)
-            buffer.seek(0)
-            pending.put(buffer)
-            total += len(chunk)
+            whole, narrow = chunk
+            for statement, part in ((copy, whole), (narrow_copy, with_constants(narrow))):
+                if part:
+                    buffer = io.StringIO()
+                    csv.writer(buffer, lineterminator="\n").writerows(part)
+                    buffer.seek(0)
+                    pending.put((statement, buffer))
+                    total += len(part)
     finally:
         pending.put(None)
         loader.join()

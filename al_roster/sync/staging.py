@@ -4,7 +4,14 @@ Every entity gets a staging table shaped like its roster table (an empty one whe
 manifest says the file is absent, so later SQL need not special-case it). Rows are
 checked one by one while they stream in (:mod:`al_roster.oneroster.rows`); what needs the
 whole package (duplicate sourcedIds, references to other files or to the roster copy) is
-checked afterwards in SQL, and the offending rows are reported and left out.
+checked afterwards in SQL (:mod:`al_roster.sync.stage_checks`), and the offending rows
+are reported and left out.
+
+A bulk file's rows that the copy already holds value for value are staged narrow (line,
+sourcedId, status, hash; :mod:`al_roster.oneroster.unchanged`): a night's re-export writes
+only what changed in full. Whatever reads a staged row's values reads whole rows alone
+(:func:`~al_roster.sync.tables.whole_rows`), but for the references checked in SQL, which
+take the narrow rows' values from the copy first.
 """
 from __future__ import annotations
 
@@ -19,16 +26,19 @@ from ..errors import PackageRejected
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
-from ..oneroster.issues import ERROR, WARNING, IssueLog, shown
-from ..oneroster.known_references import KnownReferences, dangling_message
+from ..oneroster.issues import WARNING, IssueLog
+from ..oneroster.known_references import KnownReferences
 from ..oneroster.package import CsvPackage
 from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
-from .sql import bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
+from ..oneroster.split_reading import SECOND_BASE, Split, SplitAbandoned, read_in_two
+from ..oneroster.unchanged import UnchangedRows, new_seed
+from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
+from .stage_checks import BulkChecks
+from .tables import analyze, roster_table, stage_columns, stage_table
 
 log = logging.getLogger(__name__)
 
-ISSUE_SAMPLE = 1000
 #: Entities small enough that references to them are always checked while reading, against
 #: their sourcedIds in memory (lists of ids are checked only against these).
 LIST_TARGETS = ("orgs", "academicSessions")
@@ -37,7 +47,11 @@ LIST_TARGETS = ("orgs", "academicSessions")
 KNOWN_IDS_LIMIT = 200_000
 #: Files at least this big are read in a second process while this one loads the rows (both
 #: cores at work); smaller ones are read here, where starting that process would cost more.
-PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+PARALLEL_MIN_BYTES = 1024 * 1024
+#: Files at least this big are read in two parts at once, by two reading processes.
+SPLIT_MIN_BYTES = 8 * 1024 * 1024
+#: Whether a bulk file's unchanged rows are staged narrow (off only to compare the two).
+STAGE_UNCHANGED_NARROW = True
 
 
 def _two_cores() -> bool:
@@ -55,31 +69,6 @@ def _start_reading() -> ReadingProcess | None:
         return None
 
 
-def analyze(db: peewee.Database, table: str, sqlite_too: bool = False) -> None:
-    """Fresh statistics, so PostgreSQL plans joins by real sizes: temporary tables are never
-    analyzed on their own, and a freshly loaded roster table looks empty to the planner.
-
-    ``sqlite_too`` (a roster table after a large change): SQLite keeps no statistics until
-    asked, and without them takes ``district_id = ?`` for a selective look-up, so it walks
-    the whole district to join a delta's few thousand staged rows (about 1.2 s for 6.9 M
-    enrollments, once after a first load)."""
-    if is_postgres(db) or sqlite_too:
-        db.execute_sql(f'ANALYZE "{table}"')
-
-
-def stage_table(entity: Entity) -> str:
-    return "stage_" + entity.name.lower()
-
-
-def roster_table(entity: Entity) -> str:
-    return ROSTER_MODELS[entity.name]._meta.table_name
-
-
-def stage_columns(entity: Entity) -> list[str]:
-    return ["line", "sourced_id", "status", "date_last_modified",
-            *(c.attr for c in all_stored_columns(entity)), "extra", "row_hash"]
-
-
 @dataclass
 class StagedEntity:
     entity: Entity
@@ -90,6 +79,7 @@ class StagedEntity:
     identical_to: int | None = None  # the run whose file this one repeats byte for byte
     clean: bool | None = None  # read with no row skipped and no reference to nothing
     unique: bool = False  # each sourcedId staged once (no duplicates to drop)
+    narrow: int = 0  # rows staged narrow: the copy holds their values already
 
 
 @dataclass
@@ -108,7 +98,7 @@ class Stage:
         return self.entities[name].mode
 
 
-class Stager:
+class Stager(BulkChecks):
     """Loads and checks one package inside the caller's transaction."""
 
     def __init__(self, db: peewee.Database, district_id: int, package: CsvPackage,
@@ -120,21 +110,29 @@ class Stager:
         self.stage = Stage(district_id, package.version)
         self._known: dict[str, set[str]] = {}
         self._reading: ReadingProcess | None = None
+        self._second: ReadingProcess | None = None  # for the files read in two parts
+        self._seed = new_seed()  # of this sync's keys of unchanged rows
 
     def run(self) -> Stage:
         for entity in ENTITIES:
             self._create(entity)
-        if any(self._big(e) for e in ENTITIES if self.package.modes.get(e.name, "absent")
-               != "absent"):
+        read = [e for e in ENTITIES if self.package.modes.get(e.name, "absent") != "absent"]
+        if any(self._big(e) for e in read):
             self._reading = _start_reading()  # starts while the small files are read here
+            if self._reading is not None and any(self._big(e, SPLIT_MIN_BYTES) for e in read):
+                self._second = _start_reading()
         try:
             for entity in ENTITIES:
                 self._stage_entity(entity)
         finally:
-            if self._reading is not None:
-                self._reading.close()
-                self._reading = None
+            self._close_readers()
         return self.stage
+
+    def _close_readers(self) -> None:
+        for reader in (self._reading, self._second):
+            if reader is not None:
+                reader.close()
+        self._reading = self._second = None
 
     def _stage_entity(self, entity: Entity) -> None:
         mode = self.package.modes.get(entity.name, "absent")
@@ -147,7 +145,8 @@ class Stager:
             self._load(entity, staged, in_memory)
             # Every reference is checked before duplicates are weighed, whether in memory
             # while reading or in SQL: a row skipped for naming nothing never wins.
-            self._check_references(entity, {column for _, column, _ in in_memory})
+            self._check_references(entity, {column for _, column, _ in in_memory},
+                                   staged.narrow)
             if not staged.unique:
                 self._drop_duplicates(entity, mode)
             if mode == "delta":
@@ -199,22 +198,16 @@ class Stager:
                  for c in all_stored_columns(entity)}
         columns = [("line", "INTEGER"), ("sourced_id", "TEXT"), ("status", "TEXT"),
                    ("date_last_modified", "TEXT"), *types.items(), ("extra", "TEXT"),
-                   ("row_hash", "BIGINT")]
+                   ("row_hash", "BIGINT"), ("same", "BOOLEAN")]
         create_temp_table(self.db, stage_table(entity), columns)
 
     def _load(self, entity: Entity, staged: StagedEntity, in_memory: list) -> None:
         checks = [(at, known) for at, _, known in in_memory]
-        table, columns = stage_table(entity), stage_columns(entity)
-        if self._read_beside(entity):
-            prepared = self._reading.chunks(self.package, entity.name, staged.mode, checks,
-                                            "csv" if is_postgres(self.db) else "rows",
-                                            self.issues)
-            staged.read = load_prepared(self.db, table, columns, prepared)
-        else:
-            reader = FileReader(entity, self.package.version, staged.mode, self.issues)
-            rows = reader.read(self.package.text_lines(entity.file_name))
-            rows = KnownReferences(entity, checks, self.issues).filter(rows)
-            staged.read = bulk_load(self.db, table, columns, rows)
+        unchanged = self._unchanged(entity) if staged.mode == "bulk" else None
+        job = (self.package, entity.name, staged.mode, checks,
+               "csv" if is_postgres(self.db) else "rows", self.issues, unchanged)
+        staged.read = self._read(entity, job)
+        table = stage_table(entity)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
             raise PackageRejected(
                 f"{entity.file_name} has a header and no rows. A bulk file is the complete set "
@@ -223,7 +216,21 @@ class Stager:
                 "package was rejected and nothing changed.", file=entity.file_name, line=2,
                 reason="empty_bulk_file")
         staged.unique = self._index(table)
+        if unchanged is not None:
+            staged.narrow = self.db.execute_sql(
+                f'SELECT COUNT(*) FROM "{table}" WHERE same').fetchone()[0]
         analyze(self.db, table)
+
+    def _unchanged(self, entity: Entity) -> UnchangedRows | None:
+        """The keys of the present records of ``entity`` in the copy, or None when it holds
+        none (or narrow staging is off)."""
+        if not STAGE_UNCHANGED_NARROW:
+            return None
+        records = batches(self.db, f'SELECT sourced_id, row_hash FROM "{roster_table(entity)}" '
+                                  f"WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
+                         [self.district_id])
+        unchanged = UnchangedRows.of_records(records, self._seed)
+        return unchanged if len(unchanged) else None
 
     def _index(self, table: str) -> bool:
         """Indexes the staged rows by sourcedId; returns whether each sourcedId came once
@@ -236,13 +243,56 @@ class Stager:
             self.db.execute_sql(f'CREATE INDEX "ix_{table}" ON "{table}" (sourced_id)')
             return False
 
-    def _big(self, entity: Entity) -> bool:
-        """Whether ``entity``'s file is read by the reading process: a big file, on a
-        machine with a second core."""
-        return self.package.size(entity.file_name) >= PARALLEL_MIN_BYTES and _two_cores()
+    def _big(self, entity: Entity, least: int | None = None) -> bool:
+        """Whether ``entity``'s file is read by the reading process: a big file (at least
+        ``least`` bytes, PARALLEL_MIN_BYTES unless given), on a machine with a second core."""
+        least = PARALLEL_MIN_BYTES if least is None else least
+        return self.package.size(entity.file_name) >= least and _two_cores()
+
+    def _read(self, entity: Entity, job: tuple) -> int:
+        """Reads and stages the file: in two parts at once, beside, or here; returns the
+        rows staged."""
+        if self._read_beside(entity) and self._second is not None \
+                and self._big(entity, SPLIT_MIN_BYTES):
+            read = self._load_in_two(entity, job)
+            if read is not None:
+                return read
+        if self._read_beside(entity):
+            return load_prepared(self.db, stage_table(entity), stage_columns(entity),
+                                 self._reading.chunks(*job))
+        return self._read_here(entity, job)
+
+    def _load_in_two(self, entity: Entity, job: tuple) -> int | None:
+        """Loads the file read in two parts by both reading processes; returns the rows
+        loaded, or None when the parts would not read as the whole (nothing of the file is
+        then left staged or logged, and one reading process reads the rest of the sync)."""
+        table, columns = stage_table(entity), stage_columns(entity)
+        before, split = self.issues.snapshot(), Split()
+        try:
+            read = load_prepared(self.db, table, columns,
+                                 read_in_two((self._reading, self._second), *job, split))
+        except SplitAbandoned:
+            log.info("%s did not split into two parts that read as the whole; read as one",
+                     entity.file_name)
+            self.issues.restore(before)
+            self.db.execute_sql(f'DELETE FROM "{table}"')
+            self._close_readers()  # busy: stopped at once
+            self._reading = _start_reading()
+            return None
+        if split.offset is not None:  # the second part's records, numbered as in the file
+            self.db.execute_sql(f'UPDATE "{table}" SET line = line + {int(split.offset)} '
+                                f"WHERE line >= {SECOND_BASE}")
+        return read
 
     def _read_beside(self, entity: Entity) -> bool:
         return self._reading is not None and self._big(entity)
+
+    def _read_here(self, entity: Entity, job: tuple) -> int:
+        package, _, mode, checks, _, issues, unchanged = job
+        reader = FileReader(entity, package.version, mode, issues)
+        rows = KnownReferences(entity, checks, issues).filter(
+            reader.read(package.text_lines(entity.file_name)))
+        return bulk_load(self.db, stage_table(entity), stage_columns(entity), rows, unchanged)
 
     def _has_rows(self, entity: Entity) -> bool:
         """Whether the file has any line after its header that is not blank."""
@@ -254,8 +304,9 @@ class Stager:
         """The references of ``entity`` checked while reading: (row position, column, ids).
 
         Those whose target's sourcedIds are cheap to hold: the small entities (orgs, terms)
-        always, any other when this package carries its file in bulk (then its staged rows
-        are all there is) with at most KNOWN_IDS_LIMIT rows. The rest are checked in SQL."""
+        always, any other when it has at most KNOWN_IDS_LIMIT records the reference may
+        name: the rows of its bulk file, or (a delta, or no file: an identical one) those
+        and its present records in the copy. The rest are checked in SQL."""
         checks = []
         for at, column in enumerate(all_stored_columns(entity), start=4):
             target = column.refers_to
@@ -263,11 +314,18 @@ class Stager:
                 continue
             if column.kind == "ids" and target not in LIST_TARGETS:
                 continue
-            staged = self.stage.entities[target]
-            if target in LIST_TARGETS or (staged.mode == "bulk"
-                                          and staged.rows <= KNOWN_IDS_LIMIT):
+            if target in LIST_TARGETS or self._few_targets(ENTITY_BY_NAME[target]):
                 checks.append((at, column, self._target_ids(ENTITY_BY_NAME[target])))
         return checks
+
+    def _few_targets(self, target: Entity) -> bool:
+        staged = self.stage.entities[target.name]
+        if staged.mode == "bulk":
+            return staged.rows <= KNOWN_IDS_LIMIT
+        present = self.db.execute_sql(
+            f'SELECT COUNT(*) FROM "{roster_table(target)}" WHERE district_id = {self.db.param} '
+            "AND removed_run_id IS NULL", [self.district_id]).fetchone()[0]
+        return present + staged.read <= KNOWN_IDS_LIMIT
 
     def _target_ids(self, entity: Entity) -> set[str]:
         if entity.name not in self._known:
@@ -275,102 +333,6 @@ class Stager:
             self._known[entity.name] = {
                 r[0] for r in self.db.execute_sql(f"SELECT sourced_id FROM ({sql}) t", params)}
         return self._known[entity.name]
-
-    # -- checks in bulk ------------------------------------------------------------------
-    def _drop_duplicates(self, entity: Entity, mode: str) -> None:
-        """One row per sourcedId, in bulk. A bulk file keeps the first and reports the others
-        as errors (a set lists each record once); a delta is a change log, so it keeps the
-        last and warns for each earlier row, naming both lines."""
-        table = stage_table(entity)
-        keep, other = ("MAX", "<") if mode == "delta" else ("MIN", ">")
-        dropped = (f'SELECT s.line, s.sourced_id, d.kept FROM "{table}" s JOIN '
-                   f'(SELECT sourced_id, {keep}(line) AS kept FROM "{table}" GROUP BY sourced_id '
-                   f'HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id WHERE s.line {other} d.kept')
-        found = self.db.execute_sql(f"{dropped} ORDER BY s.line LIMIT {ISSUE_SAMPLE}").fetchall()
-        if not found:
-            return
-        total = self.db.execute_sql(
-            f'DELETE FROM "{table}" WHERE line IN (SELECT line FROM ({dropped}) dup)').rowcount
-        if mode == "delta":
-            samples = [(line, f"sourcedId {shown(sid)} appears again on line {kept}, which was "
-                              "applied instead: in a delta the last row of a record wins; "
-                              "this row was skipped.") for line, sid, kept in found]
-            self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
-            return
-        samples = [(line, f"sourcedId {shown(sid)} already appears on line {first}; this row was "
-                          "skipped.") for line, sid, first in found]
-        self.issues.many(ERROR, entity.file_name, "sourcedId", samples, total)
-
-    def _warn_removals_of_nothing(self, entity: Entity) -> None:
-        """Warns for each tobedeleted row of a delta naming no present record of the copy."""
-        stage, p = stage_table(entity), self.db.param
-        condition = (f"s.status = 'tobedeleted' AND NOT EXISTS (SELECT 1 FROM "
-                     f'"{roster_table(entity)}" r WHERE r.district_id = {p} AND '
-                     "r.sourced_id = s.sourced_id AND r.removed_run_id IS NULL)")
-        found = self.db.execute_sql(
-            f'SELECT s.line, s.sourced_id FROM "{stage}" s WHERE {condition} ORDER BY s.line '
-            f"LIMIT {ISSUE_SAMPLE}", [self.district_id]).fetchall()
-        if not found:
-            return
-        total = len(found) if len(found) < ISSUE_SAMPLE else self.db.execute_sql(
-            f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', [self.district_id]).fetchone()[0]
-        samples = [(line, f"sourcedId {shown(sid)} is marked tobedeleted, but the district's "
-                          f"roster has no such {entity.name} record (or it was already "
-                          "removed); nothing was removed.") for line, sid in found]
-        self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
-
-    def _valid_targets(self, target: Entity) -> tuple[str, list]:
-        """SQL (and params) of the sourcedIds a reference to ``target`` may name."""
-        stage = stage_table(target)
-        sql = f"SELECT sourced_id FROM \"{stage}\" WHERE status = 'active'"
-        mode = self.stage.entities.get(target.name)
-        if mode is None or mode.mode != "bulk":
-            sql += (f" UNION SELECT r.sourced_id FROM \"{roster_table(target)}\" r "
-                    f"WHERE r.district_id = {self.db.param} AND r.removed_run_id IS NULL "
-                    f"AND NOT EXISTS (SELECT 1 FROM \"{stage}\" d WHERE d.sourced_id = "
-                    "r.sourced_id AND d.status = 'tobedeleted')")
-            return sql, [self.district_id]
-        return sql, []
-
-    def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
-        col = column.attr
-        condition = (f"s.status = 'active' AND s.\"{col}\" IS NOT NULL AND NOT EXISTS "
-                     f"(SELECT 1 FROM \"{stage_table(target)}\" t WHERE t.sourced_id = "
-                     f"s.\"{col}\" AND t.status = 'active')")
-        params: list = []
-        if self.stage.entities[target.name].mode != "bulk":
-            condition += (f" AND NOT EXISTS (SELECT 1 FROM \"{roster_table(target)}\" r WHERE "
-                          f"r.district_id = {self.db.param} AND r.sourced_id = s.\"{col}\" AND "
-                          "r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
-                          f"\"{stage_table(target)}\" d WHERE d.sourced_id = r.sourced_id "
-                          "AND d.status = 'tobedeleted'))")
-            params.append(self.district_id)
-        return condition, params
-
-    def _check_references(self, entity: Entity, checked: set) -> None:
-        """Reports rows naming a record that exists neither in the package nor the copy
-        (but for the ``checked`` columns, whose references were checked while reading)."""
-        stage = stage_table(entity)
-        for column in all_stored_columns(entity):
-            if column.kind != "id" or column.refers_to is None or column in checked:
-                continue
-            target = ENTITY_BY_NAME[column.refers_to]
-            condition, params = self._dangling(entity, column, target)
-            found = self.db.execute_sql(
-                f'SELECT s.line, s."{column.attr}" FROM "{stage}" s WHERE {condition} '
-                f"ORDER BY s.line LIMIT {ISSUE_SAMPLE}", params).fetchall()
-            if not found:
-                continue
-            severity = ERROR if column.required else WARNING
-            samples = [(line, dangling_message(column, target, value)) for line, value in found]
-            if column.required:
-                total = self.db.execute_sql(
-                    f'DELETE FROM "{stage}" WHERE line IN (SELECT s.line FROM "{stage}" s '
-                    f"WHERE {condition})", params).rowcount
-            else:
-                total = self.db.execute_sql(
-                    f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', params).fetchone()[0]
-            self.issues.many(severity, entity.file_name, column.name, samples, total)
 
     def _count(self, entity: Entity) -> int:
         return self.db.execute_sql(f'SELECT COUNT(*) FROM "{stage_table(entity)}"').fetchone()[0]

@@ -1,0 +1,128 @@
+"""Stage -> check: what needs a whole staged package, checked in SQL.
+
+Duplicate sourcedIds, references to records in other files or in the roster copy, and a
+delta's removals of records the copy lacks: each found with one query, reported with its
+lines (a sample, and how many in all) and, where the row cannot stand, left out.
+"""
+from __future__ import annotations
+
+from ..oneroster.entities import ENTITY_BY_NAME, Entity, all_stored_columns
+from ..oneroster.issues import ERROR, WARNING, shown
+from ..oneroster.known_references import dangling_message
+from .tables import roster_table, stage_table
+
+ISSUE_SAMPLE = 1000
+
+
+class BulkChecks:
+    """The checks of :class:`~al_roster.sync.staging.Stager` that read whole staged tables
+    (it holds ``db``, ``district_id``, ``stage`` and ``issues``)."""
+
+    def _drop_duplicates(self, entity: Entity, mode: str) -> None:
+        """One row per sourcedId, in bulk. A bulk file keeps the first and reports the others
+        as errors (a set lists each record once); a delta is a change log, so it keeps the
+        last and warns for each earlier row, naming both lines."""
+        table = stage_table(entity)
+        keep, other = ("MAX", "<") if mode == "delta" else ("MIN", ">")
+        dropped = (f'SELECT s.line, s.sourced_id, d.kept FROM "{table}" s JOIN '
+                   f'(SELECT sourced_id, {keep}(line) AS kept FROM "{table}" GROUP BY sourced_id '
+                   f'HAVING COUNT(*) > 1) d ON d.sourced_id = s.sourced_id WHERE s.line {other} d.kept')
+        found = self.db.execute_sql(f"{dropped} ORDER BY s.line LIMIT {ISSUE_SAMPLE}").fetchall()
+        if not found:
+            return
+        total = self.db.execute_sql(
+            f'DELETE FROM "{table}" WHERE line IN (SELECT line FROM ({dropped}) dup)').rowcount
+        if mode == "delta":
+            samples = [(line, f"sourcedId {shown(sid)} appears again on line {kept}, which was "
+                              "applied instead: in a delta the last row of a record wins; "
+                              "this row was skipped.") for line, sid, kept in found]
+            self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
+            return
+        samples = [(line, f"sourcedId {shown(sid)} already appears on line {first}; this row was "
+                          "skipped.") for line, sid, first in found]
+        self.issues.many(ERROR, entity.file_name, "sourcedId", samples, total)
+
+    def _warn_removals_of_nothing(self, entity: Entity) -> None:
+        """Warns for each tobedeleted row of a delta naming no present record of the copy."""
+        stage, p = stage_table(entity), self.db.param
+        condition = (f"s.status = 'tobedeleted' AND NOT EXISTS (SELECT 1 FROM "
+                     f'"{roster_table(entity)}" r WHERE r.district_id = {p} AND '
+                     "r.sourced_id = s.sourced_id AND r.removed_run_id IS NULL)")
+        found = self.db.execute_sql(
+            f'SELECT s.line, s.sourced_id FROM "{stage}" s WHERE {condition} ORDER BY s.line '
+            f"LIMIT {ISSUE_SAMPLE}", [self.district_id]).fetchall()
+        if not found:
+            return
+        total = len(found) if len(found) < ISSUE_SAMPLE else self.db.execute_sql(
+            f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', [self.district_id]).fetchone()[0]
+        samples = [(line, f"sourcedId {shown(sid)} is marked tobedeleted, but the district's "
+                          f"roster has no such {entity.name} record (or it was already "
+                          "removed); nothing was removed.") for line, sid in found]
+        self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
+
+    def _fill_narrow(self, entity: Entity, attrs: list[str]) -> None:
+        """Copies ``attrs`` onto the narrow rows from the records they repeat: their values
+        are the copy's, which is what made them narrow."""
+        stage, roster = stage_table(entity), roster_table(entity)
+        sets = ", ".join(f'"{a}" = r."{a}"' for a in attrs)
+        self.db.execute_sql(
+            f'UPDATE "{stage}" SET {sets} FROM "{roster}" r WHERE "{stage}".same '
+            f'AND r.district_id = {self.db.param} AND r.sourced_id = "{stage}".sourced_id '
+            "AND r.removed_run_id IS NULL", [self.district_id])
+
+    def _valid_targets(self, target: Entity) -> tuple[str, list]:
+        """SQL (and params) of the sourcedIds a reference to ``target`` may name."""
+        stage = stage_table(target)
+        sql = f"SELECT sourced_id FROM \"{stage}\" WHERE status = 'active'"
+        mode = self.stage.entities.get(target.name)
+        if mode is None or mode.mode != "bulk":
+            sql += (f" UNION SELECT r.sourced_id FROM \"{roster_table(target)}\" r "
+                    f"WHERE r.district_id = {self.db.param} AND r.removed_run_id IS NULL "
+                    f"AND NOT EXISTS (SELECT 1 FROM \"{stage}\" d WHERE d.sourced_id = "
+                    "r.sourced_id AND d.status = 'tobedeleted')")
+            return sql, [self.district_id]
+        return sql, []
+
+    def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
+        col = column.attr
+        condition = (f"s.status = 'active' AND s.\"{col}\" IS NOT NULL AND NOT EXISTS "
+                     f"(SELECT 1 FROM \"{stage_table(target)}\" t WHERE t.sourced_id = "
+                     f"s.\"{col}\" AND t.status = 'active')")
+        params: list = []
+        if self.stage.entities[target.name].mode != "bulk":
+            condition += (f" AND NOT EXISTS (SELECT 1 FROM \"{roster_table(target)}\" r WHERE "
+                          f"r.district_id = {self.db.param} AND r.sourced_id = s.\"{col}\" AND "
+                          "r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                          f"\"{stage_table(target)}\" d WHERE d.sourced_id = r.sourced_id "
+                          "AND d.status = 'tobedeleted'))")
+            params.append(self.district_id)
+        return condition, params
+
+    def _check_references(self, entity: Entity, checked: set, narrow: int = 0) -> None:
+        """Reports rows naming a record that exists neither in the package nor the copy
+        (but for the ``checked`` columns, whose references were checked while reading).
+        With ``narrow`` rows staged, their references are first taken from the copy."""
+        stage = stage_table(entity)
+        columns = [c for c in all_stored_columns(entity)
+                   if c.kind == "id" and c.refers_to is not None and c not in checked]
+        if narrow and columns:
+            self._fill_narrow(entity, [c.attr for c in columns])
+        for column in columns:
+            target = ENTITY_BY_NAME[column.refers_to]
+            condition, params = self._dangling(entity, column, target)
+            found = self.db.execute_sql(
+                f'SELECT s.line, s."{column.attr}" FROM "{stage}" s WHERE {condition} '
+                f"ORDER BY s.line LIMIT {ISSUE_SAMPLE}", params).fetchall()
+            if not found:
+                continue
+            severity = ERROR if column.required else WARNING
+            samples = [(line, dangling_message(column, target, value)) for line, value in found]
+            if column.required:
+                total = self.db.execute_sql(
+                    f'DELETE FROM "{stage}" WHERE line IN (SELECT s.line FROM "{stage}" s '
+                    f"WHERE {condition})", params).rowcount
+            else:
+                total = self.db.execute_sql(
+                    f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', params).fetchone()[0]
+            self.issues.many(severity, entity.file_name, column.name, samples, total)
+

@@ -1,0 +1,40 @@
+"""The names and shapes of the tables a sync works in: the roster copy's and the staged
+package's (temporary tables, one per entity), and their statistics."""
+from __future__ import annotations
+
+import peewee
+
+from ..models.base import is_postgres
+from ..models.roster import ROSTER_MODELS
+from ..oneroster.entities import Entity, all_stored_columns
+
+
+def analyze(db: peewee.Database, table: str, sqlite_too: bool = False) -> None:
+    """Fresh statistics, so PostgreSQL plans joins by real sizes: temporary tables are never
+    analyzed on their own, and a freshly loaded roster table looks empty to the planner.
+
+    ``sqlite_too`` (a roster table after a large change): SQLite keeps no statistics until
+    asked, and without them takes ``district_id = ?`` for a selective look-up, so it walks
+    the whole district to join a delta's few thousand staged rows (about 1.2 s for 6.9 M
+    enrollments, once after a first load)."""
+    if is_postgres(db) or sqlite_too:
+        db.execute_sql(f'ANALYZE "{table}"')
+
+
+def stage_table(entity: Entity) -> str:
+    return "stage_" + entity.name.lower()
+
+
+def roster_table(entity: Entity) -> str:
+    return ROSTER_MODELS[entity.name]._meta.table_name
+
+
+def stage_columns(entity: Entity) -> list[str]:
+    return ["line", "sourced_id", "status", "date_last_modified",
+            *(c.attr for c in all_stored_columns(entity)), "extra", "row_hash"]
+
+
+def whole_rows(alias: str = "s") -> str:
+    """SQL condition on staged rows ``alias``: staged whole, not narrow (a row whose values
+    the copy already holds; see :mod:`al_roster.oneroster.unchanged`)."""
+    return f"{alias}.same IS NULL"

@@ -1,0 +1,229 @@
+"""A bulk file's unchanged rows are staged narrow (sourcedId and hash, no values): the copy,
+the run's issues, counts, change records and undo are exactly those of staging every row
+whole.
+
+Each test syncs the same nights into two districts, one with every row staged whole, the
+other with the rows the copy already holds staged narrow, on SQLite and PostgreSQL, read
+here and in the reading process, and compares everything a support engineer or a teacher
+could see.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+from packages import write_package
+from rosters import school
+from test_sync_reading_process import copy_of, messy, seen
+
+from al_roster.demo.generator import generate_district
+from al_roster.models import RunChange, SyncRun
+from al_roster.oneroster.unchanged import UnchangedRows, keys_of
+from al_roster.services.districts import add_district
+from al_roster.sync import staging
+from al_roster.sync.review import undo_run
+from al_roster.sync.runner import sync_package
+
+TODAY = dt.date.today()
+
+
+@pytest.fixture(params=["read here", "read beside"])
+def two_ways(app, monkeypatch, request):
+    """sync(night) -> (run staged whole, run staged narrow), into two districts; the stage
+    of each narrow run is kept in ``sync.stages``."""
+    whole = add_district("whole", "Staged Whole", deletion_threshold=1.0)
+    narrow = add_district("narrow", "Staged Narrow", deletion_threshold=1.0)
+    options = app.extensions["al_roster"].sync_options
+    monkeypatch.setattr(staging, "_two_cores", lambda: True)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES",
+                        0 if request.param == "read beside" else 1 << 62)
+    stages = []
+    real_run = staging.Stager.run
+
+    def kept(self):
+        stage = real_run(self)
+        stages.append(stage)
+        return stage
+    monkeypatch.setattr(staging.Stager, "run", kept)
+
+    def sync(package):
+        monkeypatch.setattr(staging, "STAGE_UNCHANGED_NARROW", False)
+        first = sync_package(whole, package, options)
+        monkeypatch.setattr(staging, "STAGE_UNCHANGED_NARROW", True)
+        del stages[:]
+        second = sync_package(narrow, package, options)
+        return first, second
+
+    sync.districts, sync.options, sync.stages = (whole, narrow), options, stages
+    return sync
+
+
+def changes(run: SyncRun) -> list[tuple]:
+    """The run's change records, as undo and the review screen read them (which run had
+    removed a record differs between the two districts; that it was removed does not)."""
+    def values(text):
+        if not text:
+            return {}
+        kept = json.loads(text)
+        if "removed_run_id" in kept:
+            kept["removed_run_id"] = kept["removed_run_id"] is not None
+        return kept
+    return sorted((c.entity, c.sourced_id, c.kind, sorted(values(c.before).items()),
+                   sorted(values(c.after).items()))
+                  for c in RunChange.select().where(RunChange.run_id == run.id))
+
+
+def same(sync, package) -> dict:
+    whole, narrow = sync(package)
+    assert seen(whole) == seen(narrow)
+    assert changes(whole) == changes(narrow)
+    assert copy_of(sync.districts[0]) == copy_of(sync.districts[1])
+    return seen(whole)
+
+
+def narrow_rows(sync, name: str) -> int:
+    return sync.stages[-1].entities[name].narrow
+
+
+def quoted(folder, target):
+    """The package re-exported with every field quoted: other bytes, the same rows."""
+    target.mkdir()
+    for path in folder.glob("*.csv"):
+        with open(path, newline="", encoding="utf-8") as inp, \
+                open(target / path.name, "w", newline="", encoding="utf-8") as out:
+            csv.writer(out, quoting=csv.QUOTE_ALL).writerows(csv.reader(inp))
+    return target
+
+
+def test_a_re_export_stages_only_what_changed(two_ways, tmp_path):
+    first = tmp_path / "first"
+    generate_district(first, 300, seed=7)
+    same(two_ways, first)
+    assert narrow_rows(two_ways, "enrollments") == 0  # nothing to compare with yet
+    quiet = same(two_ways, quoted(first, tmp_path / "quoted"))
+    enrollments = quiet["counts"]["enrollments"]
+    assert enrollments["unchanged"] == enrollments["rows"] > 1000
+    assert narrow_rows(two_ways, "enrollments") == enrollments["rows"]
+    assert quiet["message"] == "Applied: nothing changed."
+
+    night = tmp_path / "night"
+    night.mkdir()
+    for path in first.glob("*.csv"):
+        lines = path.read_text().splitlines(keepends=True)
+        if path.stem == "enrollments":
+            lines = [line for n, line in enumerate(lines) if n == 0 or n % 40 != 5]
+            lines.append(lines[7].replace("enr-", "enr-moved-", 1))
+        if path.stem == "users":
+            lines = [line.replace(",Smith,", ",Smyth,") for line in lines]
+        (night / path.name).write_text("".join(lines))
+    counts = same(two_ways, night)["counts"]
+    assert counts["enrollments"]["deleted"] > 10 and counts["enrollments"]["created"] == 1
+    assert counts["users"]["updated"] > 0
+    assert narrow_rows(two_ways, "enrollments") == counts["enrollments"]["unchanged"]
+
+
+def test_messy_nights_and_an_undo_then_the_same_files(two_ways, tmp_path):
+    first = write_package(tmp_path / "one", messy(TODAY))
+    same(two_ways, first)
+    second = messy(TODAY)
+    second["users"][0]["givenName"] = "Renamed"
+    del second["enrollments"][3]
+    folder = write_package(tmp_path / "two", second)
+    for path in folder.glob("*.csv"):  # other bytes, mostly the same rows
+        path.write_text(path.read_text().replace("\r\n", "\n") + "\n")
+    same(two_ways, folder)
+    assert narrow_rows(two_ways, "enrollments") > 10
+    runs = [SyncRun.select().where(SyncRun.district == d.id).order_by(SyncRun.id.desc()).first()
+            for d in two_ways.districts]
+    for run in runs:
+        undo_run(run, two_ways.options, by="support")
+    assert copy_of(two_ways.districts[0]) == copy_of(two_ways.districts[1])
+    again = same(two_ways, folder)  # the same files again, after the undo
+    assert again["counts"]["users"]["updated"] == 1
+    assert again["counts"]["enrollments"]["deleted"] == 1
+
+
+def test_an_unchanged_row_naming_what_the_night_removed(two_ways, tmp_path, monkeypatch):
+    """An enrollment repeated value for value whose class left classes.csv names nothing:
+    it is skipped and removed, whether its references are checked in memory or in SQL."""
+    files = school(TODAY, students=4)
+    same(two_ways, write_package(tmp_path / "one", files))
+    files["classes"] = [c for c in files["classes"] if c["sourcedId"] != "cls-alg2"]
+    files["users"] = [u for u in files["users"] if u["sourcedId"] != "stu-2"]
+    night = same(two_ways, write_package(tmp_path / "two", files))
+    assert night["counts"]["enrollments"]["deleted"] >= 5
+    assert any("cls-alg2" in issue[4] for issue in night["issues"])
+    monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", 0)  # every reference checked in SQL
+    files["users"] = [u for u in files["users"] if u["sourcedId"] != "stu-3"]
+    files["classes"] = [c for c in files["classes"] if c["sourcedId"] != "cls-chem"]
+    third = same(two_ways, write_package(tmp_path / "three", files))
+    assert narrow_rows(two_ways, "enrollments") > 5
+    assert any("stu-3" in issue[4] for issue in third["issues"])
+    assert any("cls-chem" in issue[4] for issue in third["issues"])
+
+
+def test_an_identical_file_beside_a_re_exported_one(two_ways, tmp_path, monkeypatch):
+    """classes.csv byte for byte as last night (not read again), enrollments re-exported:
+    the enrollments' classes are the copy's, checked in memory or in SQL."""
+    files = school(TODAY, students=3)
+    one = write_package(tmp_path / "one", files)
+    same(two_ways, one)
+    files["enrollments"].append(dict(files["enrollments"][0], sourcedId="enr-x",
+                                     classSourcedId="cls-gone"))
+    for limit in (staging.KNOWN_IDS_LIMIT, 0):
+        monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", limit)
+        night = write_package(tmp_path / f"night-{limit}", files)
+        enrollments = night / "enrollments.csv"
+        enrollments.write_text(enrollments.read_text().replace("\r\n", "\n"))
+        result = same(two_ways, night)
+        assert any(issue[0] == "classes.csv" and "Identical to the file" in issue[4]
+                   for issue in result["issues"])
+        assert any("cls-gone" in issue[4] for issue in result["issues"])
+        assert narrow_rows(two_ways, "enrollments") > 5
+
+
+def test_duplicates_a_removed_record_back_and_a_1_1_status(two_ways, tmp_path):
+    files = school(TODAY, students=3)
+    one = write_package(tmp_path / "one", files)
+    same(two_ways, one)
+    gone = dict(files)
+    gone["users"] = [u for u in files["users"] if u["sourcedId"] != "stu-3"]
+    gone["enrollments"] = [e for e in files["enrollments"] if e["userSourcedId"] != "stu-3"]
+    assert same(two_ways, write_package(tmp_path / "two", gone))["counts"]["users"]["deleted"]
+    back = dict(files)
+    users = [dict(u) for u in files["users"]]
+    users.append(dict(users[3], givenName="Changed"))  # a changed copy after an unchanged one
+    users.insert(0, dict(users[4], givenName="First"))  # a changed copy before an unchanged
+    back["users"] = users
+    night = same(two_ways, write_package(tmp_path / "three", back))
+    assert night["counts"]["users"]["restored"] == 1  # stu-3, its values as before
+    assert night["errors"] == 2
+    status = tmp_path / "four"
+    write_package(status, files)
+    text = (status / "users.csv").read_text().splitlines(keepends=True)
+    header = text[0].split(",")
+    at = header.index("status")
+    row = text[5].split(",")
+    row[at] = "tobedeleted"
+    text[5] = ",".join(row)
+    (status / "users.csv").write_text("".join(text))
+    same(two_ways, status)
+
+
+def test_keys_tell_a_changed_row_of_the_same_record_always():
+    rows = [(n, f"stu-{n}", "active", None, "x", n * 7919) for n in range(2, 5000)]
+    held = UnchangedRows.of_records([[(r[1], r[-1]) for r in rows]], seed=12345)
+    changed = [(r[0], r[1], r[2], r[3], "y", r[-1] + 1) for r in rows]  # same ids, new hashes
+    whole, narrow = held.split(changed)
+    assert whole == changed and narrow == []
+    whole, narrow = held.split(rows[:10] + [(9, "stu-new", "active", None, "x", 1)])
+    assert [r[1] for r in whole] == ["stu-new"]
+    assert narrow[0] == (2, "stu-2", 2 * 7919)
+    gone = [(r[0], r[1], "tobedeleted", *r[3:]) for r in rows[:3]]
+    assert held.split(gone) == (gone, [])
+    again = UnchangedRows.from_message(held.to_message())
+    assert np.array_equal(again.keys, held.keys) and again.split(rows[:4])[1] == narrow[:4]
+    assert len(set(keys_of([r[1] for r in rows], [r[-1] for r in rows], 1).tolist())) == len(rows)
