@@ -215,15 +215,18 @@ def test_duplicates_a_removed_record_back_and_a_1_1_status(two_ways, tmp_path):
 
 def test_keys_tell_a_changed_row_of_the_same_record_always():
     rows = [(n, f"stu-{n}", "active", None, "x", n * 7919) for n in range(2, 5000)]
-    held = UnchangedRows.of_records([[(r[1], r[-1]) for r in rows]], seed=12345)
+    held = UnchangedRows.of_records([[(r[1], r[-1], 100 + r[0]) for r in rows]], seed=12345)
     changed = [(r[0], r[1], r[2], r[3], "y", r[-1] + 1) for r in rows]  # same ids, new hashes
-    whole, narrow = held.split(changed)
-    assert whole == changed and narrow == []
-    whole, narrow = held.split(rows[:10] + [(9, "stu-new", "active", None, "x", 1)])
+    whole, narrow, matched = held.split(changed)
+    assert whole == changed and narrow == [] and not len(matched)
+    whole, narrow, matched = held.split(rows[:10] + [(9, "stu-new", "active", None, "x", 1)])
     assert [r[1] for r in whole] == ["stu-new"]
-    assert narrow[0] == (2, "stu-2", 2 * 7919)
+    assert narrow[0] == (2, "stu-2", 2 * 7919) and len(matched) == 10
     gone = [(r[0], r[1], "tobedeleted", *r[3:]) for r in rows[:3]]
-    assert held.split(gone) == (gone, [])
+    assert held.split(gone)[:2] == (gone, [])
+    assert held.matched_count() == 10
+    assert sorted(held.unmatched_ids().tolist()) == [100 + r[0] for r in rows[10:]]
     again = UnchangedRows.from_message(held.to_message())
     assert np.array_equal(again.keys, held.keys) and again.split(rows[:4])[1] == narrow[:4]
+    assert again.matched is None  # a reading process's copy: keys alone
     assert len(set(keys_of([r[1] for r in rows], [r[-1] for r in rows], 1).tolist())) == len(rows)

@@ -110,8 +110,8 @@ def _encoded(chunk: list[tuple], fmt: str) -> bytes:
 
 
 def _read_one(job: dict, feed, results) -> None:
-    """Reads one file (or a part of one) from ``feed``; sends ("chunk", (whole, narrow),
-    (rows, rows), issue calls) messages, then ("done", (next line, ran dry), 0, calls) or
+    """Reads one file (or a part of one) from ``feed``; sends ("chunk", (whole, narrow,
+    keys matched), (rows, rows), issue calls) messages, then ("done", (next line, ran dry), 0, calls) or
     ("failed", exception, 0, calls). Without the keys of unchanged rows, every row is
     whole."""
     recorder = IssueRecorder()
@@ -126,10 +126,11 @@ def _read_one(job: dict, feed, results) -> None:
             reader.read(lines, job.get("first_line", 2), job.get("header_issues", True)))
         fmt = job["format"]
         while chunk := list(islice(rows, CHUNK_ROWS)):
-            whole, narrow = (chunk, []) if unchanged is None else unchanged.split(chunk)
+            whole, narrow, matched = (chunk, [], b"") if unchanged is None \
+                else unchanged.split(chunk)
             if fmt == "csv":
                 narrow = with_constants(narrow)
-            results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt)),
+            results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt), bytes(matched)),
                           (len(whole), len(narrow)), recorder.take()))
         outcome: tuple = ("done", (reader.next_line, reader.ran_dry), 0, recorder.take())
     except Exception as exc:  # handed to the sync, which raises it there
@@ -176,7 +177,8 @@ class ReadingProcess:
     def chunks(self, package: CsvPackage, entity_name: str, mode: str,
                checks: list[tuple[int, set[str]]], fmt: str, issues,
                unchanged: UnchangedRows | None = None) -> Iterator[tuple]:
-        """((whole, narrow), (rows, rows)) of each chunk of the file's good rows, ``fmt``
+        """((whole, narrow, keys matched), (rows, rows)) of each chunk of the file's good
+        rows, ``fmt``
         "rows" (marshalled tuples) or "csv" (COPY text, UTF-8); narrow are the rows
         ``unchanged`` holds (none without it), as NARROW_COLUMNS in rows and NARROW_STAGED
         in COPY text. The reader's issues are replayed onto

@@ -55,19 +55,43 @@ def keys_of(sourced_ids: list[str], row_hashes: list[int], seed: int) -> np.ndar
 
 
 class UnchangedRows:
-    """The keys of the records a copy holds, and the split of read rows against them."""
+    """The keys of the records a copy holds, and the split of read rows against them.
 
-    def __init__(self, keys: np.ndarray, seed: int):
-        self.keys, self.seed = keys, seed  # keys: sorted uint64
+    Built from the copy (:meth:`of_records`), it also knows each key's record id and
+    which keys some row matched (:meth:`mark`, done by :meth:`split` where it splits), so
+    the records no row repeats can be told without looking at the others
+    (:meth:`unmatched_ids`). Rebuilt in a reading process, it holds the keys alone."""
+
+    def __init__(self, keys: np.ndarray, seed: int, ids: np.ndarray | None = None):
+        self.keys, self.seed, self.ids = keys, seed, ids  # keys: sorted uint64
+        self.matched = None if ids is None else np.zeros(len(keys), dtype=bool)
 
     @classmethod
-    def of_records(cls, batches: Iterable[list[tuple[str, int]]], seed: int) -> UnchangedRows:
-        """From batches of (sourcedId, row_hash) of the present records."""
-        parts = [keys_of([r[0] for r in batch], [r[1] for r in batch], seed)
-                 for batch in batches]
-        keys = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64)
-        keys.sort()
-        return cls(keys, seed)
+    def of_records(cls, batches: Iterable[list[tuple[str, int, int]]],
+                   seed: int) -> UnchangedRows:
+        """From batches of (sourcedId, row_hash, id) of the present records."""
+        keys, ids = [], []
+        for batch in batches:
+            keys.append(keys_of([r[0] for r in batch], [r[1] for r in batch], seed))
+            ids.append(np.fromiter((r[2] for r in batch), dtype=np.int64, count=len(batch)))
+        if not keys:
+            return cls(np.empty(0, dtype=np.uint64), seed, np.empty(0, dtype=np.int64))
+        keys, ids = np.concatenate(keys), np.concatenate(ids)
+        order = np.argsort(keys, kind="stable")
+        return cls(keys[order], seed, ids[order])
+
+    def mark(self, positions: bytes | np.ndarray) -> None:
+        """Notes the keys (by position) that rows matched, as a split elsewhere found."""
+        if isinstance(positions, bytes):
+            positions = np.frombuffer(positions, dtype=np.int64)
+        self.matched[positions] = True
+
+    def matched_count(self) -> int:
+        return int(self.matched.sum())
+
+    def unmatched_ids(self) -> np.ndarray:
+        """The ids of the records no row repeated."""
+        return self.ids[~self.matched]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -81,12 +105,12 @@ class UnchangedRows:
         data, seed = message
         return cls(np.frombuffer(data, dtype=np.uint64), seed)
 
-    def split(self, rows: list[tuple]) -> tuple[list[tuple], list[tuple]]:
-        """(rows to stage whole, narrow rows) of a chunk of read rows (see
-        :mod:`al_roster.oneroster.rows` for their shape). Only active rows can be
-        unchanged; each narrow row holds the NARROW_COLUMNS."""
+    def split(self, rows: list[tuple]) -> tuple[list[tuple], list[tuple], np.ndarray]:
+        """(rows to stage whole, narrow rows, positions of the keys they matched) of a
+        chunk of read rows (see :mod:`al_roster.oneroster.rows` for their shape). Only
+        active rows can be unchanged; each narrow row holds the NARROW_COLUMNS."""
         if not rows or not len(self.keys):
-            return rows, []
+            return rows, [], np.empty(0, dtype=np.int64)
         wanted = keys_of([row[1] for row in rows], [row[-1] for row in rows], self.seed)
         at = np.searchsorted(self.keys, wanted)
         at[at == len(self.keys)] = 0
@@ -96,5 +120,8 @@ class UnchangedRows:
             held &= np.fromiter((row[2] == "active" for row in rows), dtype=bool,
                                 count=len(rows))
             picked = list(compress(rows, held))
-        return (list(compress(rows, ~held)),
-                [(row[0], row[1], row[-1]) for row in picked])
+        positions = at[held].astype(np.int64)
+        if self.matched is not None:
+            self.mark(positions)
+        return (list(compress(rows, ~held)), [(row[0], row[1], row[-1]) for row in picked],
+                positions)

@@ -14,7 +14,7 @@ import peewee
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME
 from .sql import create_temp_table
 from .staging import Stage
-from .tables import analyze, roster_table, stage_table, whole_rows
+from .tables import analyze, roster_table, stage_table, unmatched_table, whole_rows
 
 
 @dataclass
@@ -61,8 +61,12 @@ def removal_rule(stage: Stage, name: str, alias: str = "r") -> str:
     if stage.mode(name) == "bulk":
         grace = (f" AND COALESCE({alias}.missing_runs, 0) + 1 >= {int(stage.removal_grace)}"
                  if stage.removal_grace > 1 else "")
-        return (f"{alias}.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM \"{table}\" s "
-                f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active'){grace}")
+        # Only a record no narrow row repeats can be missing from the file: start there.
+        among = (f'{alias}.id IN (SELECT u.id FROM "{unmatched_table(name)}" u) AND '
+                 if name in stage.unmatched else "")
+        return (f"{among}{alias}.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                f"\"{table}\" s WHERE s.sourced_id = {alias}.sourced_id "
+                f"AND s.status = 'active'){grace}")
     # A delta names its removals: start from them, not from every row of the district.
     return (f"{alias}.removed_run_id IS NULL AND {alias}.sourced_id IN (SELECT s.sourced_id "
             f"FROM \"{table}\" s WHERE s.status = 'tobedeleted')")

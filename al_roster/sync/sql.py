@@ -73,7 +73,7 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
 
     With ``unchanged``, rows whose values the copy already holds are loaded narrow (see
     :mod:`al_roster.oneroster.unchanged`); returns the rows loaded, whole and narrow."""
-    parts = ((chunk, []) if unchanged is None else unchanged.split(chunk)
+    parts = ((chunk, []) if unchanged is None else unchanged.split(chunk)[:2]
              for chunk in chunks(rows))
     if is_postgres(db):
         return _copy_pipelined(db.cursor(), _copy(table, columns), _copy(table, NARROW_STAGED),
@@ -90,21 +90,21 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
 
 def load_prepared(db: peewee.Database, table: str, columns: list[str],
                   prepared: Iterable[tuple[tuple[object, object], tuple[int, int]]]) -> int:
-    """Loads chunks a reading process prepared (:mod:`al_roster.oneroster.reading_process`),
-    each a (whole, narrow) pair: COPY text on PostgreSQL, marshalled rows on SQLite; returns
-    the rows loaded."""
+    """Loads chunks a reading process prepared (:mod:`al_roster.oneroster.reading_process`):
+    of each, the whole and the narrow rows, COPY text on PostgreSQL, marshalled rows on
+    SQLite; returns the rows loaded."""
     cursor, total = db.cursor(), 0
     if is_postgres(db):
         copies = (_copy(table, columns), _copy(table, NARROW_STAGED))
         for datas, counts in prepared:
-            for copy, data, count in zip(copies, datas, counts, strict=True):
+            for copy, data, count in zip(copies, datas[:2], counts, strict=True):
                 if count:
                     cursor.copy_expert(copy, io.BytesIO(data))
                     total += count
         return total
     inserts = (_insert(table, columns), _insert_narrow(table))
     for datas, counts in prepared:
-        for insert, data, count in zip(inserts, datas, counts, strict=True):
+        for insert, data, count in zip(inserts, datas[:2], counts, strict=True):
             if count:
                 cursor.executemany(insert, decoded(data))
                 total += count

@@ -35,7 +35,7 @@ from ..oneroster.split_reading import SECOND_BASE, Split, SplitAbandoned, read_i
 from ..oneroster.unchanged import UnchangedRows, new_seed
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 from .stage_checks import BulkChecks
-from .tables import analyze, roster_table, stage_columns, stage_table
+from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,14 @@ PARALLEL_MIN_BYTES = 1024 * 1024
 SPLIT_MIN_BYTES = 8 * 1024 * 1024
 #: Whether a bulk file's unchanged rows are staged narrow (off only to compare the two).
 STAGE_UNCHANGED_NARROW = True
+
+
+def _marking(chunks, unchanged: UnchangedRows | None):
+    """The chunks of a reading process, the keys they matched marked on ``unchanged``."""
+    for datas, counts in chunks:
+        if unchanged is not None:
+            unchanged.mark(datas[2])
+        yield datas, counts
 
 
 def _two_cores() -> bool:
@@ -93,6 +101,9 @@ class Stage:
     removal_grace: int = 0
     #: Entities whose removals the plan found and kept (see sync.plan.removals_table).
     removals: set[str] = field(default_factory=set)
+    #: Bulk entities whose present records no narrow row repeats are kept by id (see
+    #: sync.tables.unmatched_table): only those can be removals.
+    unmatched: set[str] = field(default_factory=set)
 
     def mode(self, name: str) -> str:
         return self.entities[name].mode
@@ -142,7 +153,7 @@ class Stager(BulkChecks):
         elif mode != "absent":
             before = self._issues_so_far()
             in_memory = self._known_targets(entity)
-            self._load(entity, staged, in_memory)
+            unchanged = self._load(entity, staged, in_memory)
             # Every reference is checked before duplicates are weighed, whether in memory
             # while reading or in SQL: a row skipped for naming nothing never wins.
             self._check_references(entity, {column for _, column, _ in in_memory},
@@ -153,6 +164,8 @@ class Stager(BulkChecks):
                 self._warn_removals_of_nothing(entity)
             staged.rows = self._count(entity)
             staged.clean = self._read_cleanly(entity, before)
+            if unchanged is not None:
+                self._keep_unmatched(entity, unchanged)
 
     def _issues_so_far(self) -> tuple[int, int, int]:
         return self.issues.error_count, self.issues.warning_count, len(self.issues.items)
@@ -190,6 +203,7 @@ class Stager(BulkChecks):
         for entity in ENTITIES:
             drop_temp_table(self.db, stage_table(entity))
             drop_temp_table(self.db, "gone_" + entity.name.lower())
+            drop_temp_table(self.db, unmatched_table(entity.name))
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:
@@ -201,7 +215,9 @@ class Stager(BulkChecks):
                    ("row_hash", "BIGINT"), ("same", "BOOLEAN")]
         create_temp_table(self.db, stage_table(entity), columns)
 
-    def _load(self, entity: Entity, staged: StagedEntity, in_memory: list) -> None:
+    def _load(self, entity: Entity, staged: StagedEntity,
+              in_memory: list) -> UnchangedRows | None:
+        """Reads and stages the file; returns the keys it was split against, if any."""
         checks = [(at, known) for at, _, known in in_memory]
         unchanged = self._unchanged(entity) if staged.mode == "bulk" else None
         job = (self.package, entity.name, staged.mode, checks,
@@ -217,18 +233,35 @@ class Stager(BulkChecks):
                 reason="empty_bulk_file")
         staged.unique = self._index(table)
         if unchanged is not None:
-            staged.narrow = self.db.execute_sql(
-                f'SELECT COUNT(*) FROM "{table}" WHERE same').fetchone()[0]
+            staged.narrow = self._narrow_count(table)
         analyze(self.db, table)
+        return unchanged
+
+    def _narrow_count(self, table: str) -> int:
+        return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE same').fetchone()[0]
+
+    def _keep_unmatched(self, entity: Entity, unchanged: UnchangedRows) -> None:
+        """Keeps the ids of the present records no narrow row repeats, where the removal
+        search may start from them (:func:`~al_roster.sync.plan.removal_rule`): when every
+        matched record still has its narrow row (none was left out by a check since) and
+        they are few enough to be worth it."""
+        matched = unchanged.matched_count()
+        if self._narrow_count(stage_table(entity)) != matched or matched < len(unchanged) / 2:
+            return
+        table = unmatched_table(entity.name)
+        create_temp_table(self.db, table, [("id", "BIGINT PRIMARY KEY")])
+        bulk_load(self.db, table, ["id"], ((int(i),) for i in unchanged.unmatched_ids()))
+        analyze(self.db, table)
+        self.stage.unmatched.add(entity.name)
 
     def _unchanged(self, entity: Entity) -> UnchangedRows | None:
         """The keys of the present records of ``entity`` in the copy, or None when it holds
         none (or narrow staging is off)."""
         if not STAGE_UNCHANGED_NARROW:
             return None
-        records = batches(self.db, f'SELECT sourced_id, row_hash FROM "{roster_table(entity)}" '
-                                  f"WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
-                         [self.district_id])
+        records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{roster_table(entity)}"'
+                                  f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
+                          [self.district_id])
         unchanged = UnchangedRows.of_records(records, self._seed)
         return unchanged if len(unchanged) else None
 
@@ -259,7 +292,7 @@ class Stager(BulkChecks):
                 return read
         if self._read_beside(entity):
             return load_prepared(self.db, stage_table(entity), stage_columns(entity),
-                                 self._reading.chunks(*job))
+                                 _marking(self._reading.chunks(*job), job[-1]))
         return self._read_here(entity, job)
 
     def _load_in_two(self, entity: Entity, job: tuple) -> int | None:
@@ -269,13 +302,15 @@ class Stager(BulkChecks):
         table, columns = stage_table(entity), stage_columns(entity)
         before, split = self.issues.snapshot(), Split()
         try:
-            read = load_prepared(self.db, table, columns,
-                                 read_in_two((self._reading, self._second), *job, split))
+            read = load_prepared(self.db, table, columns, _marking(
+                read_in_two((self._reading, self._second), *job, split), job[-1]))
         except SplitAbandoned:
             log.info("%s did not split into two parts that read as the whole; read as one",
                      entity.file_name)
             self.issues.restore(before)
             self.db.execute_sql(f'DELETE FROM "{table}"')
+            if job[-1] is not None:
+                job[-1].matched[:] = False
             self._close_readers()  # busy: stopped at once
             self._reading = _start_reading()
             return None

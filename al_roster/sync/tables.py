@@ -38,3 +38,9 @@ def whole_rows(alias: str = "s") -> str:
     """SQL condition on staged rows ``alias``: staged whole, not narrow (a row whose values
     the copy already holds; see :mod:`al_roster.oneroster.unchanged`)."""
     return f"{alias}.same IS NULL"
+
+
+def unmatched_table(name: str) -> str:
+    """The temporary table of the ids of the present records of entity ``name`` that no
+    row of its bulk file repeats value for value."""
+    return "unmatched_" + name.lower()
