@@ -1,6 +1,8 @@
 """The extension as a host-app developer meets it: init_app, config defaults, no surprises."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from admin_helpers import roster_person
 from flask import Flask
@@ -127,3 +129,18 @@ def test_a_host_hook_that_returns_no_user_refuses_the_sign_in(tmp_path):
         assert seen == ["tch-1"]  # asked once, with the account
         assert client.get("/roster/api/me").status_code == 401  # nobody signed in
     database.close()
+
+
+def test_the_web_app_does_not_load_what_only_a_sync_needs(tmp_path):
+    """numpy (the keys of unchanged rows) is imported by the first sync that needs it, not
+    by every web process of the host app."""
+    import subprocess
+    import sys
+    script = ("import sys\nfrom plugin import create_app\n"
+              f"create_app({{'AL_ROSTER_DATABASE_URL': 'sqlite:///{tmp_path}/x.db', "
+              f"'AL_ROSTER_STORAGE_DIR': '{tmp_path}'}})\n"
+              "print('numpy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"

@@ -21,8 +21,20 @@ import os
 from collections.abc import Iterable
 from itertools import compress
 
-import numpy as np
 from xxhash import xxh3_64_intdigest
+
+
+class _LazyNumpy:
+    """numpy, imported on first use: a sync needs it, the web app's processes need not."""
+
+    def __getattr__(self, name: str):
+        import numpy
+
+        globals()["np"] = numpy
+        return getattr(numpy, name)
+
+
+np = _LazyNumpy()
 
 #: What a row whose values the copy already holds (a narrow row) carries: its line,
 #: sourcedId and hash. It is staged with status 'active' and ``same`` true (to tell it
@@ -38,7 +50,7 @@ def with_constants(narrow: list[tuple]) -> list[tuple]:
 
 
 #: Odd, so that multiplying by it is one-to-one modulo 2**64 (the golden ratio's bits).
-_SPREAD = np.uint64(0x9E3779B97F4A7C15)
+_SPREAD = 0x9E3779B97F4A7C15
 
 
 def new_seed() -> int:
@@ -51,7 +63,7 @@ def keys_of(sourced_ids: list[str], row_hashes: list[int], seed: int) -> np.ndar
     ids = np.fromiter((xxh3_64_intdigest(sid.encode("utf-8"), seed) for sid in sourced_ids),
                       dtype=np.uint64, count=count)
     hashes = np.fromiter(row_hashes, dtype=np.int64, count=count).view(np.uint64)
-    return ids + hashes * _SPREAD  # modulo 2**64
+    return ids + hashes * np.uint64(_SPREAD)  # modulo 2**64
 
 
 class UnchangedRows:
