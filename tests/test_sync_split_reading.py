@@ -41,12 +41,12 @@ def two_ways(app, monkeypatch, caplog):
     monkeypatch.setattr(staging, "_two_cores", lambda: True)
     caplog.set_level(logging.INFO, logger="al_roster.sync.staging")
     split = []
-    real = staging.read_in_two
 
-    def counted(*args):
-        split.append(args[-1])  # its Split: offset set where the file was cut
-        yield from real(*args)
-    monkeypatch.setattr(staging, "read_in_two", counted)
+    class Cut(split_reading._Cut):  # each file read in two parts, and where it was cut
+        def __init__(self):
+            super().__init__()
+            split.append(self)
+    monkeypatch.setattr(split_reading, "_Cut", Cut)
 
     def sync(package):
         monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 1 << 62)
@@ -57,7 +57,7 @@ def two_ways(app, monkeypatch, caplog):
         caplog.clear()
         second = sync_package(parts, package, options)
         sync.parts = len(split)
-        sync.cuts = sum(s.offset is not None for s in split)
+        sync.cuts = sum(c.at is not None for c in split)
         sync.abandoned = sum("did not split" in r.getMessage() for r in caplog.records)
         split.clear()
         return first, second
@@ -127,6 +127,21 @@ def test_a_quote_the_cut_cannot_see_reads_the_file_again_whole(two_ways, tmp_pat
     text = (folder / "users.csv").read_text()
     (folder / "users.csv").write_text(text.replace('"O""Brien"', 'O"Brien'))
     assert 'O"Brien,' in (folder / "users.csv").read_text()
+    result = same(two_ways, folder)
+    assert result["status"] == "applied" and two_ways.abandoned == 1
+
+
+def test_quotes_that_miscount_the_records_read_the_file_again_whole(two_ways, tmp_path):
+    """Two unquoted names with a quote each (O"Brien, D"Arcy) pair up, so the cut falls
+    where a record ends, but the records between them were counted as one: the second
+    part would be misnumbered, and the file is read again in one piece."""
+    files = school(TODAY, students=60)
+    files["users"][3]["familyName"] = 'O"Brien'
+    files["users"][8]["familyName"] = 'D"Arcy'
+    folder = write_package(tmp_path / "one", files)
+    text = (folder / "users.csv").read_text()
+    text = text.replace('"O""Brien"', 'O"Brien').replace('"D""Arcy"', 'D"Arcy')
+    (folder / "users.csv").write_text(text)
     result = same(two_ways, folder)
     assert result["status"] == "applied" and two_ways.abandoned == 1
 

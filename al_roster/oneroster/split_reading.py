@@ -2,22 +2,19 @@
 
 The file's bytes go, as they come from the package, to the first reader up to a cut near
 the middle, and from there on, after the header line, to the second. The cut is a line
-break where the quotes seen so far pair up: where a record ends in well-formed CSV. The
-first reader confirms it (its last record ended there, no quoted value left open), or the
-split is given up (:class:`SplitAbandoned`) and the file is read again by one reader, which
-is also how a file that fails in either part is read, so that its failure is worded as one
-reader words it.
-
-The second reader numbers its records from :data:`SECOND_BASE`. Once the first has said
-how many it read, :attr:`Split.offset` renumbers them, and the second's issues are
-replayed, renumbered, after all of the first's: the run ends with the rows, issues and
-hashes of one reader reading the file.
+break where the quotes seen so far pair up: where a record ends in well-formed CSV; the
+records before it are counted the same way, so the second reader numbers its records
+from where the first will stop. The first reader confirms both (its last record ended at
+the cut, no quoted value left open, and it stopped at that number), or the split is given
+up (:class:`SplitAbandoned`) and the file is read again by one reader, which is also how a
+file that fails in either part is read, so that its failure is worded as one reader
+words it. The second's issues are replayed after all of the first's: the run ends with
+the rows, issues and hashes of one reader reading the file.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from .entities import ENTITY_BY_NAME
@@ -25,8 +22,6 @@ from .package import _BUFFER, CsvPackage
 from .reading_process import ReadingProcess, job, replay
 from .text import MAX_LINE_BYTES
 
-#: Where the second part's record numbers start, until renumbered.
-SECOND_BASE = 1_000_000_000
 #: The second part's issues wait for the first's; past this many, the split is given up
 #: (a file with so many bad rows is read by one reader, its issues folded as they come).
 MAX_WAITING_CALLS = 100_000
@@ -36,30 +31,15 @@ class SplitAbandoned(Exception):
     """The two parts would not read as the whole file does: read it as one."""
 
 
-@dataclass
-class Split:
-    """What the caller needs once the chunks are loaded: the number to add to a second-part
-    record's number, less :data:`SECOND_BASE` (None when there was no second part)."""
-
-    offset: int | None = None
-
-    def line(self, line):
-        if line is None or self.offset is None or line < SECOND_BASE:
-            return line
-        return line + self.offset
-
-
 def read_in_two(readers: tuple[ReadingProcess, ReadingProcess], package: CsvPackage,
-                entity_name: str, mode: str, checks: list, fmt: str, issues, unchanged,
-                split: Split) -> Iterator[tuple]:
+                entity_name: str, mode: str, checks: list, fmt: str, issues,
+                unchanged) -> Iterator[tuple]:
     """The chunks of both readers as they come (see :meth:`ReadingProcess.chunks`); the
     first's issues replayed onto ``issues`` at once, the second's when the first is done.
-    Sets ``split.offset``; raises :class:`SplitAbandoned` (readers left busy, so closing
-    stops them) when the parts would not read as the whole file."""
+    Raises :class:`SplitAbandoned` (readers left busy, so closing stops them) when the
+    parts would not read as the whole file."""
     first, second = readers
     first.begin(job(package, entity_name, mode, checks, fmt, unchanged))
-    second.begin(job(package, entity_name, mode, checks, fmt, unchanged,
-                     first_line=SECOND_BASE, header_issues=False))
     cut, failure = _Cut(), []
     name = ENTITY_BY_NAME[entity_name].file_name
     feeders = [threading.Thread(target=feed, args=(package, name, reader, cut, failure),
@@ -68,6 +48,12 @@ def read_in_two(readers: tuple[ReadingProcess, ReadingProcess], package: CsvPack
                                                    (_feed_second, second)))]
     for feeder in feeders:
         feeder.start()
+    cut.found.wait()  # the second part's first record number is known
+    try:
+        second.begin(job(package, entity_name, mode, checks, fmt, unchanged,
+                         first_line=cut.first_line, header_issues=False))
+    finally:
+        cut.begun.set()
     outcomes: dict[int, tuple] = {}
     waiting: list = []
     by_connection = {first.results: (0, first), second.results: (1, second)}
@@ -94,19 +80,19 @@ def read_in_two(readers: tuple[ReadingProcess, ReadingProcess], package: CsvPack
     if any(kind != "done" for kind, _ in outcomes.values()):
         raise SplitAbandoned
     next_line, ran_dry = outcomes[0][1]
-    if ran_dry and cut.at is not None:
+    if cut.at is not None and (ran_dry or next_line != cut.first_line):
         raise SplitAbandoned
-    split.offset = None if cut.at is None else next_line - SECOND_BASE
-    replay([(name, (args[0], split.line(args[1]), *args[2:])) for name, args in waiting],
-           issues)
+    replay(waiting, issues)
 
 
 class _Cut:
-    """Where the file is cut, in bytes from its start (None: nowhere), once ``found``."""
+    """Where the file is cut, in bytes from its start (None: nowhere), and the number the
+    record after it takes, once ``found``; ``begun`` once the second reader has its job."""
 
     def __init__(self):
         self.at: int | None = None
-        self.found = threading.Event()
+        self.first_line = 2
+        self.found, self.begun = threading.Event(), threading.Event()
 
 
 _NOWHERE = 1 << 62
@@ -137,23 +123,27 @@ def _feed_first(package: CsvPackage, name: str, first: ReadingProcess, cut: _Cut
 
 def _feed_second(package: CsvPackage, name: str, second: ReadingProcess, cut: _Cut,
                  failure: list) -> None:
-    """Finds the cut (counting quotes up to it), then sends the header and the bytes from
-    the cut on to the second: it reads its part while the first reads its own."""
+    """Finds the cut (counting quotes and records up to it), then sends the header and the
+    bytes from the cut on to the second: it reads its part while the first reads its own."""
+    header = b""
     try:
         with package.open_binary(name) as raw:
             header = raw.readline(MAX_LINE_BYTES + 1)
-            second.feed(header)
             quotes, sent = header.count(b'"'), len(header)
-            # a header spanning lines (its quotes unpaired): no cut, the first reads it all
-            middle = package.size(name) // 2 if quotes % 2 == 0 else _NOWHERE
+            records = header.count(b"\n")  # (a header spanning lines: unpaired quotes,
+            middle = package.size(name) // 2 if quotes % 2 == 0 else _NOWHERE  # no cut)
             while cut.at is None and (block := raw.read(_BUFFER)):
                 at = _cut(block, quotes, max(0, middle - sent)) \
                     if sent + len(block) > middle else None
+                counted, quotes = _records(block if at is None else block[:at], quotes)
+                records += counted
                 if at is None:
-                    quotes, sent = quotes + block.count(b'"'), sent + len(block)
+                    sent += len(block)
                     continue
-                cut.at = sent + at
+                cut.at, cut.first_line = sent + at, records + 1
                 cut.found.set()
+                cut.begun.wait()
+                second.feed(header)
                 if at < len(block):
                     second.feed(block[at:])
             if cut.at is not None:
@@ -163,7 +153,23 @@ def _feed_second(package: CsvPackage, name: str, second: ReadingProcess, cut: _C
         failure.append(exc)
     finally:
         cut.found.set()
+        cut.begun.wait()
+        if cut.at is None and header:
+            second.feed(header)  # no second part: the header alone, read and done
         second.end_feed()
+
+
+def _records(data: bytes, quotes: int) -> tuple[int, int]:
+    """How many records end in ``data`` (line breaks with the quotes before them paired,
+    ``quotes`` seen before it), and the quotes seen after it."""
+    if b'"' not in data:
+        return (data.count(b"\n") if quotes % 2 == 0 else 0), quotes
+    parts = data.split(b"\n")
+    records = 0
+    for part in parts[:-1]:
+        quotes += part.count(b'"')
+        records += quotes % 2 == 0
+    return records, quotes + parts[-1].count(b'"')
 
 
 def _cut(block: bytes, quotes: int, start: int) -> int | None:

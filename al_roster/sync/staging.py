@@ -31,7 +31,7 @@ from ..oneroster.known_references import KnownReferences
 from ..oneroster.package import CsvPackage
 from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
-from ..oneroster.split_reading import SECOND_BASE, Split, SplitAbandoned, read_in_two
+from ..oneroster.split_reading import SplitAbandoned, read_in_two
 from ..oneroster.unchanged import UnchangedRows, new_seed
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 from .stage_checks import BulkChecks
@@ -300,10 +300,10 @@ class Stager(BulkChecks):
         loaded, or None when the parts would not read as the whole (nothing of the file is
         then left staged or logged, and one reading process reads the rest of the sync)."""
         table, columns = stage_table(entity), stage_columns(entity)
-        before, split = self.issues.snapshot(), Split()
+        before = self.issues.snapshot()
         try:
             read = load_prepared(self.db, table, columns, _marking(
-                read_in_two((self._reading, self._second), *job, split), job[-1]))
+                read_in_two((self._reading, self._second), *job), job[-1]))
         except SplitAbandoned:
             log.info("%s did not split into two parts that read as the whole; read as one",
                      entity.file_name)
@@ -314,9 +314,6 @@ class Stager(BulkChecks):
             self._close_readers()  # busy: stopped at once
             self._reading = _start_reading()
             return None
-        if split.offset is not None:  # the second part's records, numbered as in the file
-            self.db.execute_sql(f'UPDATE "{table}" SET line = line + {int(split.offset)} '
-                                f"WHERE line >= {SECOND_BASE}")
         return read
 
     def _read_beside(self, entity: Entity) -> bool:
