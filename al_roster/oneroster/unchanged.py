@@ -82,15 +82,23 @@ class UnchangedRows:
     def of_records(cls, batches: Iterable[list[tuple[str, int, int]]],
                    seed: int) -> UnchangedRows:
         """From batches of (sourcedId, row_hash, id) of the present records."""
-        keys, ids = [], []
+        key_parts, id_parts = [], []
         for batch in batches:
-            keys.append(keys_of([r[0] for r in batch], [r[1] for r in batch], seed))
-            ids.append(np.fromiter((r[2] for r in batch), dtype=np.int64, count=len(batch)))
-        if not keys:
+            key_parts.append(keys_of([r[0] for r in batch], [r[1] for r in batch], seed))
+            id_parts.append(np.fromiter((r[2] for r in batch), dtype=np.int64,
+                                        count=len(batch)))
+        if not key_parts:
             return cls(np.empty(0, dtype=np.uint64), seed, np.empty(0, dtype=np.int64))
-        keys, ids = np.concatenate(keys), np.concatenate(ids)
-        order = np.argsort(keys, kind="stable")
-        return cls(keys[order], seed, ids[order])
+        # One array at a time, the parts let go as soon as joined: at 6.9 M records the
+        # peak is four arrays of 55 MB, not six.
+        keys = np.concatenate(key_parts)
+        del key_parts
+        order = np.argsort(keys)
+        keys = keys[order]
+        ids = np.concatenate(id_parts)
+        del id_parts
+        ids = ids[order]
+        return cls(keys, seed, ids)
 
     def mark(self, positions: bytes | np.ndarray) -> None:
         """Notes the keys (by position) that rows matched, as a split elsewhere found."""
