@@ -313,6 +313,8 @@ def bench(size: int, kind: str) -> dict:
             **{f"{night}_s": runs[night]["seconds"] for night in NIGHTS},
             "rows_per_s": rows / full,
             "peak_mb": max(r["peak_mb"] for r in runs.values()),
+            "own_mb": max(r.get("own_mb", 0) for r in runs.values()),
+            "reader_mb": max(r.get("reader_mb", 0) for r in runs.values()),
             **{f"{night}_cpu_s": runs[night]["cpu_s"] + runs[night]["db_cpu_s"]
                for night in NIGHTS},
             "full_cores": runs["full"]["cores"],

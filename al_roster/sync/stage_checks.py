@@ -60,16 +60,6 @@ class BulkChecks:
                           "removed); nothing was removed.") for line, sid in found]
         self.issues.many(WARNING, entity.file_name, "sourcedId", samples, total)
 
-    def _fill_narrow(self, entity: Entity, attrs: list[str]) -> None:
-        """Copies ``attrs`` onto the narrow rows from the records they repeat: their values
-        are the copy's, which is what made them narrow."""
-        stage, roster = stage_table(entity), roster_table(entity)
-        sets = ", ".join(f'"{a}" = r."{a}"' for a in attrs)
-        self.db.execute_sql(
-            f'UPDATE "{stage}" SET {sets} FROM "{roster}" r WHERE "{stage}".same '
-            f'AND r.district_id = {self.db.param} AND r.sourced_id = "{stage}".sourced_id '
-            "AND r.removed_run_id IS NULL", [self.district_id])
-
     def _valid_targets(self, target: Entity) -> tuple[str, list]:
         """SQL (and params) of the sourcedIds a reference to ``target`` may name."""
         stage = stage_table(target)
@@ -84,45 +74,61 @@ class BulkChecks:
         return sql, []
 
     def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
-        col = column.attr
-        condition = (f"s.status = 'active' AND s.\"{col}\" IS NOT NULL AND NOT EXISTS "
-                     f"(SELECT 1 FROM \"{stage_table(target)}\" t WHERE t.sourced_id = "
-                     f"s.\"{col}\" AND t.status = 'active')")
-        params: list = []
-        if self.stage.entities[target.name].mode != "bulk":
-            condition += (f" AND NOT EXISTS (SELECT 1 FROM \"{roster_table(target)}\" r WHERE "
-                          f"r.district_id = {self.db.param} AND r.sourced_id = s.\"{col}\" AND "
-                          "r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
-                          f"\"{stage_table(target)}\" d WHERE d.sourced_id = r.sourced_id "
-                          "AND d.status = 'tobedeleted'))")
-            params.append(self.district_id)
-        return condition, params
+        """SQL (and params) of the lines and values of the staged rows whose ``column``
+        names nothing: whole rows by their own values; narrow rows by the values of the
+        records they repeat, found from the few values the copy's records name that are
+        no longer valid (the copy's index on the column, not every narrow row, is read)."""
+        col, p = column.attr, self.db.param
+        stage, roster = stage_table(entity), roster_table(entity)
+        names_nothing, params = self._names_nothing(f's."{col}"', target)
+        sql = (f'SELECT s.line, s."{col}" AS value FROM "{stage}" s WHERE s.status = \'active\' '
+               f'AND s."{col}" IS NOT NULL AND {names_nothing}')
+        if not self.stage.entities[entity.name].narrow:
+            return sql, params
+        gone, gone_params = self._names_nothing("v.value", target)
+        sql += (f' UNION ALL SELECT s.line, r."{col}" FROM "{stage}" s JOIN "{roster}" r '
+                f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id "
+                f'WHERE s.same AND r.removed_run_id IS NULL AND r."{col}" IN (SELECT v.value '
+                f'FROM (SELECT DISTINCT x."{col}" AS value FROM "{roster}" x WHERE '
+                f'x.district_id = {p} AND x.removed_run_id IS NULL AND x."{col}" IS NOT NULL) v '
+                f"WHERE {gone})")
+        return sql, [*params, self.district_id, self.district_id, *gone_params]
 
-    def _check_references(self, entity: Entity, checked: set, narrow: int = 0) -> None:
+    def _names_nothing(self, value: str, target: Entity) -> tuple[str, list]:
+        """SQL condition (and params): ``value`` is the sourcedId of no record of
+        ``target`` in the package nor, unless the package carries it in bulk, the copy."""
+        stage_t = stage_table(target)
+        condition = (f'NOT EXISTS (SELECT 1 FROM "{stage_t}" t WHERE t.sourced_id = {value} '
+                     "AND t.status = 'active')")
+        if self.stage.entities[target.name].mode == "bulk":
+            return condition, []
+        condition += (f' AND NOT EXISTS (SELECT 1 FROM "{roster_table(target)}" r WHERE '
+                      f"r.district_id = {self.db.param} AND r.sourced_id = {value} AND "
+                      f'r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "{stage_t}" d '
+                      "WHERE d.sourced_id = r.sourced_id AND d.status = 'tobedeleted'))")
+        return condition, [self.district_id]
+
+    def _check_references(self, entity: Entity, checked: set) -> None:
         """Reports rows naming a record that exists neither in the package nor the copy
-        (but for the ``checked`` columns, whose references were checked while reading).
-        With ``narrow`` rows staged, their references are first taken from the copy."""
+        (but for the ``checked`` columns, whose references were checked while reading)."""
         stage = stage_table(entity)
-        columns = [c for c in all_stored_columns(entity)
-                   if c.kind == "id" and c.refers_to is not None and c not in checked]
-        if narrow and columns:
-            self._fill_narrow(entity, [c.attr for c in columns])
-        for column in columns:
+        for column in all_stored_columns(entity):
+            if column.kind != "id" or column.refers_to is None or column in checked:
+                continue
             target = ENTITY_BY_NAME[column.refers_to]
-            condition, params = self._dangling(entity, column, target)
+            dangling, params = self._dangling(entity, column, target)
             found = self.db.execute_sql(
-                f'SELECT s.line, s."{column.attr}" FROM "{stage}" s WHERE {condition} '
-                f"ORDER BY s.line LIMIT {ISSUE_SAMPLE}", params).fetchall()
+                f"SELECT f.line, f.value FROM ({dangling}) f ORDER BY f.line "
+                f"LIMIT {ISSUE_SAMPLE}", params).fetchall()
             if not found:
                 continue
             severity = ERROR if column.required else WARNING
             samples = [(line, dangling_message(column, target, value)) for line, value in found]
             if column.required:
                 total = self.db.execute_sql(
-                    f'DELETE FROM "{stage}" WHERE line IN (SELECT s.line FROM "{stage}" s '
-                    f"WHERE {condition})", params).rowcount
+                    f'DELETE FROM "{stage}" WHERE line IN (SELECT f.line FROM ({dangling}) f)',
+                    params).rowcount
             else:
                 total = self.db.execute_sql(
-                    f'SELECT COUNT(*) FROM "{stage}" s WHERE {condition}', params).fetchone()[0]
+                    f"SELECT COUNT(*) FROM ({dangling}) f", params).fetchone()[0]
             self.issues.many(severity, entity.file_name, column.name, samples, total)
-

@@ -8,10 +8,14 @@ checked afterwards in SQL (:mod:`al_roster.sync.stage_checks`), and the offendin
 are reported and left out.
 
 A bulk file's rows that the copy already holds value for value are staged narrow (line,
-sourcedId, status, hash; :mod:`al_roster.oneroster.unchanged`): a night's re-export writes
+sourcedId and hash; :mod:`al_roster.oneroster.unchanged`): a night's re-export writes
 only what changed in full. Whatever reads a staged row's values reads whole rows alone
 (:func:`~al_roster.sync.tables.whole_rows`), but for the references checked in SQL, which
-take the narrow rows' values from the copy first.
+read the narrow rows' values in the copy. The present records no row repeated
+are kept by id, where the removals are looked for.
+
+Big files are read by a reading process beside this one, the biggest in two parts by two
+(:mod:`al_roster.oneroster.split_reading`).
 """
 from __future__ import annotations
 
@@ -156,8 +160,7 @@ class Stager(BulkChecks):
             unchanged = self._load(entity, staged, in_memory)
             # Every reference is checked before duplicates are weighed, whether in memory
             # while reading or in SQL: a row skipped for naming nothing never wins.
-            self._check_references(entity, {column for _, column, _ in in_memory},
-                                   staged.narrow)
+            self._check_references(entity, {column for _, column, _ in in_memory})
             if not staged.unique:
                 self._drop_duplicates(entity, mode)
             if mode == "delta":
