@@ -221,7 +221,7 @@ def test_keys_tell_a_changed_row_of_the_same_record_always():
     assert held.split(gone)[:2] == (gone, [])
     assert held.matched_count() == 10
     assert sorted(held.unmatched_ids().tolist()) == [100 + r[0] for r in rows[10:]]
-    again = UnchangedRows.from_message(held.to_message())
+    again = UnchangedRows.from_keys(held.keys.tobytes(), held.seed)
     assert np.array_equal(again.keys, held.keys) and again.split(rows[:4])[1] == narrow[:4]
     assert again.matched is None  # a reading process's copy: keys alone
     assert len(set(keys_of([r[1] for r in rows], [r[-1] for r in rows], 1).tolist())) == len(rows)

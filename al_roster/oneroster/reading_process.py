@@ -118,8 +118,8 @@ def _read_one(job: dict, feed, results) -> None:
     blocks = _Blocks(feed, LineGuard())
     try:
         entity = ENTITY_BY_NAME[job["entity"]]
-        keys = job["unchanged"]
-        unchanged = UnchangedRows.from_message(keys) if keys else None
+        seed = job["unchanged"]  # the keys follow the job, as bytes of their own
+        unchanged = None if seed is None else UnchangedRows.from_keys(feed.recv_bytes(), seed)
         reader = FileReader(entity, job["version"], job["mode"], recorder)
         lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
         rows = KnownReferences(entity, job["checks"], recorder).filter(
@@ -207,9 +207,15 @@ class ReadingProcess:
 
     # -- the parts of a reading, for those that feed more than one reader ----------------
     def begin(self, job: dict) -> None:
-        """Hands the reader a file (see :func:`job`); its bytes follow through :meth:`feed`."""
+        """Hands the reader a file (see :func:`job`); its bytes follow through :meth:`feed`.
+        The keys of unchanged rows go as bytes of their own, straight from their array (not
+        copied into the pickled job, here or there)."""
+        job = dict(job)
+        keys = job.pop("keys", None)
         try:
             self._feed.send(job)
+            if keys is not None:
+                self._feed.send_bytes(memoryview(keys).cast("B"))
         except OSError:
             self._stopped()
         self.busy = True
@@ -286,8 +292,8 @@ def job(package: CsvPackage, entity_name: str, mode: str, checks: list, fmt: str
     checks, the format of its chunks, the keys of unchanged rows, and for a part of a file,
     ``first_line`` and ``header_issues`` (see :meth:`FileReader.read`)."""
     return {"entity": entity_name, "version": package.version, "mode": mode, "checks": checks,
-            "format": fmt, "unchanged": None if unchanged is None else unchanged.to_message(),
-            **part}
+            "format": fmt, "unchanged": None if unchanged is None else unchanged.seed,
+            "keys": None if unchanged is None else unchanged.keys, **part}
 
 
 def _rebuilt(parts: tuple) -> BaseException:

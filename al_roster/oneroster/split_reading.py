@@ -56,6 +56,23 @@ def read_in_two(readers: tuple[ReadingProcess, ReadingProcess], package: CsvPack
         cut.begun.set()
     outcomes: dict[int, tuple] = {}
     waiting: list = []
+    yield from _both(readers, issues, failure, outcomes, waiting)
+    for feeder in feeders:
+        feeder.join()
+    if failure:  # the package itself refused more bytes (a zip bomb): that comes first
+        raise failure[0]
+    if any(kind != "done" for kind, _ in outcomes.values()):
+        raise SplitAbandoned
+    next_line, ran_dry = outcomes[0][1]
+    if cut.at is not None and (ran_dry or next_line != cut.first_line):
+        raise SplitAbandoned
+    replay(waiting, issues)
+
+
+def _both(readers, issues, failure: list, outcomes: dict, waiting: list) -> Iterator[tuple]:
+    """The chunks of both readers as they come, until both are done (``outcomes``: each
+    one's last message); the second's issue calls kept in ``waiting``."""
+    first, second = readers
     by_connection = {first.results: (0, first), second.results: (1, second)}
     while len(outcomes) < 2:
         for connection in wait([c for c, (n, _) in by_connection.items() if n not in outcomes]):
@@ -73,16 +90,6 @@ def read_in_two(readers: tuple[ReadingProcess, ReadingProcess], package: CsvPack
             else:
                 outcomes[n] = (kind, data)
                 reader.busy = False
-    for feeder in feeders:
-        feeder.join()
-    if failure:  # the package itself refused more bytes (a zip bomb): that comes first
-        raise failure[0]
-    if any(kind != "done" for kind, _ in outcomes.values()):
-        raise SplitAbandoned
-    next_line, ran_dry = outcomes[0][1]
-    if cut.at is not None and (ran_dry or next_line != cut.first_line):
-        raise SplitAbandoned
-    replay(waiting, issues)
 
 
 class _Cut:

@@ -116,13 +116,9 @@ class UnchangedRows:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def to_message(self) -> tuple[bytes, int]:
-        """What another process rebuilds it from (:meth:`from_message`)."""
-        return self.keys.tobytes(), self.seed
-
     @classmethod
-    def from_message(cls, message: tuple[bytes, int]) -> UnchangedRows:
-        data, seed = message
+    def from_keys(cls, data: bytes, seed: int) -> UnchangedRows:
+        """Rebuilt from the bytes of :attr:`keys` (in a reading process: keys alone)."""
         return cls(np.frombuffer(data, dtype=np.uint64), seed)
 
     def split(self, rows: list[tuple]) -> tuple[list[tuple], list[tuple], np.ndarray]:
