@@ -89,7 +89,7 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
 
 
 def load_prepared(db: peewee.Database, table: str, columns: list[str],
-                  prepared: Iterable[tuple[tuple[object, object], tuple[int, int]]]) -> int:
+                  prepared: Iterable[tuple[tuple, tuple[int, int]]]) -> int:
     """Loads chunks a reading process prepared (:mod:`al_roster.oneroster.reading_process`):
     of each, the whole and the narrow rows, COPY text on PostgreSQL, marshalled rows on
     SQLite; returns the rows loaded."""
