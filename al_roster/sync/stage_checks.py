@@ -9,9 +9,12 @@ from __future__ import annotations
 from ..oneroster.entities import ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, shown
 from ..oneroster.known_references import dangling_message
-from .tables import roster_table, stage_table
+from .sql import bulk_load, create_temp_table
+from .tables import analyze, roster_table, stage_table
 
 ISSUE_SAMPLE = 1000
+#: The temporary table of the values a column of the copy names that name nothing now.
+GONE_VALUES = "gone_values"
 
 
 class BulkChecks:
@@ -76,23 +79,35 @@ class BulkChecks:
     def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
         """SQL (and params) of the lines and values of the staged rows whose ``column``
         names nothing: whole rows by their own values; narrow rows by the values of the
-        records they repeat, found from the few values the copy's records name that are
-        no longer valid (the copy's index on the column, not every narrow row, is read)."""
+        records they repeat, looked up only for the few values the copy's records name
+        that are no longer valid (none, on most nights: then not at all)."""
         col, p = column.attr, self.db.param
         stage, roster = stage_table(entity), roster_table(entity)
         names_nothing, params = self._names_nothing(f's."{col}"', target)
         sql = (f'SELECT s.line, s."{col}" AS value FROM "{stage}" s WHERE s.status = \'active\' '
                f'AND s."{col}" IS NOT NULL AND {names_nothing}')
-        if not self.stage.entities[entity.name].narrow:
+        if not self.stage.entities[entity.name].narrow or not self._gone_values(entity, column,
+                                                                                target):
             return sql, params
-        gone, gone_params = self._names_nothing("v.value", target)
         sql += (f' UNION ALL SELECT s.line, r."{col}" FROM "{stage}" s JOIN "{roster}" r '
                 f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id "
-                f'WHERE s.same AND r.removed_run_id IS NULL AND r."{col}" IN (SELECT v.value '
-                f'FROM (SELECT DISTINCT x."{col}" AS value FROM "{roster}" x WHERE '
-                f'x.district_id = {p} AND x.removed_run_id IS NULL AND x."{col}" IS NOT NULL) v '
-                f"WHERE {gone})")
-        return sql, [*params, self.district_id, self.district_id, *gone_params]
+                f'WHERE s.same AND r.removed_run_id IS NULL AND r."{col}" IN (SELECT g.value '
+                f'FROM "{GONE_VALUES}" g)')
+        return sql, [*params, self.district_id]
+
+    def _gone_values(self, entity: Entity, column, target: Entity) -> int:
+        """Keeps (in GONE_VALUES) the values of ``column`` the copy's present records name
+        that name nothing now; returns how many. Read from the copy's index on the column."""
+        col, roster = column.attr, roster_table(entity)
+        gone, params = self._names_nothing("v.value", target)
+        values = self.db.execute_sql(
+            f'SELECT v.value FROM (SELECT DISTINCT x."{col}" AS value FROM "{roster}" x WHERE '
+            f'x.district_id = {self.db.param} AND x.removed_run_id IS NULL AND x."{col}" IS NOT '
+            f"NULL) v WHERE {gone}", [self.district_id, *params]).fetchall()
+        create_temp_table(self.db, GONE_VALUES, [("value", "TEXT PRIMARY KEY")])
+        bulk_load(self.db, GONE_VALUES, ["value"], values)
+        analyze(self.db, GONE_VALUES)
+        return len(values)
 
     def _names_nothing(self, value: str, target: Entity) -> tuple[str, list]:
         """SQL condition (and params): ``value`` is the sourcedId of no record of

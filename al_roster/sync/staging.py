@@ -38,7 +38,7 @@ from ..oneroster.rows import FileReader
 from ..oneroster.split_reading import SplitAbandoned, read_in_two
 from ..oneroster.unchanged import UnchangedRows, new_seed
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
-from .stage_checks import BulkChecks
+from .stage_checks import GONE_VALUES, BulkChecks
 from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,7 @@ class Stager(BulkChecks):
             drop_temp_table(self.db, stage_table(entity))
             drop_temp_table(self.db, "gone_" + entity.name.lower())
             drop_temp_table(self.db, unmatched_table(entity.name))
+        drop_temp_table(self.db, GONE_VALUES)
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:
