@@ -66,6 +66,11 @@ def _marking(chunks, unchanged: UnchangedRows | None):
         yield datas, counts
 
 
+def _keys(job: tuple) -> UnchangedRows | None:
+    """The keys a reading job splits its rows against (its last part; see Stager._load)."""
+    return job[-1]
+
+
 def _two_cores() -> bool:
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (
         (os.cpu_count() or 1) > 1)
@@ -296,7 +301,7 @@ class Stager(BulkChecks):
                 return read
         if self._read_beside(entity):
             return load_prepared(self.db, stage_table(entity), stage_columns(entity),
-                                 _marking(self._reading.chunks(*job), job[-1]))
+                                 _marking(self._reading.chunks(*job), _keys(job)))
         return self._read_here(entity, job)
 
     def _load_in_two(self, entity: Entity, job: tuple) -> int | None:
@@ -307,14 +312,14 @@ class Stager(BulkChecks):
         before = self.issues.snapshot()
         try:
             read = load_prepared(self.db, table, columns, _marking(
-                read_in_two((self._reading, self._second), *job), job[-1]))
+                read_in_two((self._reading, self._second), *job), _keys(job)))
         except SplitAbandoned:
             log.info("%s did not split into two parts that read as the whole; read as one",
                      entity.file_name)
             self.issues.restore(before)
             self.db.execute_sql(f'DELETE FROM "{table}"')
-            if job[-1] is not None:
-                job[-1].matched[:] = False
+            if _keys(job) is not None:  # nothing of the abandoned reading was matched
+                _keys(job).matched[:] = False
             self._close_readers()  # busy: stopped at once
             self._reading = _start_reading()
             return None
