@@ -118,8 +118,7 @@ def _read_one(job: dict, feed, results) -> None:
     blocks = _Blocks(feed, LineGuard())
     try:
         entity = ENTITY_BY_NAME[job["entity"]]
-        seed = job["unchanged"]  # the keys follow the job, as bytes of their own
-        unchanged = None if seed is None else UnchangedRows.from_keys(feed.recv_bytes(), seed)
+        unchanged = _received_keys(job, feed)
         reader = FileReader(entity, job["version"], job["mode"], recorder)
         lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
         rows = KnownReferences(entity, job["checks"], recorder).filter(
@@ -137,6 +136,19 @@ def _read_one(job: dict, feed, results) -> None:
         outcome = ("failed", (type(exc), exc.args, vars(exc)), 0, recorder.take())
     blocks.drain()
     results.send(outcome)
+
+
+def _received_keys(job: dict, feed: Connection) -> UnchangedRows | None:
+    """The keys a job's rows are split against: they follow the job, as the descriptor of
+    the sync's shared memory or as bytes of their own (see :meth:`ReadingProcess.begin`)."""
+    seed = job["unchanged"]
+    if seed is None:
+        return None
+    if not job["keys_shared"]:
+        return UnchangedRows.from_keys(feed.recv_bytes(), seed)
+    with socket.socket(fileno=os.dup(feed.fileno())) as sock:
+        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+    return UnchangedRows.from_shared(fds[0], job["keys_count"], seed)
 
 
 def _serve(feed, results) -> None:
@@ -208,14 +220,20 @@ class ReadingProcess:
     # -- the parts of a reading, for those that feed more than one reader ----------------
     def begin(self, job: dict) -> None:
         """Hands the reader a file (see :func:`job`); its bytes follow through :meth:`feed`.
-        The keys of unchanged rows go as bytes of their own, straight from their array (not
-        copied into the pickled job, here or there)."""
+        The keys of unchanged rows follow the job: the descriptor of their shared memory,
+        which the reader maps, or (where there is none) their bytes, straight from their
+        array (never copied into the pickled job)."""
         job = dict(job)
-        keys = job.pop("keys", None)
+        keys: UnchangedRows | None = job.pop("keys", None)
+        if keys is not None:
+            job.update(keys_shared=keys.fd is not None, keys_count=len(keys))
         try:
             self._feed.send(job)
-            if keys is not None:
-                self._feed.send_bytes(memoryview(keys).cast("B"))
+            if keys is not None and keys.fd is not None:
+                with socket.socket(fileno=os.dup(self._feed.fileno())) as sock:
+                    socket.send_fds(sock, [b"k"], [keys.fd])
+            elif keys is not None:
+                self._feed.send_bytes(memoryview(keys.keys).cast("B"))
         except OSError:
             self._stopped()
         self.busy = True
@@ -293,7 +311,7 @@ def job(package: CsvPackage, entity_name: str, mode: str, checks: list, fmt: str
     ``first_line`` and ``header_issues`` (see :meth:`FileReader.read`)."""
     return {"entity": entity_name, "version": package.version, "mode": mode, "checks": checks,
             "format": fmt, "unchanged": None if unchanged is None else unchanged.seed,
-            "keys": None if unchanged is None else unchanged.keys, **part}
+            "keys": unchanged, **part}
 
 
 def _rebuilt(parts: tuple) -> BaseException:

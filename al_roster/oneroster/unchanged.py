@@ -17,7 +17,9 @@ read.
 """
 from __future__ import annotations
 
+import mmap
 import os
+import tempfile
 from collections.abc import Iterable
 from itertools import compress
 
@@ -66,16 +68,45 @@ def keys_of(sourced_ids: list[str], row_hashes: list[int], seed: int) -> np.ndar
     return ids + hashes * np.uint64(_SPREAD)  # modulo 2**64
 
 
+def _shared_keys(count: int) -> tuple[np.ndarray, int | None]:
+    """An array of ``count`` keys in memory other processes can map (a memfd, or an unlinked
+    file where there is none), and its descriptor; a private array (and None) if the
+    system refuses one. The reading processes map the sync's keys instead of each holding a
+    copy: at 6.9 M records the keys are 55 MB, held once."""
+    if not count:
+        return np.empty(0, dtype=np.uint64), None
+    fd = None
+    try:
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create("al-roster-keys", os.MFD_CLOEXEC)
+        else:
+            with tempfile.TemporaryFile() as unlinked:
+                fd = os.dup(unlinked.fileno())
+        os.ftruncate(fd, count * 8)
+        return np.frombuffer(mmap.mmap(fd, count * 8), dtype=np.uint64), fd
+    except OSError:
+        if fd is not None:
+            os.close(fd)
+        return np.empty(count, dtype=np.uint64), None
+
+
+def _compact(ids: np.ndarray) -> np.ndarray:
+    """Record ids as int32 when they fit (they do but in the largest of databases)."""
+    return ids.astype(np.int32) if not len(ids) or ids.max() < 2**31 else ids
+
+
 class UnchangedRows:
     """The keys of the records a copy holds, and the split of read rows against them.
 
     Built from the copy (:meth:`of_records`), it also knows each key's record id and
     which keys some row matched (:meth:`mark`, done by :meth:`split` where it splits), so
     the records no row repeats can be told without looking at the others
-    (:meth:`unmatched_ids`). Rebuilt in a reading process, it holds the keys alone."""
+    (:meth:`unmatched_ids`). Its keys sit in shared memory (:attr:`fd`), which a reading
+    process maps (:meth:`from_shared`): there it holds the keys alone."""
 
-    def __init__(self, keys: np.ndarray, seed: int, ids: np.ndarray | None = None):
-        self.keys, self.seed, self.ids = keys, seed, ids  # keys: sorted uint64
+    def __init__(self, keys: np.ndarray, seed: int, ids: np.ndarray | None = None,
+                 fd: int | None = None):
+        self.keys, self.seed, self.ids, self.fd = keys, seed, ids, fd  # keys: sorted uint64
         self.matched = None if ids is None else np.zeros(len(keys), dtype=bool)
 
     @classmethod
@@ -85,20 +116,27 @@ class UnchangedRows:
         key_parts, id_parts = [], []
         for batch in batches:
             key_parts.append(keys_of([r[0] for r in batch], [r[1] for r in batch], seed))
-            id_parts.append(np.fromiter((r[2] for r in batch), dtype=np.int64,
-                                        count=len(batch)))
+            id_parts.append(_compact(np.fromiter((r[2] for r in batch), dtype=np.int64,
+                                                 count=len(batch))))
         if not key_parts:
             return cls(np.empty(0, dtype=np.uint64), seed, np.empty(0, dtype=np.int64))
-        # One array at a time, the parts let go as soon as joined: at 6.9 M records the
-        # peak is four arrays of 55 MB, not six.
+        # One array at a time, the parts let go as soon as joined, the keys sorted straight
+        # into shared memory: at 6.9 M records the peak is four arrays of 55 MB, not six.
         keys = np.concatenate(key_parts)
         del key_parts
         order = np.argsort(keys)
-        keys = keys[order]
+        shared, fd = _shared_keys(len(keys))
+        np.take(keys, order, out=shared, mode="clip")  # (clip: taken unbuffered)
+        del keys
         ids = np.concatenate(id_parts)
         del id_parts
-        ids = ids[order]
-        return cls(keys, seed, ids)
+        return cls(shared, seed, ids[order], fd)
+
+    def close(self) -> None:
+        """Lets go of the shared memory's descriptor (the keys stay readable here)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def mark(self, positions: bytes | np.ndarray) -> None:
         """Notes the keys (by position) that rows matched, as a split elsewhere found."""
@@ -120,6 +158,18 @@ class UnchangedRows:
     def from_keys(cls, data: bytes, seed: int) -> UnchangedRows:
         """Rebuilt from the bytes of :attr:`keys` (in a reading process: keys alone)."""
         return cls(np.frombuffer(data, dtype=np.uint64), seed)
+
+    @classmethod
+    def from_shared(cls, fd: int, count: int, seed: int) -> UnchangedRows:
+        """Rebuilt from the shared memory of another's :attr:`fd` (``count`` keys), mapped
+        read-only; ``fd`` is closed."""
+        try:
+            if not count:
+                return cls(np.empty(0, dtype=np.uint64), seed)
+            mapping = mmap.mmap(fd, count * 8, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        return cls(np.frombuffer(mapping, dtype=np.uint64), seed)
 
     def split(self, rows: list[tuple]) -> tuple[list[tuple], list[tuple], np.ndarray]:
         """(rows to stage whole, narrow rows, positions of the keys they matched) of a

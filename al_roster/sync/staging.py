@@ -231,7 +231,11 @@ class Stager(BulkChecks):
         unchanged = self._unchanged(entity) if staged.mode == "bulk" else None
         job = (self.package, entity.name, staged.mode, checks,
                "csv" if is_postgres(self.db) else "rows", self.issues, unchanged)
-        staged.read = self._read(entity, job)
+        try:
+            staged.read = self._read(entity, job)
+        finally:
+            if unchanged is not None:  # read: the readers have mapped the keys, or never will
+                unchanged.close()
         table = stage_table(entity)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
             raise PackageRejected(
