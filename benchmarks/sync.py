@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -76,6 +77,41 @@ def _cpu_times() -> list[tuple[int, int]]:
     return cores
 
 
+def _tree_pss_mb(pid: int) -> float:
+    """The proportional set size (shared pages divided among the processes that map
+    them) of a process and its descendants together, in MB; 0 where /proc has none."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in rollup.splitlines()
+                       if line.startswith("Pss:")), 0)
+        pending.extend(int(child) for child in children)
+    return total / 1024
+
+
+class _PeakSampler(threading.Thread):
+    """Samples the PSS of a sync's process tree (the sync, its reading processes) every
+    0.2 s: the peak of what they hold at once, each shared page counted once."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.done = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.peak = max(self.peak, _tree_pss_mb(self.pid))
+
+    def stop(self) -> float:
+        self.done.set()
+        self.join()
+        return self.peak
+
+
 def run_child(db_url: str, storage: str, package: Path) -> dict:
     """One sync in a fresh process; returns its timing, peak RSS in MB (of the sync and its
     reading process together), the CPU seconds of the sync's own processes (and of its
@@ -83,13 +119,17 @@ def run_child(db_url: str, storage: str, package: Path) -> dict:
     before = _cpu_times()
     process = subprocess.Popen([sys.executable, "-c", CHILD, db_url, storage, str(package)],
                                stdout=subprocess.PIPE, cwd=TREE, env=_child_env())
+    sampler = _PeakSampler(process.pid)
+    sampler.start()
     output = process.stdout.read()
+    sampled = sampler.stop()
     _, status, usage = os.wait4(process.pid, 0)
     process.stdout.close()
     if status != 0:
         raise SystemExit(f"sync failed: {output!r}")
     result = json.loads(output.decode().strip().splitlines()[-1])
     result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    result["sampled_mb"] = sampled
     after = _cpu_times()
     result["cores"] = [round(100 * (b1 - b0) / max(1, t1 - t0))
                        for (b0, t0), (b1, t1) in zip(before, after, strict=False)]
@@ -315,6 +355,9 @@ def bench(size: int, kind: str) -> dict:
             "peak_mb": max(r["peak_mb"] for r in runs.values()),
             "own_mb": max(r.get("own_mb", 0) for r in runs.values()),
             "reader_mb": max(r.get("reader_mb", 0) for r in runs.values()),
+            "sampled_mb": max(r.get("sampled_mb", 0) for r in runs.values()),
+            **{f"{night}_{part}_mb": runs[night].get(f"{part}_mb", 0) for night in NIGHTS
+               for part in ("sampled", "own", "reader")},
             **{f"{night}_cpu_s": runs[night]["cpu_s"] + runs[night]["db_cpu_s"]
                for night in NIGHTS},
             "full_cores": runs["full"]["cores"],
@@ -329,7 +372,7 @@ def _line(r: dict) -> str:
     full = r["full_s"]
     cores = "/".join(f"{c}" for c in r["full_cores"])
     line = (f"{r['students']:>9,} {r['database']:<10} {r['rows']:>10,} {full:>7.1f} "
-            f"{r['peak_mb']:>7.0f} {r['resync_s']:>7.1f} {r['reread_s']:>7.1f} "
+            f"{r['peak_mb']:>7.0f} {r['sampled_mb']:>7.0f} {r['resync_s']:>7.1f} {r['reread_s']:>7.1f} "
             f"{r['quoted_s']:>7.1f} {100 * r['quoted_s'] / full:>5.0f}% "
             f"{r['1pct_s']:>7.1f} {100 * r['1pct_s'] / full:>5.0f}% {r['delta_s']:>7.2f} "
             f"{r['floor_s']:>7.1f} {r['vs_floor']:>6.1f} {r['indexed_floor_s']:>7.1f} "
@@ -358,7 +401,7 @@ def main() -> None:
             for kind in args.databases.split(","):
                 print(json.dumps(bench_school_missing(size, kind)), flush=True)
         return
-    print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>7} {'peak MB':>7} "
+    print(f"{'students':>9} {'db':<10} {'rows':>10} {'full s':>7} {'peak MB':>7} {'PSS MB':>7} "
           f"{'resync':>7} {'reread':>7} {'quoted':>7} {'/full':>6} {'1%':>7} {'/full':>6} "
           f"{'delta':>7} {'floor':>7} {'x':>6} {'idx fl':>7} {'x':>6} {'CPU s':>7} "
           f"{'busy %':>9}")
