@@ -225,3 +225,20 @@ def test_keys_tell_a_changed_row_of_the_same_record_always():
     assert np.array_equal(again.keys, held.keys) and again.split(rows[:4])[1] == narrow[:4]
     assert again.matched is None  # a reading process's copy: keys alone
     assert len(set(keys_of([r[1] for r in rows], [r[-1] for r in rows], 1).tolist())) == len(rows)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 64, 4099, 300_000])
+def test_a_key_is_found_where_a_binary_search_finds_it(count):
+    """The split looks keys up by their top bits, not by a binary search: the same
+    answers, for keys held and not, at the ends of the range, whatever the number held."""
+    rng = np.random.default_rng(count)
+    held = UnchangedRows(np.unique(rng.integers(0, 2**63, count, dtype=np.uint64)
+                                   * np.uint64(2)), seed=1)  # even keys only
+    keys = held.keys
+    asked = np.concatenate([keys[rng.integers(0, len(keys), 5000)], keys[:1], keys[-1:],
+                            keys[rng.integers(0, len(keys), 2000)] + np.uint64(1),  # odd: not
+                            np.array([0, 1, 2**64 - 1], dtype=np.uint64)])
+    at, found = held.find(asked)
+    expected = np.isin(asked, keys)
+    assert found.tolist() == expected.tolist()
+    assert np.array_equal(keys[at[found]], asked[found])

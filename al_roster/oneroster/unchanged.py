@@ -108,6 +108,7 @@ class UnchangedRows:
                  fd: int | None = None):
         self.keys, self.seed, self.ids, self.fd = keys, seed, ids, fd  # keys: sorted uint64
         self.matched = None if ids is None else np.zeros(len(keys), dtype=bool)
+        self._starts: tuple[np.ndarray, np.uint64] | None = None  # (see _buckets)
 
     @classmethod
     def of_records(cls, batches: Iterable[list[tuple[str, int, int]]],
@@ -171,6 +172,44 @@ class UnchangedRows:
             os.close(fd)
         return cls(np.frombuffer(mapping, dtype=np.uint64), seed)
 
+    def find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, held) of each key ``wanted``: where it sits in :attr:`keys`, and
+        whether it is there. Keys are uniform over 64 bits, so their top bits tell the
+        few places a key can be (:meth:`_buckets`): a couple of look-ups each, where a
+        binary search of 6.9 M keys makes 23, most of them out of the cache (1.2 us a key
+        against 0.05 us)."""
+        keys, (starts, shift) = self.keys, self._buckets()
+        bucket = (wanted >> shift).astype(np.intp)
+        at, ends = starts[bucket].astype(np.intp), starts[bucket + 1]
+        held = np.zeros(len(wanted), dtype=bool)
+        looking = np.flatnonzero(at < ends)
+        while len(looking):  # one step along each bucket at a time; a bucket holds ~3
+            seen = keys[at[looking]]
+            wants = wanted[looking]
+            held[looking[seen == wants]] = True
+            going_on = seen < wants
+            at[looking[going_on]] += 1
+            looking = looking[going_on]
+            looking = looking[at[looking] < ends[looking]]
+        at[~held] = 0
+        return at, held
+
+    def _buckets(self) -> tuple[np.ndarray, np.uint64]:
+        """Where each run of keys sharing their top bits starts (one run for about three
+        keys, 2**b + 1 offsets as int32), and the shift that leaves those bits; built on
+        the first look-up, in slices, so no copy of the keys is made."""
+        if self._starts is None:
+            bits = max(1, int(len(self.keys)).bit_length() - 2)
+            shift = np.uint64(64 - bits)
+            counts = np.zeros(2**bits, dtype=np.int64)
+            for begin in range(0, len(self.keys), 1 << 20):
+                part = (self.keys[begin:begin + (1 << 20)] >> shift).astype(np.intp)
+                counts += np.bincount(part, minlength=2**bits)
+            starts = np.zeros(2**bits + 1, dtype=np.int32)
+            np.cumsum(counts, out=starts[1:])
+            self._starts = (starts, shift)
+        return self._starts
+
     def split(self, rows: list[tuple]) -> tuple[list[tuple], list[tuple], np.ndarray]:
         """(rows to stage whole, narrow rows, positions of the keys they matched) of a
         chunk of read rows (see :mod:`al_roster.oneroster.rows` for their shape). Only
@@ -178,9 +217,7 @@ class UnchangedRows:
         if not rows or not len(self.keys):
             return rows, [], np.empty(0, dtype=np.int64)
         wanted = keys_of([row[1] for row in rows], [row[-1] for row in rows], self.seed)
-        at = np.searchsorted(self.keys, wanted)
-        at[at == len(self.keys)] = 0
-        held = self.keys[at] == wanted
+        at, held = self.find(wanted)
         picked = list(compress(rows, held))
         if any(row[2] != "active" for row in picked):  # (a bulk 1.1 file's tobedeleted row)
             held &= np.fromiter((row[2] == "active" for row in rows), dtype=bool,

@@ -93,7 +93,7 @@ def _plan(db: peewee.Database, stage: Stage, entity) -> EntityPlan:
     if staged.mode == "bulk":
         plan.present_before = _present(db, roster, stage.district_id)
     # Narrow rows repeat present records value for value: unchanged, without a look.
-    narrow = _scalar(db, f'SELECT COUNT(*) FROM "{stage_t}" WHERE same', [])
+    narrow = staged.narrow  # (counted once the checks were done)
     row = db.execute_sql(
         "SELECT COUNT(*), "
         "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "

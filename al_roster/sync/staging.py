@@ -96,7 +96,7 @@ class StagedEntity:
     identical_to: int | None = None  # the run whose file this one repeats byte for byte
     clean: bool | None = None  # read with no row skipped and no reference to nothing
     unique: bool = False  # each sourcedId staged once (no duplicates to drop)
-    narrow: int = 0  # rows staged narrow: the copy holds their values already
+    narrow: int = 0  # rows staged narrow (the copy holds their values), once checked kept
 
 
 @dataclass
@@ -259,7 +259,9 @@ class Stager(BulkChecks):
         matched record still has its narrow row (none was left out by a check since) and
         they are few enough to be worth it."""
         matched = unchanged.matched_count()
-        if self._narrow_count(stage_table(entity)) != matched or matched < len(unchanged) / 2:
+        staged = self.stage.entities[entity.name]
+        staged.narrow = self._narrow_count(stage_table(entity))  # what the checks kept
+        if staged.narrow != matched or matched < len(unchanged) / 2:
             return
         table = unmatched_table(entity.name)
         create_temp_table(self.db, table, [("id", "BIGINT PRIMARY KEY")])
