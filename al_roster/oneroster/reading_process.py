@@ -225,11 +225,12 @@ class ReadingProcess:
         array (never copied into the pickled job)."""
         job = dict(job)
         keys: UnchangedRows | None = job.pop("keys", None)
+        shared = keys is not None and keys.fd is not None and hasattr(socket, "send_fds")
         if keys is not None:
-            job.update(keys_shared=keys.fd is not None, keys_count=len(keys))
+            job.update(keys_shared=shared, keys_count=len(keys))
         try:
             self._feed.send(job)
-            if keys is not None and keys.fd is not None:
+            if shared:
                 with socket.socket(fileno=os.dup(self._feed.fileno())) as sock:
                     socket.send_fds(sock, [b"k"], [keys.fd])
             elif keys is not None:
