@@ -6,6 +6,7 @@ lines (a sample, and how many in all) and, where the row cannot stand, left out.
 """
 from __future__ import annotations
 
+from ..models.base import is_postgres
 from ..oneroster.entities import ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, shown
 from ..oneroster.known_references import dangling_message
@@ -97,13 +98,21 @@ class BulkChecks:
 
     def _gone_values(self, entity: Entity, column, target: Entity) -> int:
         """Keeps (in GONE_VALUES) the values of ``column`` the copy's present records name
-        that name nothing now; returns how many. Read from the copy's index on the column."""
+        that name nothing now; returns how many. SQLite walks the copy's index on the
+        column, value by value; PostgreSQL looks every record's value up in one hash of
+        the valid ones first (the distinct values of 6.9 M enrollments, hashed, spilled
+        to disk in 223,206 batches and took 169 s)."""
         col, roster = column.attr, roster_table(entity)
-        gone, params = self._names_nothing("v.value", target)
-        values = self.db.execute_sql(
-            f'SELECT v.value FROM (SELECT DISTINCT x."{col}" AS value FROM "{roster}" x WHERE '
-            f'x.district_id = {self.db.param} AND x.removed_run_id IS NULL AND x."{col}" IS NOT '
-            f"NULL) v WHERE {gone}", [self.district_id, *params]).fetchall()
+        present = (f'x.district_id = {self.db.param} AND x.removed_run_id IS NULL AND '
+                   f'x."{col}" IS NOT NULL')
+        if is_postgres(self.db):
+            gone, params = self._names_nothing(f'x."{col}"', target)
+            sql = f'SELECT DISTINCT x."{col}" FROM "{roster}" x WHERE {present} AND {gone}'
+        else:
+            gone, params = self._names_nothing("v.value", target)
+            sql = (f'SELECT v.value FROM (SELECT DISTINCT x."{col}" AS value FROM "{roster}" x '
+                   f"WHERE {present}) v WHERE {gone}")
+        values = self.db.execute_sql(sql, [self.district_id, *params]).fetchall()
         create_temp_table(self.db, GONE_VALUES, [("value", "TEXT PRIMARY KEY")])
         bulk_load(self.db, GONE_VALUES, ["value"], values)
         analyze(self.db, GONE_VALUES)
