@@ -179,7 +179,7 @@ class UnchangedRows:
         whether it is there. Keys are uniform over 64 bits, so their top bits tell the
         few places a key can be (:meth:`_buckets`): a couple of look-ups each, where a
         binary search of 6.9 M keys makes 23, most of them out of the cache (1.2 us a key
-        against 0.05 us)."""
+        against 0.07 us)."""
         keys, (starts, shift) = self.keys, self._buckets()
         bucket = (wanted >> shift).astype(np.intp)
         at, ends = starts[bucket].astype(np.intp), starts[bucket + 1]

@@ -176,13 +176,16 @@ def _enrollment_groups(db, stage: Stage) -> list[tuple]:
     p = db.param
     enrollments = roster_table(ENTITY_BY_NAME["enrollments"])
     classes = roster_table(ENTITY_BY_NAME["classes"])
-    groups = ("SELECT r.school_sourced_id AS school, r.class_sourced_id AS class_id, COUNT(*) "
-              f'AS counted FROM "{enrollments}" r WHERE r.district_id = {p} '
-              "AND r.removed_run_id IS NULL{} GROUP BY r.school_sourced_id, r.class_sourced_id")
-    removed = groups.format(f" AND {removal_condition(stage, 'enrollments')}")
+
+    def counted(condition: str) -> str:
+        return ("SELECT r.school_sourced_id AS school, r.class_sourced_id AS class_id, "
+                f'COUNT(*) AS counted FROM "{enrollments}" r WHERE r.district_id = {p} '
+                f"AND r.removed_run_id IS NULL{condition} "
+                "GROUP BY r.school_sourced_id, r.class_sourced_id")
+    removed = counted(f" AND {removal_condition(stage, 'enrollments')}")
     return db.execute_sql(
         "SELECT x.school, c.term_sourced_ids, CAST(SUM(x.counted) AS BIGINT), "
-        f"CAST(SUM(COALESCE(y.counted, 0)) AS BIGINT) FROM ({groups.format('')}) x "
+        f"CAST(SUM(COALESCE(y.counted, 0)) AS BIGINT) FROM ({counted('')}) x "
         f"LEFT JOIN ({removed}) y ON y.school = x.school AND y.class_id = x.class_id "
         f'LEFT JOIN "{classes}" c ON c.district_id = {p} AND c.sourced_id = x.class_id '
         "GROUP BY x.school, c.term_sourced_ids",

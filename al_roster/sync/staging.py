@@ -254,10 +254,11 @@ class Stager(BulkChecks):
         return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE same').fetchone()[0]
 
     def _keep_unmatched(self, entity: Entity, unchanged: UnchangedRows) -> None:
-        """Keeps the ids of the present records no narrow row repeats, where the removal
-        search may start from them (:func:`~al_roster.sync.plan.removal_rule`): when every
-        matched record still has its narrow row (none was left out by a check since) and
-        they are few enough to be worth it."""
+        """Counts the narrow rows the checks kept (the plan's count of them), and keeps the
+        ids of the present records no narrow row repeats, where the removal search may
+        start from them (:func:`~al_roster.sync.plan.removal_rule`): when every matched
+        record still has its narrow row (none was left out by a check since) and they are
+        few enough to be worth it."""
         matched = unchanged.matched_count()
         staged = self.stage.entities[entity.name]
         staged.narrow = self._narrow_count(stage_table(entity))  # what the checks kept
