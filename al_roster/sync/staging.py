@@ -245,8 +245,8 @@ class Stager(BulkChecks):
                 "package was rejected and nothing changed.", file=entity.file_name, line=2,
                 reason="empty_bulk_file")
         staged.unique = self._index(table)
-        if unchanged is not None:
-            staged.narrow = self._narrow_count(table)
+        if unchanged is not None:  # (the records the narrow rows repeat: none exactly when
+            staged.narrow = unchanged.matched_count()  # no row is narrow; counted once checked)
         analyze(self.db, table)
         return unchanged
 
