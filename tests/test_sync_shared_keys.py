@@ -57,7 +57,7 @@ def test_a_reading_process_maps_the_keys_the_sync_holds():
     keys = records(50_000)
     assert keys.fd is not None
     received = handed_over(keys)
-    assert np.array_equal(received.keys, keys.keys) and received.matched is None
+    assert np.array_equal(received.keys, keys.keys) and received.lines is None
     rows = [(n + 2, f"enr-{n}", "active", None, n * 7919 - 2**40) for n in range(0, 50_000, 7)]
     assert received.split(rows)[1] == keys.split(rows)[1] != []
     # One memory, not a copy: what the sync's side holds is what the reader reads.

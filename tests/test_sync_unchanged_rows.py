@@ -22,7 +22,7 @@ from test_sync_reading_process import copy_of, messy, next_night, seen
 from al_roster.demo.generator import generate_district
 from al_roster.models import RunChange, SyncRun
 from al_roster.oneroster.unchanged import UnchangedRows, keys_of
-from al_roster.services.districts import add_district
+from al_roster.services.districts import OPERATOR, DistrictChanges, add_district, update_district
 from al_roster.sync import staging
 from al_roster.sync.review import undo_run
 from al_roster.sync.runner import sync_package
@@ -219,11 +219,11 @@ def test_keys_tell_a_changed_row_of_the_same_record_always():
     assert narrow[0] == (2, "stu-2", 2 * 7919) and len(matched) == 10
     gone = [(r[0], r[1], "tobedeleted", *r[3:]) for r in rows[:3]]
     assert held.split(gone)[:2] == (gone, [])
-    assert held.matched_count() == 10
+    assert held.narrow_count() == 10
     assert sorted(held.unmatched_ids().tolist()) == [100 + r[0] for r in rows[10:]]
     again = UnchangedRows.from_keys(held.keys.tobytes(), held.seed)
     assert np.array_equal(again.keys, held.keys) and again.split(rows[:4])[1] == narrow[:4]
-    assert again.matched is None  # a reading process's copy: keys alone
+    assert again.lines is None  # a reading process's copy: keys alone
     assert len(set(keys_of([r[1] for r in rows], [r[-1] for r in rows], 1).tolist())) == len(rows)
 
 
@@ -242,3 +242,53 @@ def test_a_key_is_found_where_a_binary_search_finds_it(count):
     expected = np.isin(asked, keys)
     assert found.tolist() == expected.tolist()
     assert np.array_equal(keys[at[found]], asked[found])
+
+
+def test_held_rows_keep_every_line_of_a_record_repeated():
+    """A record repeated by two rows (in one chunk or two) keeps both lines: the first
+    held, the other among the repeats; taking the record hands over both and holds
+    neither any longer."""
+    rows = [(n, f"enr-{n}", "active", None, "x", n * 31) for n in range(2, 200)]
+    held = UnchangedRows.of_records([[(r[1], r[-1], 1000 + r[0]) for r in rows]], seed=9)
+    held.split(rows[:50])
+    held.split([(300, "enr-7", "active", None, "x", 7 * 31),   # enr-7 again, a later chunk
+                (301, "enr-60", "active", None, "x", 60 * 31),
+                (302, "enr-60", "active", None, "x", 60 * 31)])  # twice in one chunk
+    assert held.narrow_count() == 53
+    repeated = held.repeated()
+    assert sorted(held.ids[repeated].tolist()) == [1007, 1060]
+    ids, lines = held.take([repeated])
+    assert sorted(zip(ids.tolist(), lines.tolist(), strict=True)) == [(1007, 7), (1007, 300), (1060, 301),
+                                                        (1060, 302)]
+    assert held.narrow_count() == 49 and not len(held.repeated())
+    assert {1007, 1060} <= set(held.unmatched_ids().tolist())
+    assert held.held(["enr-7", "enr-8", "enr-150"], [7 * 31, 8 * 31, 150 * 31]).tolist() == [
+        int(np.flatnonzero(held.ids == 1008)[0])]  # taken, held, never read
+    held.forget()
+    assert held.narrow_count() == 0 and len(held.unmatched_ids()) == len(rows)
+
+
+def test_enrollments_listed_twice_and_a_night_of_grace(two_ways, tmp_path):
+    """Enrollments repeated value for value are held, not staged: one listed twice as it
+    was, one changed after an unchanged copy of it and one before, are reported and kept
+    as when every row is staged; with a grace of two nights, one left out is kept once,
+    then removed, and one back is no longer missing."""
+    for district in two_ways.districts:
+        update_district(district, DistrictChanges(removal_grace_runs=2), by=OPERATOR)
+    files = school(TODAY, students=4)
+    same(two_ways, write_package(tmp_path / "one", files))
+    enrollments = [dict(e) for e in files["enrollments"]]
+    twice = [*enrollments, enrollments[2], dict(enrollments[3], role="proctor")]
+    twice.insert(0, dict(enrollments[5], role="proctor"))
+    night = same(two_ways, write_package(tmp_path / "two", dict(files, enrollments=twice)))
+    assert night["errors"] == 3
+    assert night["counts"]["enrollments"]["updated"] == 1  # (the copy before the unchanged)
+    assert narrow_rows(two_ways, "enrollments") == len(enrollments) - 1
+    left_out = dict(files, enrollments=enrollments[1:])
+    once = same(two_ways, write_package(tmp_path / "three", left_out))
+    assert once["counts"]["enrollments"]["deleted"] == 0
+    back = same(two_ways, write_package(tmp_path / "four", files))
+    assert back["counts"]["enrollments"]["deleted"] == 0
+    for n in (5, 6):
+        last = same(two_ways, write_package(tmp_path / f"night-{n}", left_out))
+    assert last["counts"]["enrollments"]["deleted"] == 1

@@ -195,3 +195,10 @@ def all_stored_columns(entity: Entity) -> tuple[Column, ...]:
         for column in entity.stored_columns(version):
             seen.setdefault(column.attr, column)
     return tuple(seen.values())
+
+
+def referred_to(name: str) -> bool:
+    """Whether another entity's rows name records of ``name`` (its staged rows are then
+    where references to it are checked); enrollments and roles are named by none."""
+    return any(column.refers_to == name for entity in ENTITIES if entity.name != name
+               for column in all_stored_columns(entity))

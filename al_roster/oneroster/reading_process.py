@@ -32,7 +32,7 @@ from .known_references import KnownReferences
 from .package import _BUFFER, CsvPackage
 from .rows import FileReader
 from .text import LineGuard, decoded_lines
-from .unchanged import UnchangedRows, with_constants
+from .unchanged import UnchangedRows, narrow_lines, with_constants
 
 #: Rows per chunk sent back (as the in-process loader's chunks).
 CHUNK_ROWS = 20_000
@@ -111,9 +111,9 @@ def _encoded(chunk: list[tuple], fmt: str) -> bytes:
 
 def _read_one(job: dict, feed, results) -> None:
     """Reads one file (or a part of one) from ``feed``; sends ("chunk", (whole, narrow,
-    keys matched), (rows, rows), issue calls) messages, then ("done", (next line, ran dry), 0, calls) or
-    ("failed", exception, 0, calls). Without the keys of unchanged rows, every row is
-    whole."""
+    keys matched, their lines), (rows, rows), issue calls) messages, then ("done", (next
+    line, ran dry), 0, calls) or ("failed", exception, 0, calls). Without the keys of
+    unchanged rows, every row is whole; with ``hold``, narrow rows go by their lines alone."""
     recorder = IssueRecorder()
     blocks = _Blocks(feed, LineGuard())
     try:
@@ -125,12 +125,16 @@ def _read_one(job: dict, feed, results) -> None:
             reader.read(lines, job.get("first_line", 2), job.get("header_issues", True)))
         fmt = job["format"]
         while chunk := list(islice(rows, CHUNK_ROWS)):
-            whole, narrow, matched = (chunk, [], b"") if unchanged is None \
-                else unchanged.split(chunk)
+            whole, narrow, matched, lines = chunk, [], b"", b""
+            if unchanged is not None:
+                whole, narrow, matched = unchanged.split(chunk)
+                lines = narrow_lines(narrow)
+            if job["hold"]:  # the sync holds them by their lines: nothing to stage
+                narrow = []
             if fmt == "csv":
                 narrow = with_constants(narrow)
-            results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt), bytes(matched)),
-                          (len(whole), len(narrow)), recorder.take()))
+            results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt), bytes(matched),
+                                    bytes(lines)), (len(whole), len(narrow)), recorder.take()))
         outcome: tuple = ("done", (reader.next_line, reader.ran_dry), 0, recorder.take())
     except Exception as exc:  # handed to the sync, which raises it there
         outcome = ("failed", (type(exc), exc.args, vars(exc)), 0, recorder.take())
@@ -189,12 +193,12 @@ class ReadingProcess:
     def chunks(self, package: CsvPackage, entity_name: str, mode: str,
                checks: list[tuple[int, set[str]]], fmt: str, issues,
                unchanged: UnchangedRows | None = None) -> Iterator[tuple]:
-        """((whole, narrow, keys matched), (rows, rows)) of each chunk of the file's good
-        rows, ``fmt``
-        "rows" (marshalled tuples) or "csv" (COPY text, UTF-8); narrow are the rows
-        ``unchanged`` holds (none without it), as NARROW_COLUMNS in rows and NARROW_STAGED
-        in COPY text. The reader's issues are replayed onto
-        ``issues``."""
+        """((whole, narrow, keys matched, their lines), (rows, rows)) of each chunk of the
+        file's good rows, ``fmt`` "rows" (marshalled tuples) or "csv" (COPY text, UTF-8);
+        narrow are the rows ``unchanged`` holds (none without it, nor where it holds them
+        itself: :attr:`~al_roster.oneroster.unchanged.UnchangedRows.hold`), as
+        NARROW_COLUMNS in rows and NARROW_STAGED in COPY text; the keys matched as int64
+        positions, their lines as int32. The reader's issues are replayed onto ``issues``."""
         entity = ENTITY_BY_NAME[entity_name]
         self.begin(job(package, entity_name, mode, checks, fmt, unchanged))
         failure: list[BaseException] = []
@@ -312,7 +316,7 @@ def job(package: CsvPackage, entity_name: str, mode: str, checks: list, fmt: str
     ``first_line`` and ``header_issues`` (see :meth:`FileReader.read`)."""
     return {"entity": entity_name, "version": package.version, "mode": mode, "checks": checks,
             "format": fmt, "unchanged": None if unchanged is None else unchanged.seed,
-            "keys": unchanged, **part}
+            "keys": unchanged, "hold": unchanged is not None and unchanged.hold, **part}
 
 
 def _rebuilt(parts: tuple) -> BaseException:

@@ -46,6 +46,11 @@ NARROW_CONSTANTS = ("active", True)
 NARROW_STAGED = (*NARROW_COLUMNS, "status", "same")
 
 
+def narrow_lines(narrow: list[tuple]) -> np.ndarray:
+    """The lines (int32) of narrow rows, in order."""
+    return np.fromiter((row[0] for row in narrow), dtype=np.int32, count=len(narrow))
+
+
 def with_constants(narrow: list[tuple]) -> list[tuple]:
     """Narrow rows as NARROW_STAGED (for COPY, which takes no constants)."""
     return [row + NARROW_CONSTANTS for row in narrow]
@@ -98,17 +103,24 @@ def _compact(ids: np.ndarray) -> np.ndarray:
 class UnchangedRows:
     """The keys of the records a copy holds, and the split of read rows against them.
 
-    Built from the copy (:meth:`of_records`), it also knows each key's record id and
-    which keys some row matched (:meth:`mark`, done by :meth:`split` where it splits), so
-    the records no row repeats can be told without looking at the others
-    (:meth:`unmatched_ids`). Its keys sit in shared memory (:attr:`fd`), which a reading
-    process maps (:meth:`from_shared`): there it holds the keys alone."""
+    Built from the copy (:meth:`of_records`), it also knows each key's record id and the
+    line of the row that repeated it (:meth:`mark`, done by :meth:`split` where it splits),
+    so the records no row repeats can be told without looking at the others
+    (:meth:`unmatched_ids`), and a narrow row can be held here rather than staged: its
+    sourcedId and hash are its record's, its line is kept (:meth:`take`). Its keys sit in
+    shared memory (:attr:`fd`), which a reading process maps (:meth:`from_shared`): there
+    it holds the keys alone."""
 
     def __init__(self, keys: np.ndarray, seed: int, ids: np.ndarray | None = None,
                  fd: int | None = None):
         self.keys, self.seed, self.ids, self.fd = keys, seed, ids, fd  # keys: sorted uint64
-        self.matched = None if ids is None else np.zeros(len(keys), dtype=bool)
+        #: Per key, the line of the row that repeated its record (0: none did).
+        self.lines = None if ids is None else np.zeros(len(keys), dtype=np.int32)
+        #: (positions, lines) of the rows repeating a record another row repeated already.
+        self.repeats: list[tuple[np.ndarray, np.ndarray]] = []
         self._starts: tuple[np.ndarray, np.uint64] | None = None  # (see _buckets)
+        #: Whether the narrow rows are held here, not staged (set by the sync).
+        self.hold = False
 
     @classmethod
     def of_records(cls, batches: Iterable[list[tuple[str, int, int]]],
@@ -141,18 +153,61 @@ class UnchangedRows:
             os.close(self.fd)
             self.fd = None
 
-    def mark(self, positions: bytes | np.ndarray) -> None:
-        """Notes the keys (by position) that rows matched, as a split elsewhere found."""
+    def mark(self, positions: bytes | np.ndarray, lines: bytes | np.ndarray) -> None:
+        """Notes the keys (by position) that rows matched, and the rows' lines, as a split
+        elsewhere found. A record repeated again (a file listing it twice) keeps its first
+        line noted here; the others are kept among :attr:`repeats`."""
         if isinstance(positions, bytes):
             positions = np.frombuffer(positions, dtype=np.int64)
-        self.matched[positions] = True
+        if isinstance(lines, bytes):
+            lines = np.frombuffer(lines, dtype=np.int32)
+        fresh = self.lines[positions] == 0
+        self.lines[positions[fresh]] = lines[fresh]
+        again = self.lines[positions] != lines  # (each row has a line of its own)
+        if again.any():
+            self.repeats.append((positions[again], lines[again]))
 
-    def matched_count(self) -> int:
-        return int(self.matched.sum())
+    def narrow_count(self) -> int:
+        """How many rows repeated a record of the copy (narrow rows), not yet taken."""
+        return int(np.count_nonzero(self.lines)) + sum(len(p) for p, _ in self.repeats)
+
+    def repeated(self) -> np.ndarray:
+        """The positions of the keys more than one row repeated."""
+        if not self.repeats:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.concatenate([p for p, _ in self.repeats]))
+
+    def held(self, sourced_ids: list[str], row_hashes: list[int]) -> np.ndarray:
+        """The positions of the keys of these records that some row repeated."""
+        at, found = self.find(keys_of(sourced_ids, row_hashes, self.seed))
+        at = at[found]
+        return at[self.lines[at] != 0].astype(np.int64)
+
+    def take(self, positions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(record ids, lines) of every row that repeated the keys at ``positions`` (arrays
+        of them), which are then no longer held here (the caller stages those rows)."""
+        positions = np.unique(np.concatenate([np.empty(0, dtype=np.int64), *positions]))
+        positions = positions[self.lines[positions] != 0]
+        ids, lines = [self.ids[positions]], [self.lines[positions]]
+        kept = []
+        for at, line in self.repeats:
+            taken = np.isin(at, positions)
+            ids.append(self.ids[at[taken]])
+            lines.append(line[taken])
+            if not taken.all():
+                kept.append((at[~taken], line[~taken]))
+        self.repeats = kept
+        self.lines[positions] = 0
+        return np.concatenate(ids), np.concatenate(lines)
+
+    def forget(self) -> None:
+        """Forgets every row that matched (a reading abandoned, to be read again)."""
+        self.lines[:] = 0
+        self.repeats = []
 
     def unmatched_ids(self) -> np.ndarray:
-        """The ids of the records no row repeated."""
-        return self.ids[~self.matched]
+        """The ids of the records no row repeated (or whose rows were taken)."""
+        return self.ids[self.lines == 0]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -226,7 +281,7 @@ class UnchangedRows:
                                 count=len(rows))
             picked = list(compress(rows, held))
         positions = at[held].astype(np.int64)
-        if self.matched is not None:
-            self.mark(positions)
-        return (list(compress(rows, ~held)), [(row[0], row[1], row[-1]) for row in picked],
-                positions)
+        narrow = [(row[0], row[1], row[-1]) for row in picked]
+        if self.lines is not None:
+            self.mark(positions, narrow_lines(narrow))
+        return list(compress(rows, ~held)), narrow, positions

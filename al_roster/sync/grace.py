@@ -11,9 +11,9 @@ from __future__ import annotations
 import peewee
 
 from ..oneroster.entities import ENTITIES
-from .plan import EntityPlan
+from .plan import EntityPlan, lacking
 from .staging import Stage
-from .tables import roster_table, stage_table
+from .tables import roster_table
 
 
 def mark_missing(db: peewee.Database, stage: Stage, run_id: int,
@@ -27,17 +27,16 @@ def mark_missing(db: peewee.Database, stage: Stage, run_id: int,
         plan = plans.get(entity.name)
         if plan is None or stage.mode(entity.name) != "bulk":
             continue
-        table, staged = roster_table(entity), stage_table(entity)
-        in_file = (f'EXISTS (SELECT 1 FROM "{staged}" s WHERE s.sourced_id = "{table}".sourced_id '
-                   "AND s.status = 'active')")
+        table = roster_table(entity)
+        lacks = lacking(stage, entity.name, f'"{table}"')
         # The present records the file names are its unchanged and updated ones (held or
         # not): when they are all there were, none is missing.
-        lacking = plan.present_before - plan.unchanged - plan.updated - plan.held_updates
-        plan.missing = 0 if lacking <= 0 else db.execute_sql(
+        absent = plan.present_before - plan.unchanged - plan.updated - plan.held_updates
+        plan.missing = 0 if absent <= 0 else db.execute_sql(
             f'UPDATE "{table}" SET missing_runs = COALESCE(missing_runs, 0) + 1, '
             f"missing_since_run_id = COALESCE(missing_since_run_id, {p}) WHERE district_id = {p} "
-            f"AND removed_run_id IS NULL AND NOT {in_file}", [run_id, stage.district_id]).rowcount
+            f"AND removed_run_id IS NULL AND {lacks}", [run_id, stage.district_id]).rowcount
         db.execute_sql(
             f'UPDATE "{table}" SET missing_runs = NULL, missing_since_run_id = NULL '
-            f"WHERE district_id = {p} AND missing_runs IS NOT NULL AND {in_file}",
+            f"WHERE district_id = {p} AND missing_runs IS NOT NULL AND NOT ({lacks})",
             [stage.district_id])

@@ -61,15 +61,21 @@ def removal_rule(stage: Stage, name: str, alias: str = "r") -> str:
     if stage.mode(name) == "bulk":
         grace = (f" AND COALESCE({alias}.missing_runs, 0) + 1 >= {int(stage.removal_grace)}"
                  if stage.removal_grace > 1 else "")
-        # Only a record no narrow row repeats can be missing from the file: start there.
-        among = (f'{alias}.id IN (SELECT u.id FROM "{unmatched_table(name)}" u) AND '
-                 if name in stage.unmatched else "")
-        return (f"{among}{alias}.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
-                f"\"{table}\" s WHERE s.sourced_id = {alias}.sourced_id "
-                f"AND s.status = 'active'){grace}")
+        return f"{alias}.removed_run_id IS NULL AND {lacking(stage, name, alias)}{grace}"
     # A delta names its removals: start from them, not from every row of the district.
     return (f"{alias}.removed_run_id IS NULL AND {alias}.sourced_id IN (SELECT s.sourced_id "
             f"FROM \"{table}\" s WHERE s.status = 'tobedeleted')")
+
+
+def lacking(stage: Stage, name: str, alias: str = "r") -> str:
+    """SQL condition on roster rows ``alias``: the staged bulk file of entity ``name`` has
+    no active row of the record, whole or narrow. Only a record no narrow row repeats can
+    be lacking: where those are kept (:attr:`Stage.unmatched`), the search starts there,
+    and must where the narrow rows are held, not staged (see sync.held_rows)."""
+    among = (f'{alias}.id IN (SELECT u.id FROM "{unmatched_table(name)}" u) AND '
+             if name in stage.unmatched else "")
+    return (f'{among}NOT EXISTS (SELECT 1 FROM "{stage_table(ENTITY_BY_NAME[name])}" s '
+            f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active')")
 
 
 def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:

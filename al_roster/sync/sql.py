@@ -71,9 +71,10 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
               unchanged: UnchangedRows | None = None) -> int:
     """Loads rows into a table as fast as the database allows: COPY or executemany.
 
-    With ``unchanged``, rows whose values the copy already holds are loaded narrow (see
-    :mod:`al_roster.oneroster.unchanged`); returns the rows loaded, whole and narrow."""
-    parts = ((chunk, []) if unchanged is None else unchanged.split(chunk)[:2]
+    With ``unchanged``, rows whose values the copy already holds are loaded narrow, or not
+    at all where ``unchanged`` holds them (see :mod:`al_roster.oneroster.unchanged`);
+    returns the rows loaded, whole and narrow."""
+    parts = ((chunk, []) if unchanged is None else _to_stage(unchanged, chunk)
              for chunk in chunks(rows))
     if is_postgres(db):
         return _copy_pipelined(db.cursor(), _copy(table, columns), _copy(table, NARROW_STAGED),
@@ -86,6 +87,13 @@ def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterabl
                 cursor.executemany(insert, part)
                 total += len(part)
     return total
+
+
+def _to_stage(unchanged: UnchangedRows, chunk: list[tuple]) -> tuple[list, list]:
+    """(whole, narrow) rows of a chunk to stage: no narrow ones where ``unchanged`` holds
+    them (it has noted their lines while splitting)."""
+    whole, narrow, _ = unchanged.split(chunk)
+    return whole, [] if unchanged.hold else narrow
 
 
 def load_prepared(db: peewee.Database, table: str, columns: list[str],

@@ -22,6 +22,10 @@ class BulkChecks:
     """The checks of :class:`~al_roster.sync.staging.Stager` that read whole staged tables
     (it holds ``db``, ``district_id``, ``stage`` and ``issues``)."""
 
+    def _stage_held_naming(self, entity: Entity, column: str, values: str) -> None:
+        """Stages the narrow rows held, not staged, whose records' ``column`` holds one of
+        ``values`` (a table): the staging's to do (see :mod:`al_roster.sync.held_rows`)."""
+
     def _drop_duplicates(self, entity: Entity, mode: str) -> None:
         """One row per sourcedId, in bulk. A bulk file keeps the first and reports the others
         as errors (a set lists each record once); a delta is a change log, so it keeps the
@@ -90,6 +94,7 @@ class BulkChecks:
         if not self.stage.entities[entity.name].narrow or not self._gone_values(entity, column,
                                                                                 target):
             return sql, params
+        self._stage_held_naming(entity, col, GONE_VALUES)
         sql += (f' UNION ALL SELECT s.line, r."{col}" FROM "{stage}" s JOIN "{roster}" r '
                 f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id "
                 f'WHERE s.same AND r.removed_run_id IS NULL AND r."{col}" IN (SELECT g.value '

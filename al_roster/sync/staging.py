@@ -8,10 +8,11 @@ checked afterwards in SQL (:mod:`al_roster.sync.stage_checks`), and the offendin
 are reported and left out.
 
 A bulk file's rows that the copy already holds value for value are staged narrow (line,
-sourcedId and hash; :mod:`al_roster.oneroster.unchanged`): a night's re-export writes
-only what changed in full. Whatever reads a staged row's values reads whole rows alone
-(:func:`~al_roster.sync.tables.whole_rows`), but for the references checked in SQL, which
-read the narrow rows' values in the copy. The present records no row repeated
+sourcedId and hash; :mod:`al_roster.oneroster.unchanged`), or in a file no other refers to
+not staged at all but held by their lines (:mod:`al_roster.sync.narrow_rows`): a night's
+re-export writes only what changed. Whatever reads a staged row's values reads whole rows
+alone (:func:`~al_roster.sync.tables.whole_rows`), but for the references checked in SQL,
+which read the narrow rows' values in the copy. The present records no row repeated
 are kept by id, where the removals are looked for.
 
 Big files are read by a reading process beside this one, the biggest in two parts by two
@@ -29,7 +30,7 @@ import peewee
 from ..errors import PackageRejected
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
-from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
+from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns, referred_to
 from ..oneroster.issues import WARNING, IssueLog
 from ..oneroster.known_references import KnownReferences
 from ..oneroster.package import CsvPackage
@@ -37,6 +38,7 @@ from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
 from ..oneroster.split_reading import SplitAbandoned, read_in_two
 from ..oneroster.unchanged import UnchangedRows, new_seed
+from .narrow_rows import keep_unmatched, stage_duplicates, stage_naming
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 from .stage_checks import GONE_VALUES, BulkChecks
 from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
@@ -62,7 +64,7 @@ def _marking(chunks, unchanged: UnchangedRows | None):
     """The chunks of a reading process, the keys they matched marked on ``unchanged``."""
     for datas, counts in chunks:
         if unchanged is not None:
-            unchanged.mark(datas[2])
+            unchanged.mark(datas[2], datas[3])
         yield datas, counts
 
 
@@ -132,6 +134,7 @@ class Stager(BulkChecks):
         self._reading: ReadingProcess | None = None
         self._second: ReadingProcess | None = None  # for the files read in two parts
         self._seed = new_seed()  # of this sync's keys of unchanged rows
+        self._held: UnchangedRows | None = None  # the keys holding the narrow rows read
 
     def run(self) -> Stage:
         for entity in ENTITIES:
@@ -163,6 +166,7 @@ class Stager(BulkChecks):
             before = self._issues_so_far()
             in_memory = self._known_targets(entity)
             unchanged = self._load(entity, staged, in_memory)
+            self._held = unchanged if unchanged is not None and unchanged.hold else None
             # Every reference is checked before duplicates are weighed, whether in memory
             # while reading or in SQL: a row skipped for naming nothing never wins.
             self._check_references(entity, {column for _, column, _ in in_memory})
@@ -173,7 +177,8 @@ class Stager(BulkChecks):
             staged.rows = self._count(entity)
             staged.clean = self._read_cleanly(entity, before)
             if unchanged is not None:
-                self._keep_unmatched(entity, unchanged)
+                keep_unmatched(self.db, self.stage, entity, unchanged)
+            self._held = None
 
     def _issues_so_far(self) -> tuple[int, int, int]:
         return self.issues.error_count, self.issues.warning_count, len(self.issues.items)
@@ -236,6 +241,9 @@ class Stager(BulkChecks):
         finally:
             if unchanged is not None:  # read: the readers have mapped the keys, or never will
                 unchanged.close()
+        if unchanged is not None and unchanged.hold:  # (before the index: duplicates show)
+            staged.read += unchanged.narrow_count()
+            stage_duplicates(self.db, self.district_id, entity, unchanged)
         table = stage_table(entity)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
             raise PackageRejected(
@@ -246,29 +254,15 @@ class Stager(BulkChecks):
                 reason="empty_bulk_file")
         staged.unique = self._index(table)
         if unchanged is not None:  # (the records the narrow rows repeat: none exactly when
-            staged.narrow = unchanged.matched_count()  # no row is narrow; counted once checked)
+            staged.narrow = unchanged.narrow_count()  # no row is narrow; counted once checked)
         analyze(self.db, table)
         return unchanged
 
-    def _narrow_count(self, table: str) -> int:
-        return self.db.execute_sql(f'SELECT COUNT(*) FROM "{table}" WHERE same').fetchone()[0]
-
-    def _keep_unmatched(self, entity: Entity, unchanged: UnchangedRows) -> None:
-        """Counts the narrow rows the checks kept (the plan's count of them), and keeps the
-        ids of the present records no narrow row repeats, where the removal search may
-        start from them (:func:`~al_roster.sync.plan.removal_rule`): when every matched
-        record still has its narrow row (none was left out by a check since) and they are
-        few enough to be worth it."""
-        matched = unchanged.matched_count()
-        staged = self.stage.entities[entity.name]
-        staged.narrow = self._narrow_count(stage_table(entity))  # what the checks kept
-        if staged.narrow != matched or matched < len(unchanged) / 2:
-            return
-        table = unmatched_table(entity.name)
-        create_temp_table(self.db, table, [("id", "BIGINT PRIMARY KEY")])
-        bulk_load(self.db, table, ["id"], ((int(i),) for i in unchanged.unmatched_ids()))
-        analyze(self.db, table)
-        self.stage.unmatched.add(entity.name)
+    def _stage_held_naming(self, entity: Entity, column: str, values: str) -> None:
+        """Stages the held narrow rows whose records' ``column`` holds one of ``values``
+        (a table), for the reference checks to see (see :mod:`al_roster.sync.held_rows`)."""
+        if self._held is not None:
+            stage_naming(self.db, self.district_id, entity, self._held, column, values)
 
     def _unchanged(self, entity: Entity) -> UnchangedRows | None:
         """The keys of the present records of ``entity`` in the copy, or None when it holds
@@ -279,6 +273,7 @@ class Stager(BulkChecks):
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
                           [self.district_id])
         unchanged = UnchangedRows.of_records(records, self._seed)
+        unchanged.hold = not referred_to(entity.name)  # (nothing but its checks reads them)
         return unchanged if len(unchanged) else None
 
     def _index(self, table: str) -> bool:
@@ -326,7 +321,7 @@ class Stager(BulkChecks):
             self.issues.restore(before)
             self.db.execute_sql(f'DELETE FROM "{table}"')
             if _keys(job) is not None:  # nothing of the abandoned reading was matched
-                _keys(job).matched[:] = False
+                _keys(job).forget()
             self._close_readers()  # busy: stopped at once
             self._reading = _start_reading()
             return None
@@ -383,4 +378,6 @@ class Stager(BulkChecks):
         return self._known[entity.name]
 
     def _count(self, entity: Entity) -> int:
-        return self.db.execute_sql(f'SELECT COUNT(*) FROM "{stage_table(entity)}"').fetchone()[0]
+        """The rows kept: staged, and held (not yet staged)."""
+        held = self._held.narrow_count() if self._held is not None else 0
+        return held + self.db.execute_sql(f'SELECT COUNT(*) FROM "{stage_table(entity)}"').fetchone()[0]

@@ -1,0 +1,106 @@
+"""Narrow rows: held rather than staged where nothing refers to them, staged when a check
+needs them, and the present records none repeats, kept by id.
+
+A narrow row repeats a present record of the copy value for value (see
+:mod:`al_roster.oneroster.unchanged`). Where no other entity's rows name the entity's
+records, nothing but its own checks ever reads its staged rows, so its narrow rows are not
+staged at all: the keys they matched hold their lines (:attr:`UnchangedRows.lines`), and
+the records they repeat are the present ones left out of the unmatched ids (see
+:func:`~al_roster.sync.plan.lacking`). At 1,000,000 students that is 6.9 M enrollments a
+quiet night no longer writes, indexes and drops.
+
+A check that reads narrow rows first stages the few it needs, as the copy holds them
+(:func:`stage_held`): rows repeating a record twice, or a record a whole row repeats
+(duplicates), and rows whose record names what the package no longer has (references).
+Staged, they are checked, reported and left out exactly as narrow rows staged while
+reading are.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import peewee
+
+from ..oneroster.entities import Entity
+from ..oneroster.unchanged import UnchangedRows
+from .sql import batches, bulk_load, create_temp_table, drop_temp_table
+from .tables import analyze, roster_table, stage_table, unmatched_table
+
+if TYPE_CHECKING:
+    from .staging import Stage
+
+#: The temporary table of the held rows being staged: (record id, line).
+HELD = "held_rows"
+
+
+def stage_held(db: peewee.Database, entity: Entity, unchanged: UnchangedRows,
+               records: str, params: list) -> int:
+    """Stages the held rows repeating the copy's records of ``entity`` that ``records``
+    (SQL of their sourcedId and hash, with ``params``) selects; returns how many."""
+    positions = [unchanged.held([row[0] for row in batch], [row[1] for row in batch])
+                 for batch in batches(db, records, params)]
+    return stage_positions(db, entity, unchanged, positions)
+
+
+def stage_duplicates(db: peewee.Database, district_id: int, entity: Entity,
+                     unchanged: UnchangedRows) -> int:
+    """Stages the held rows that duplicate another row: those repeating a record more than
+    one row repeats, and those repeating a record a whole row (staged) names; returns how
+    many. Before the staged rows are indexed: the duplicates are then seen there."""
+    count = stage_positions(db, entity, unchanged, [unchanged.repeated()])
+    return count + stage_held(
+        db, entity, unchanged,
+        f'SELECT r.sourced_id, r.row_hash FROM "{stage_table(entity)}" s '
+        f'JOIN "{roster_table(entity)}" r ON r.district_id = {db.param} '
+        "AND r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL AND s.same IS NULL",
+        [district_id])
+
+
+def stage_naming(db: peewee.Database, district_id: int, entity: Entity,
+                 unchanged: UnchangedRows, column: str, values: str) -> int:
+    """Stages the held rows whose records' ``column`` holds one of the ``values`` (a table
+    of them: those naming nothing now, few); returns how many."""
+    return stage_held(
+        db, entity, unchanged,
+        f'SELECT r.sourced_id, r.row_hash FROM "{roster_table(entity)}" r '
+        f"WHERE r.district_id = {db.param} AND r.removed_run_id IS NULL "
+        f'AND r."{column}" IN (SELECT g.value FROM "{values}" g)', [district_id])
+
+
+def stage_positions(db: peewee.Database, entity: Entity, unchanged: UnchangedRows,
+                    positions: list) -> int:
+    """Stages every held row repeating the keys at ``positions`` (arrays of them) narrow,
+    its sourcedId and hash its record's, as the reading would have; they are then no
+    longer held. Returns how many."""
+    ids, lines = unchanged.take(positions)
+    if not len(ids):
+        return 0
+    create_temp_table(db, HELD, [("id", "BIGINT"), ("line", "INTEGER")])
+    bulk_load(db, HELD, ["id", "line"], zip(ids.tolist(), lines.tolist(), strict=True))
+    db.execute_sql(
+        f'INSERT INTO "{stage_table(entity)}" (line, sourced_id, row_hash, status, same) '
+        f"SELECT h.line, r.sourced_id, r.row_hash, 'active', TRUE FROM \"{HELD}\" h "
+        f'JOIN "{roster_table(entity)}" r ON r.id = h.id')
+    drop_temp_table(db, HELD)
+    return len(ids)
+
+
+def keep_unmatched(db: peewee.Database, stage: Stage, entity: Entity,
+                   unchanged: UnchangedRows) -> None:
+    """Counts the narrow rows the checks kept (the plan's count of them), and keeps the
+    ids of the present records no narrow row repeats, where the removal search may start
+    from them (:func:`~al_roster.sync.plan.lacking`). Always where narrow rows are held
+    (the staged rows then lack them); else when every matched record still has its narrow
+    row (none was left out by a check since) and they are few enough to be worth it."""
+    staged, held = stage.entities[entity.name], unchanged.narrow_count()
+    staged.narrow = db.execute_sql(
+        f'SELECT COUNT(*) FROM "{stage_table(entity)}" WHERE same').fetchone()[0]
+    if unchanged.hold:
+        staged.narrow += held
+    elif staged.narrow != held or held < len(unchanged) / 2:
+        return
+    table = unmatched_table(entity.name)
+    create_temp_table(db, table, [("id", "BIGINT PRIMARY KEY")])
+    bulk_load(db, table, ["id"], ((int(i),) for i in unchanged.unmatched_ids()))
+    analyze(db, table)
+    stage.unmatched.add(entity.name)
