@@ -96,8 +96,9 @@ def _plan(db: peewee.Database, stage: Stage, entity) -> EntityPlan:
     p, staged = db.param, stage.entities[entity.name]
     roster, stage_t = roster_table(entity), stage_table(entity)
     plan = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest, clean=staged.clean)
-    if staged.mode == "bulk":
-        plan.present_before = _present(db, roster, stage.district_id)
+    if staged.mode == "bulk":  # (counted already where the staging fetched their keys)
+        plan.present_before = (staged.present if staged.present is not None
+                               else _present(db, roster, stage.district_id))
     # Narrow rows repeat present records value for value: unchanged, without a look.
     narrow = staged.narrow  # (counted once the checks were done)
     row = db.execute_sql(

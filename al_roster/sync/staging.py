@@ -99,6 +99,7 @@ class StagedEntity:
     clean: bool | None = None  # read with no row skipped and no reference to nothing
     unique: bool = False  # each sourcedId staged once (no duplicates to drop)
     narrow: int = 0  # rows staged narrow (the copy holds their values), once checked kept
+    present: int | None = None  # the copy's present records, where their keys were fetched
 
 
 @dataclass
@@ -274,6 +275,7 @@ class Stager(BulkChecks):
                           [self.district_id])
         unchanged = UnchangedRows.of_records(records, self._seed)
         unchanged.hold = not referred_to(entity.name)  # (nothing but its checks reads them)
+        self.stage.entities[entity.name].present = len(unchanged)
         return unchanged if len(unchanged) else None
 
     def _index(self, table: str) -> bool:
