@@ -78,6 +78,11 @@ def test_well_formed_lines_take_the_fast_path_bare_or_quoted(tmp_path):
             list(reader.read(iter(lines[:1])))
             slow = [line for line in lines[1:] if reader._fast_row(0, line) is None]
             assert slow == [], f"{name}: {slow[:2]}"
+            if quote_all:  # every field quoted: the pattern for such lines, the faster one
+                assert all(reader._every.row(0, line) for line in lines[1:])
+            mixed = [line for line in lines[1:] if '"' in line and not line.startswith('"')]
+            assert all(reader._some.row(0, line) for line in mixed)
+            assert not any(reader._every.row(0, line) for line in mixed)
             assert_same_both_ways(entity, "1.1", "bulk", lines)
 
 

@@ -84,7 +84,11 @@ class Field:
 
 
 class _Builder:
-    def __init__(self, quoting: bool) -> None:
+    """The parts of a line pattern, for lines whose fields are quoted as ``quoting`` says:
+    "none" (no quote at all), "all" (every field quoted, as an export quoting everything
+    writes) or "some" (each field either way; two groups a field, so slower to match)."""
+
+    def __init__(self, quoting: str) -> None:
         self.quoting = quoting
         self.parts: list[str] = []
         self.groups = 0
@@ -94,17 +98,20 @@ class _Builder:
 
         The value group is optional unless required, so a blank field reads as None."""
         optional = "" if required else "?"
-        if not self.quoting:
+        if self.quoting != "some":
             self.groups += 1
-            self.parts.append(f"({bare}){optional}")
+            self.parts.append(f"({bare}){optional}" if self.quoting == "none"
+                              else f'"({quoted}){optional}"')
             return self.groups
         quote, value = self.groups + 1, self.groups + 2
         self.groups += 2
         self.parts.append(f'(")?((?({quote}){quoted}|{bare})){optional}(?({quote})")')
         return value
 
-    def plain(self, bare: str, quoted: str) -> None:
-        self.parts.append(quoted if self.quoting else bare)
+    def plain(self, bare: str, quoted: str, every: str) -> None:
+        """A field matched, not captured: ``bare``, ``quoted`` (either way) or ``every``
+        (in quotes), as the lines are quoted."""
+        self.parts.append({"none": bare, "some": quoted, "all": every}[self.quoting])
 
 
 @dataclass(frozen=True)
@@ -119,33 +126,35 @@ class LinePattern:
 
 
 def line_pattern(fields: Sequence[Field], sourced_id_at: int, modified_at: int | None,
-                 status: str | None, quoting: bool) -> LinePattern:
+                 status: str | None, quoting: str) -> LinePattern:
     """The pattern of a canonical line for a header described by ``fields``.
 
     ``status`` is the one status value a canonical line may carry: None for a bulk file
-    (the field must be blank), ``"active"`` for a delta. Without ``quoting`` the pattern
-    is for lines holding no quote at all, the common case, and matches faster.
+    (the field must be blank), ``"active"`` for a delta. ``quoting`` (see :class:`_Builder`)
+    tells how the lines' fields are quoted: a pattern for lines quoted one way, no field
+    or every field, matches faster than one for either.
     """
     builder = _Builder(quoting)
     values: dict[str, int] = {}
     sourced_id = modified = 0
     for at, field in enumerate(fields):
         if at:
-            builder.plain(",", ",")
+            builder.plain(",", ",", ",")
         if at == sourced_id_at:
             sourced_id = builder.capture(SOURCED_ID, SOURCED_ID, True)
         elif at == modified_at:
             modified = builder.capture(DATETIME, DATETIME, False)
         elif field.role == "status":
             builder.plain("" if status is None else status,
-                          _EMPTY_FIELD if status is None else f'(?:{status}|"{status}")')
+                          _EMPTY_FIELD if status is None else f'(?:{status}|"{status}")',
+                          f'"{status or ""}"')
         elif field.role == "capture":
             column = field.column
             values[column.attr] = builder.capture(
                 value_pattern(column, False), value_pattern(column, True), column.required)
         elif field.role == "empty":
-            builder.plain("", _EMPTY_FIELD)
+            builder.plain("", _EMPTY_FIELD, '""')
         else:
-            builder.plain("[^,]*", _ANY_FIELD)
+            builder.plain("[^,]*", _ANY_FIELD, '"[^"]*"')
     regex = re.compile("".join(builder.parts) + r"\r?\n?")
     return LinePattern(regex, sourced_id, modified, values)
