@@ -292,3 +292,16 @@ def test_enrollments_listed_twice_and_a_night_of_grace(two_ways, tmp_path):
     for n in (5, 6):
         last = same(two_ways, write_package(tmp_path / f"night-{n}", left_out))
     assert last["counts"]["enrollments"]["deleted"] == 1
+
+
+def test_every_enrollment_listed_twice_while_a_class_leaves(two_ways, tmp_path, monkeypatch):
+    """Every held enrollment is a duplicate, so all are staged for the duplicate check: the
+    references of those staged rows are still checked (a class left classes.csv)."""
+    monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", 0)  # every reference checked in SQL
+    files = school(TODAY, students=4)
+    same(two_ways, write_package(tmp_path / "one", files))
+    night = dict(files, classes=[c for c in files["classes"] if c["sourcedId"] != "cls-alg2"],
+                 enrollments=files["enrollments"] * 2)
+    result = same(two_ways, write_package(tmp_path / "two", night))
+    assert any("cls-alg2" in issue[4] for issue in result["issues"])
+    assert result["counts"]["enrollments"]["deleted"] >= 5

@@ -71,7 +71,7 @@ def lacking(stage: Stage, name: str, alias: str = "r") -> str:
     """SQL condition on roster rows ``alias``: the staged bulk file of entity ``name`` has
     no active row of the record, whole or narrow. Only a record no narrow row repeats can
     be lacking: where those are kept (:attr:`Stage.unmatched`), the search starts there,
-    and must where the narrow rows are held, not staged (see sync.held_rows)."""
+    and must where the narrow rows are held, not staged (see sync.narrow_rows)."""
     among = (f'{alias}.id IN (SELECT u.id FROM "{unmatched_table(name)}" u) AND '
              if name in stage.unmatched else "")
     return (f'{among}NOT EXISTS (SELECT 1 FROM "{stage_table(ENTITY_BY_NAME[name])}" s '

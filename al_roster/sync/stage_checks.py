@@ -24,7 +24,7 @@ class BulkChecks:
 
     def _stage_held_naming(self, entity: Entity, column: str, values: str) -> None:
         """Stages the narrow rows held, not staged, whose records' ``column`` holds one of
-        ``values`` (a table): the staging's to do (see :mod:`al_roster.sync.held_rows`)."""
+        ``values`` (a table): the staging's to do (see :mod:`al_roster.sync.narrow_rows`)."""
 
     def _drop_duplicates(self, entity: Entity, mode: str) -> None:
         """One row per sourcedId, in bulk. A bulk file keeps the first and reports the others

@@ -242,8 +242,10 @@ class Stager(BulkChecks):
         finally:
             if unchanged is not None:  # read: the readers have mapped the keys, or never will
                 unchanged.close()
+        if unchanged is not None:  # (the records the narrow rows repeat: none exactly when
+            staged.narrow = unchanged.narrow_count()  # no row is narrow; counted once checked)
         if unchanged is not None and unchanged.hold:  # (before the index: duplicates show)
-            staged.read += unchanged.narrow_count()
+            staged.read += staged.narrow
             stage_duplicates(self.db, self.district_id, entity, unchanged)
         table = stage_table(entity)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
@@ -254,14 +256,12 @@ class Stager(BulkChecks):
                 "package was rejected and nothing changed.", file=entity.file_name, line=2,
                 reason="empty_bulk_file")
         staged.unique = self._index(table)
-        if unchanged is not None:  # (the records the narrow rows repeat: none exactly when
-            staged.narrow = unchanged.narrow_count()  # no row is narrow; counted once checked)
         analyze(self.db, table)
         return unchanged
 
     def _stage_held_naming(self, entity: Entity, column: str, values: str) -> None:
         """Stages the held narrow rows whose records' ``column`` holds one of ``values``
-        (a table), for the reference checks to see (see :mod:`al_roster.sync.held_rows`)."""
+        (a table), for the reference checks to see (see :mod:`al_roster.sync.narrow_rows`)."""
         if self._held is not None:
             stage_naming(self.db, self.district_id, entity, self._held, column, values)
 
