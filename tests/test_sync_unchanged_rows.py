@@ -305,3 +305,23 @@ def test_every_enrollment_listed_twice_while_a_class_leaves(two_ways, tmp_path, 
     result = same(two_ways, write_package(tmp_path / "two", night))
     assert any("cls-alg2" in issue[4] for issue in result["issues"])
     assert result["counts"]["enrollments"]["deleted"] >= 5
+
+
+def test_a_1_2_district_re_exported_holds_its_roles_and_enrollments(two_ways, tmp_path):
+    """OneRoster 1.2 keeps roles in roles.csv, which no file refers to either: a quiet
+    re-export holds its rows as it holds the enrollments, and one user's roles dropped
+    removes them, as staging every row whole does."""
+    first = tmp_path / "first"
+    generate_district(first, 120, seed=4, version="1.2")
+    same(two_ways, first)
+    quiet = same(two_ways, quoted(first, tmp_path / "quoted"))
+    assert quiet["counts"]["roles"]["unchanged"] == quiet["counts"]["roles"]["rows"] > 100
+    assert narrow_rows(two_ways, "roles") == quiet["counts"]["roles"]["rows"]
+    night = tmp_path / "night"
+    night.mkdir()
+    for path in first.glob("*.csv"):
+        lines = path.read_text().splitlines(keepends=True)
+        if path.stem == "roles":
+            lines = [line for n, line in enumerate(lines) if n == 0 or n % 30 != 4]
+        (night / path.name).write_text("".join(lines).replace("\r\n", "\n"))
+    assert same(two_ways, night)["counts"]["roles"]["deleted"] >= 3
