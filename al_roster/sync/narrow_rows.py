@@ -10,7 +10,7 @@ the records they repeat are the present ones left out of the unmatched ids (see
 quiet night no longer writes, indexes and drops.
 
 A check that reads narrow rows first stages the few it needs, as the copy holds them
-(:func:`stage_held`): rows repeating a record twice, or a record a whole row repeats
+(:func:`stage_held`): rows repeating a record another row repeats or a whole row names
 (duplicates), and rows whose record names what the package no longer has (references).
 Staged, they are checked, reported and left out exactly as narrow rows staged while
 reading are.
