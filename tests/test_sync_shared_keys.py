@@ -14,7 +14,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 import pytest
-from test_sync_unchanged_rows import quoted
+from test_sync_unchanged_rows import quoted, rewritten
 
 from al_roster.demo.generator import generate_district
 from al_roster.oneroster import unchanged as unchanged_module
@@ -104,12 +104,13 @@ def test_a_night_read_beside_lets_go_of_the_shared_keys(app, tmp_path, monkeypat
     made = []
     real = UnchangedRows.of_records.__func__
 
-    def kept(cls, batches, seed):
-        made.append(real(cls, batches, seed))
+    def kept(cls, *args, **kwargs):
+        made.append(real(cls, *args, **kwargs))
         return made[-1]
     monkeypatch.setattr(UnchangedRows, "of_records", classmethod(kept))
     open_after = []
-    for night in (quoted(first, tmp_path / "quoted"), reworded(first, tmp_path / "again")):
+    again = rewritten(first, tmp_path / "again", lambda stem, lines: [*lines, "\n"])
+    for night in (quoted(first, tmp_path / "quoted"), again):
         run = sync_package(district, night, options)
         assert run.status == "applied" and run.message == "Applied: nothing changed."
         assert made and all(keys.fd is None for keys in made)
@@ -118,10 +119,3 @@ def test_a_night_read_beside_lets_go_of_the_shared_keys(app, tmp_path, monkeypat
         open_after.append(_open_descriptors())
     assert open_after[0] == open_after[1]
 
-
-def reworded(folder, target):
-    """The package again, each file with a blank line more: read again, nothing changed."""
-    target.mkdir()
-    for path in folder.glob("*.csv"):
-        (target / path.name).write_bytes(path.read_bytes() + b"\n")
-    return target

@@ -329,3 +329,23 @@ def test_a_1_2_district_re_exported_holds_its_roles_and_enrollments(two_ways, tm
                 if stem != "roles" or n == 0 or n % 30 != 4]
     night = rewritten(first, tmp_path / "night", edit)
     assert same(two_ways, night)["counts"]["roles"]["deleted"] >= 3
+
+
+def test_a_night_that_changed_most_enrollments(two_ways, tmp_path):
+    """Most enrollments rewritten (students made proctors), a few left out: the few held
+    are staged once checked rather than the many others listed, and the copy, counts and
+    change records are those of staging every row whole."""
+    first = write_package(tmp_path / "one", school(TODAY, students=6))
+    same(two_ways, first)
+
+    def edit(stem, lines):
+        if stem != "enrollments":
+            return lines
+        return [line if n % 4 == 1 else line.replace(",student,", ",proctor,")
+                for n, line in enumerate(lines) if n == 0 or n % 9 != 2]
+    night = same(two_ways, rewritten(first, tmp_path / "two", edit))
+    enrollments = night["counts"]["enrollments"]
+    assert enrollments["updated"] > enrollments["unchanged"] > 3
+    assert enrollments["deleted"] >= 2
+    assert narrow_rows(two_ways, "enrollments") == enrollments["unchanged"]
+    assert "enrollments" not in two_ways.stages[-1].unmatched  # (the few held: staged)

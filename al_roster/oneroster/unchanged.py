@@ -112,27 +112,29 @@ class UnchangedRows:
     it holds the keys alone."""
 
     def __init__(self, keys: np.ndarray, seed: int, ids: np.ndarray | None = None,
-                 fd: int | None = None):
+                 fd: int | None = None, hold: bool = False):
         self.keys, self.seed, self.ids, self.fd = keys, seed, ids, fd  # keys: sorted uint64
+        #: Whether the narrow rows are held here, not staged (the sync's choice).
+        self.hold = hold
         #: Per key, the line of the row that repeated its record (0: none did).
         self.lines = None if ids is None else np.zeros(len(keys), dtype=np.int32)
         #: (positions, lines) of the rows repeating a record another row repeated already.
         self.repeats: list[tuple[np.ndarray, np.ndarray]] = []
         self._starts: tuple[np.ndarray, np.uint64] | None = None  # (see _buckets)
-        #: Whether the narrow rows are held here, not staged (set by the sync).
-        self.hold = False
 
     @classmethod
-    def of_records(cls, batches: Iterable[list[tuple[str, int, int]]],
-                   seed: int) -> UnchangedRows:
-        """From batches of (sourcedId, row_hash, id) of the present records."""
+    def of_records(cls, batches: Iterable[list[tuple[str, int, int]]], seed: int,
+                   hold: bool = False) -> UnchangedRows:
+        """From batches of (sourcedId, row_hash, id) of the present records; ``hold``: the
+        narrow rows are to be held here, not staged."""
         key_parts, id_parts = [], []
         for batch in batches:
             key_parts.append(keys_of([r[0] for r in batch], [r[1] for r in batch], seed))
             id_parts.append(_compact(np.fromiter((r[2] for r in batch), dtype=np.int64,
                                                  count=len(batch))))
         if not key_parts:
-            return cls(np.empty(0, dtype=np.uint64), seed, np.empty(0, dtype=np.int64))
+            return cls(np.empty(0, dtype=np.uint64), seed, np.empty(0, dtype=np.int64),
+                       hold=hold)
         # The keys joined straight into shared memory and sorted there, their order taken
         # first for the ids: at 6.9 M records the peak is the keys (55 MB), their order
         # and the ids twice (28 MB each), where sorting a copy held four arrays of 55 MB.
@@ -145,7 +147,7 @@ class UnchangedRows:
         shared.sort()  # (argsort's order, but for keys equal by a 1-in-2**64 chance)
         ids = np.concatenate(id_parts)
         del id_parts
-        return cls(shared, seed, ids[order], fd)
+        return cls(shared, seed, ids[order], fd, hold)
 
     def close(self) -> None:
         """Lets go of the shared memory's descriptor (the keys stay readable here)."""
@@ -170,6 +172,10 @@ class UnchangedRows:
     def narrow_count(self) -> int:
         """How many rows repeated a record of the copy (narrow rows), not yet taken."""
         return int(np.count_nonzero(self.lines)) + sum(len(p) for p, _ in self.repeats)
+
+    def held_positions(self) -> np.ndarray:
+        """The positions of the keys some row repeated (and was not taken)."""
+        return np.flatnonzero(self.lines)
 
     def repeated(self) -> np.ndarray:
         """The positions of the keys more than one row repeated."""

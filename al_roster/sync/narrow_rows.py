@@ -6,8 +6,9 @@ A narrow row repeats a present record of the copy value for value (see
 records, nothing but its own checks ever reads its staged rows, so its narrow rows are not
 staged at all: the keys they matched hold their lines (:attr:`UnchangedRows.lines`), and
 the records they repeat are the present ones left out of the unmatched ids (see
-:func:`~al_roster.sync.plan.lacking`). At 1,000,000 students that is 6.9 M enrollments a
-quiet night no longer writes, indexes and drops.
+:func:`~al_roster.sync.plan.lacking`); on a night that changed most records, the few held
+are staged once checked instead (:func:`keep_unmatched`). At 1,000,000 students that is
+6.9 M enrollments a quiet night no longer writes, indexes and drops.
 
 A check that reads narrow rows first stages the few it needs, as the copy holds them
 (:func:`stage_held`): rows repeating a record another row repeats or a whole row names
@@ -89,18 +90,25 @@ def keep_unmatched(db: peewee.Database, stage: Stage, entity: Entity,
                    unchanged: UnchangedRows) -> None:
     """Counts the narrow rows the checks kept (the plan's count of them), and keeps the
     ids of the present records no narrow row repeats, where the removal search may start
-    from them (:func:`~al_roster.sync.plan.lacking`). Always where narrow rows are held
-    (the staged rows then lack them); else when every matched record still has its narrow
-    row (none was left out by a check since) and they are few enough to be worth it."""
+    from them (:func:`~al_roster.sync.plan.lacking`): when they are fewer than those some
+    row repeats. Held rows need it (the staged rows lack them), unless they are the fewer:
+    then they are staged (as the checks left them: none is a duplicate, none names what
+    is gone), a night that changed most records listing them rather than the rest. Rows
+    staged narrow need it only while every matched record still has its row (none was
+    left out by a check since)."""
+    if unchanged.hold and unchanged.narrow_count() < len(unchanged) / 2:
+        stage_positions(db, entity, unchanged, [unchanged.held_positions()])
     staged, held = stage.entities[entity.name], unchanged.narrow_count()
     staged.narrow = db.execute_sql(
         f'SELECT COUNT(*) FROM "{stage_table(entity)}" WHERE same').fetchone()[0]
     if unchanged.hold:
         staged.narrow += held
+        if not held:  # none held (any there were, staged): the staged rows tell it all
+            return
     elif staged.narrow != held or held < len(unchanged) / 2:
         return
     table = unmatched_table(entity.name)
     create_temp_table(db, table, [("id", "BIGINT PRIMARY KEY")])
-    bulk_load(db, table, ["id"], ((int(i),) for i in unchanged.unmatched_ids()))
+    bulk_load(db, table, ["id"], ((i,) for i in unchanged.unmatched_ids().tolist()))
     analyze(db, table)
     stage.unmatched.add(entity.name)

@@ -234,7 +234,7 @@ class Stager(BulkChecks):
               in_memory: list) -> UnchangedRows | None:
         """Reads and stages the file; returns the keys it was split against, if any."""
         checks = [(at, known) for at, _, known in in_memory]
-        unchanged = self._unchanged(entity) if staged.mode == "bulk" else None
+        unchanged = self._unchanged(entity, staged) if staged.mode == "bulk" else None
         job = (self.package, entity.name, staged.mode, checks,
                "csv" if is_postgres(self.db) else "rows", self.issues, unchanged)
         try:
@@ -265,17 +265,17 @@ class Stager(BulkChecks):
         if self._held is not None:
             stage_naming(self.db, self.district_id, entity, self._held, column, values)
 
-    def _unchanged(self, entity: Entity) -> UnchangedRows | None:
-        """The keys of the present records of ``entity`` in the copy, or None when it holds
-        none (or narrow staging is off)."""
+    def _unchanged(self, entity: Entity, staged: StagedEntity) -> UnchangedRows | None:
+        """The keys of the present records of ``entity`` in the copy (how many they are
+        kept as ``staged.present``), or None when it holds none (or narrow staging is off)."""
         if not STAGE_UNCHANGED_NARROW:
             return None
         records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{roster_table(entity)}"'
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
                           [self.district_id])
-        unchanged = UnchangedRows.of_records(records, self._seed)
-        unchanged.hold = not referred_to(entity.name)  # (nothing but its checks reads them)
-        self.stage.entities[entity.name].present = len(unchanged)
+        unchanged = UnchangedRows.of_records(  # (held where nothing but its checks reads them)
+            records, self._seed, hold=not referred_to(entity.name))
+        staged.present = len(unchanged)
         return unchanged if len(unchanged) else None
 
     def _index(self, table: str) -> bool:
