@@ -6,7 +6,7 @@ import copy
 from packages import small_district, write_package
 
 from al_roster.extension import roster_state
-from al_roster.models import Account, RosterUser
+from al_roster.models import Account, RosterUser, database, partitions
 from al_roster.services import sessions
 from al_roster.services.districts import add_district
 from al_roster.sync.runner import sync_package
@@ -74,6 +74,7 @@ def account(district, role, sourced_id, **extra):
 def roster_person(district, role, sourced_id, *, orgs="sch-1"):
     """A present, enabled roster user written straight into the copy (gone at the next bulk
     sync of users, which does not list them)."""
+    partitions.ensure_partition(database.obj, RosterUser._meta.table_name, district.id)
     RosterUser.insert(district_id=district.id, sourced_id=sourced_id, role=role,
                       enabled_user=True, org_sourced_ids=orgs,
                       username=sourced_id, given_name=sourced_id.title(), family_name="Person",

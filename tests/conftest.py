@@ -81,6 +81,12 @@ def _truncate_postgres(url: str) -> None:
     tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
     with conn.cursor() as cur:
         cur.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # District ids start again at 1: their roster partitions go too, so each test's first
+        # load makes its own (al_roster.models.partitions).
+        cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                    "WHERE c.relkind = 'r'")
+        for (partition,) in cur.fetchall():
+            cur.execute(f'DROP TABLE "{partition}"')
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         extra = [r[0] for r in cur.fetchall() if r[0] not in {m._meta.table_name for m in ALL_MODELS}
                  and r[0] != schema.HISTORY_TABLE]

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from al_roster.models import Enrollment, database
+from al_roster.models import Enrollment, database, partitions
 from al_roster.models.current import CURRENT, CURRENT_STUDENT
 
 DAY = dt.date(2030, 3, 15)
@@ -32,6 +32,7 @@ CASES = [
 
 @pytest.fixture
 def enrollments(app):
+    partitions.ensure_partition(database.obj, Enrollment._meta.table_name, 1)
     for i, (_name, role, removed, begin, end, _current) in enumerate(CASES):
         Enrollment.create(district_id=1, sourced_id=f"enr-{i}", class_sourced_id="cls-1",
                           user_sourced_id=f"u-{i}", role=role, begin_date=begin, end_date=end,

@@ -144,6 +144,8 @@ def bind_database(url: str, *, connect_timeout: float | None = None) -> peewee.D
 
 def is_postgres(db: peewee.Database | None = None) -> bool:
     db = db or database.obj
+    if isinstance(db, peewee.DatabaseProxy):
+        db = db.obj
     return isinstance(db, peewee.PostgresqlDatabase)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import peewee
 
+from ..models import partitions
 from ..models.runs import RunChange
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from .plan import EntityPlan, removal_condition
@@ -42,7 +43,8 @@ def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
         if plan.deleted:
             _remove(db, stage, entity, run_id, _held(run_id, entity, "held_removal", kinds))
         if plan.created + plan.deleted > max(10_000, plan.present_before // 10):
-            analyze(db, roster_table(entity), sqlite_too=True)
+            analyze(db, partitions.district_table(db, roster_table(entity), stage.district_id),
+                    sqlite_too=True)
 
 
 def _held(run_id: int, entity: Entity, kind: str, kinds: set[str]):
@@ -124,16 +126,23 @@ def _update(db, stage: Stage, entity: Entity, run_id: int, skip: str = "") -> No
 
 
 def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
+    """The new rows; a district's first rows of a partitioned table go into its partition,
+    made, filled and attached here (models.partitions)."""
     p, roster = db.param, roster_table(entity)
+    first = partitions.new_partition(db, roster, stage.district_id)
     columns = value_columns(entity) + list(COPIED)
     names = ", ".join(f'"{c}"' for c in columns)
     picks = ", ".join(f's."{c}"' for c in columns)
+    new = ("WHERE s.status = 'active'" if first else
+           f"WHERE s.status = 'active' AND NOT EXISTS (SELECT 1 FROM \"{roster}\" r "
+           f"WHERE r.district_id = {p} AND r.sourced_id = s.sourced_id)")
     db.execute_sql(
-        f'INSERT INTO "{roster}" (district_id, sourced_id, {names}, first_run_id, last_run_id) '
-        f"SELECT {p}, s.sourced_id, {picks}, {p}, {p} FROM \"{stage_table(entity)}\" s "
-        f"WHERE s.status = 'active' AND NOT EXISTS (SELECT 1 FROM \"{roster}\" r "
-        f"WHERE r.district_id = {p} AND r.sourced_id = s.sourced_id)",
-        [stage.district_id, run_id, run_id, stage.district_id])
+        f'INSERT INTO "{first or roster}" (district_id, sourced_id, {names}, first_run_id, '
+        f"last_run_id) SELECT {p}, s.sourced_id, {picks}, {p}, {p} "
+        f'FROM "{stage_table(entity)}" s {new}',
+        [stage.district_id, run_id, run_id] + ([] if first else [stage.district_id]))
+    if first:
+        partitions.attach(db, roster, first, stage.district_id)
 
 
 def _remove(db, stage: Stage, entity: Entity, run_id: int, skip=lambda row: "") -> None:
