@@ -37,12 +37,19 @@ def has_partition(db: peewee.Database, table: str, district_id: int) -> bool:
                           ).fetchone()[0] is not None
 
 
-def district_table(db: peewee.Database, table: str, district_id: int) -> str:
-    """The table holding the district's rows of ``table``: its partition where there is one
-    (for statements about that district alone, such as ANALYZE), else ``table``."""
-    if is_partitioned(db, table) and has_partition(db, table, district_id):
-        return partition_name(table, district_id)
-    return table
+def of_district(db: peewee.Database, district_id: int) -> dict[str, str]:
+    """The district's attached partitions: shared table -> partition. A sync's statements
+    name them rather than the shared tables: PostgreSQL estimates joins and groupings over
+    a partitioned table from statistics of the whole table, which nothing keeps (ANALYZE of
+    it would sample every district's partitions again), and so, for a partition of 6.9 M
+    enrollments, hashes in batches spilled to disk where one index scan does."""
+    if not is_postgres(db):
+        return {}
+    rows = db.execute_sql(
+        "SELECT p.relname, c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE c.relkind = 'r' AND c.relname = "
+        "p.relname || %s", (f"_d{int(district_id)}",)).fetchall()
+    return dict(rows)
 
 
 def new_partition(db: peewee.Database, table: str, district_id: int) -> str | None:

@@ -37,14 +37,13 @@ def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
         if plan.updated or plan.restored:
             skip = _held(run_id, entity, "held_update", kinds)
             _record_updates(db, stage, entity, run_id, skip("r"))
-            _update(db, stage, entity, run_id, skip(f'"{roster_table(entity)}"'))
+            _update(db, stage, entity, run_id, skip(f'"{stage.roster(entity)}"'))
         if plan.created:
             _insert(db, stage, entity, run_id)
         if plan.deleted:
             _remove(db, stage, entity, run_id, _held(run_id, entity, "held_removal", kinds))
         if plan.created + plan.deleted > max(10_000, plan.present_before // 10):
-            analyze(db, partitions.district_table(db, roster_table(entity), stage.district_id),
-                    sqlite_too=True)
+            analyze(db, stage.roster(entity), sqlite_too=True)
 
 
 def _held(run_id: int, entity: Entity, kind: str, kinds: set[str]):
@@ -75,7 +74,7 @@ def _updates_select(db, stage: Stage, entity: Entity, *, kind: str | None = None
              if kind is None else f"'{kind}'")
     only = "" if kind is None else " AND r.removed_run_id IS NULL"
     return (f"SELECT {p}, {p}, r.id, r.sourced_id, {which}, r.last_run_id, {before}, {after} "
-            f'FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
+            f'FROM "{stage_table(entity)}" s JOIN "{stage.roster(entity)}" r '
             f"ON r.district_id = {p} AND r.sourced_id = s.sourced_id WHERE {_changed()}"
             f"{only}{skip}")
 
@@ -83,12 +82,12 @@ def _updates_select(db, stage: Stage, entity: Entity, *, kind: str | None = None
 def _removals_select(db, stage: Stage, entity: Entity, skip: str = "") -> str:
     p = db.param
     return (f"SELECT {p}, {p}, r.id, r.sourced_id, 'removed', r.last_run_id, NULL, NULL "
-            f'FROM "{roster_table(entity)}" r WHERE r.district_id = {p} AND '
+            f'FROM "{stage.roster(entity)}" r WHERE r.district_id = {p} AND '
             f"{removal_condition(stage, entity.name)}{skip}")
 
 
 def _creations_select(db, stage: Stage, entity: Entity) -> str:
-    p, roster = db.param, roster_table(entity)
+    p, roster = db.param, stage.roster(entity)
     after = json_object(db, "s", value_columns(entity))
     return (f"SELECT {p}, {p}, 0, s.sourced_id, 'created', NULL, NULL, {after} "
             f'FROM "{stage_table(entity)}" s WHERE s.status = \'active\' AND NOT EXISTS '
@@ -116,7 +115,7 @@ def _record_updates(db, stage: Stage, entity: Entity, run_id: int, skip: str = "
 
 
 def _update(db, stage: Stage, entity: Entity, run_id: int, skip: str = "") -> None:
-    p, target = db.param, f'"{roster_table(entity)}"'
+    p, target = db.param, f'"{stage.roster(entity)}"'
     sets = ", ".join(f'"{c}" = s."{c}"' for c in value_columns(entity) + list(COPIED))
     db.execute_sql(
         f"UPDATE {target} SET {sets}, removed_run_id = NULL, last_run_id = {p} "
@@ -128,7 +127,7 @@ def _update(db, stage: Stage, entity: Entity, run_id: int, skip: str = "") -> No
 def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
     """The new rows; a district's first rows of a partitioned table go into its partition,
     made, filled and attached here (models.partitions)."""
-    p, roster = db.param, roster_table(entity)
+    p, roster = db.param, stage.roster(entity)
     first = partitions.new_partition(db, roster, stage.district_id)
     columns = value_columns(entity) + list(COPIED)
     names = ", ".join(f'"{c}"' for c in columns)
@@ -143,10 +142,11 @@ def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
         [stage.district_id, run_id, run_id] + ([] if first else [stage.district_id]))
     if first:
         partitions.attach(db, roster, first, stage.district_id)
+        stage.partitions[roster] = first
 
 
 def _remove(db, stage: Stage, entity: Entity, run_id: int, skip=lambda row: "") -> None:
-    p, target = db.param, f'"{roster_table(entity)}"'
+    p, target = db.param, f'"{stage.roster(entity)}"'
     db.execute_sql(
         f'INSERT INTO "{RunChange._meta.table_name}" ({CHANGE_COLUMNS}) '
         + _removals_select(db, stage, entity, skip("r")), [run_id, entity.name, stage.district_id])

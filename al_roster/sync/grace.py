@@ -13,7 +13,6 @@ import peewee
 from ..oneroster.entities import ENTITIES
 from .plan import EntityPlan, lacking
 from .staging import Stage
-from .tables import roster_table
 
 
 def mark_missing(db: peewee.Database, stage: Stage, run_id: int,
@@ -27,7 +26,7 @@ def mark_missing(db: peewee.Database, stage: Stage, run_id: int,
         plan = plans.get(entity.name)
         if plan is None or stage.mode(entity.name) != "bulk":
             continue
-        table = roster_table(entity)
+        table = stage.roster(entity)
         lacks = lacking(stage, entity.name, f'"{table}"')
         # The present records the file names are its unchanged and updated ones (held or
         # not): when they are all there were, none is missing.

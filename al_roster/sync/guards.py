@@ -163,7 +163,7 @@ def removal_groups(db, stage: Stage, entity: str) -> list[tuple]:
     rows = db.execute_sql(
         f"SELECT {keys}, COUNT(*), SUM(CASE WHEN "
         f"{removal_condition(stage, entity)} THEN 1 ELSE 0 END) "
-        f'FROM "{roster_table(ENTITY_BY_NAME[entity])}" r {join} WHERE r.district_id = {p} '
+        f'FROM "{stage.roster(ENTITY_BY_NAME[entity])}" r {join} WHERE r.district_id = {p} '
         f"AND r.removed_run_id IS NULL GROUP BY {keys}", [stage.district_id]).fetchall()
     return rows if term else [(row[0], None, *row[1:]) for row in rows]
 
@@ -174,8 +174,8 @@ def _enrollment_groups(db, stage: Stage) -> list[tuple]:
     removals are counted apart, from the few rows the plan found, so the district's own
     enrollments are counted from their index alone (at 6.9 M, in half the time)."""
     p = db.param
-    enrollments = roster_table(ENTITY_BY_NAME["enrollments"])
-    classes = roster_table(ENTITY_BY_NAME["classes"])
+    enrollments = stage.roster(ENTITY_BY_NAME["enrollments"])
+    classes = stage.roster(ENTITY_BY_NAME["classes"])
 
     def counted(condition: str) -> str:
         return ("SELECT r.school_sourced_id AS school, r.class_sourced_id AS class_id, "
@@ -195,7 +195,7 @@ def _enrollment_groups(db, stage: Stage) -> list[tuple]:
 def removed_grades(db, stage: Stage) -> dict[str, int]:
     """How many of the users the file removes are in each grade (as the rows list them)."""
     rows = db.execute_sql(
-        f'SELECT r.grades, COUNT(*) FROM "{roster_table(ENTITY_BY_NAME["users"])}" r '
+        f'SELECT r.grades, COUNT(*) FROM "{stage.roster(ENTITY_BY_NAME["users"])}" r '
         f"WHERE r.district_id = {db.param} AND {removal_condition(stage, 'users')} "
         "GROUP BY r.grades", [stage.district_id]).fetchall()
     return {grade or "": count for grade, count in rows}
@@ -275,7 +275,7 @@ def changed_fields(db, stage: Stage, name: str, present: int, threshold: float) 
     sums = ", ".join(f'SUM(CASE WHEN r."{attr}" {differs} s."{attr}" THEN 1 ELSE 0 END)'
                      for _, attr in columns)
     row = db.execute_sql(
-        f'SELECT {sums} FROM "{stage_table(entity)}" s JOIN "{roster_table(entity)}" r '
+        f'SELECT {sums} FROM "{stage_table(entity)}" s JOIN "{stage.roster(entity)}" r '
         f"ON r.district_id = {db.param} AND r.sourced_id = s.sourced_id "
         f"WHERE s.status = 'active' AND {whole_rows()} AND r.removed_run_id IS NULL "
         "AND r.row_hash <> s.row_hash",

@@ -68,7 +68,7 @@ def _hold_removals(db, stage: Stage, run_id: int, name: str, guard: Guard) -> in
     return db.execute_sql(
         f'INSERT INTO "{CHANGES}" ({CHANGE_COLUMNS}) SELECT {db.param}, {db.param}, r.id, '
         f"r.sourced_id, '{HELD_REMOVAL}', r.last_run_id, NULL, NULL "
-        f'FROM "{roster_table(ENTITY_BY_NAME[name])}" r {join} WHERE r.district_id = {db.param} '
+        f'FROM "{stage.roster(ENTITY_BY_NAME[name])}" r {join} WHERE r.district_id = {db.param} '
         f"AND {removal_condition(stage, name)}{where}",
         [run_id, name, stage.district_id, *params]).rowcount
 

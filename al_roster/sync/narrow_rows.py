@@ -25,7 +25,7 @@ import peewee
 from ..oneroster.entities import Entity
 from ..oneroster.unchanged import UnchangedRows
 from .sql import batches, bulk_load, create_temp_table, drop_temp_table
-from .tables import analyze, roster_table, stage_table, unmatched_table
+from .tables import analyze, stage_table, unmatched_table
 
 if TYPE_CHECKING:
     from .staging import Stage
@@ -34,42 +34,42 @@ if TYPE_CHECKING:
 HELD = "held_rows"
 
 
-def stage_held(db: peewee.Database, entity: Entity, unchanged: UnchangedRows,
+def stage_held(db: peewee.Database, stage: Stage, entity: Entity, unchanged: UnchangedRows,
                records: str, params: list) -> int:
     """Stages the held rows repeating the copy's records of ``entity`` that ``records``
     (SQL of their sourcedId and hash, with ``params``) selects; returns how many."""
     positions = [unchanged.held([row[0] for row in batch], [row[1] for row in batch])
                  for batch in batches(db, records, params)]
-    return stage_positions(db, entity, unchanged, positions)
+    return stage_positions(db, stage, entity, unchanged, positions)
 
 
-def stage_duplicates(db: peewee.Database, district_id: int, entity: Entity,
+def stage_duplicates(db: peewee.Database, stage: Stage, entity: Entity,
                      unchanged: UnchangedRows) -> int:
     """Stages the held rows that duplicate another row: those repeating a record more than
     one row repeats, and those repeating a record a whole row (staged) names; returns how
     many. Before the staged rows are indexed: the duplicates are then seen there."""
-    count = stage_positions(db, entity, unchanged, [unchanged.repeated()])
+    count = stage_positions(db, stage, entity, unchanged, [unchanged.repeated()])
     return count + stage_held(
-        db, entity, unchanged,
+        db, stage, entity, unchanged,
         f'SELECT r.sourced_id, r.row_hash FROM "{stage_table(entity)}" s '
-        f'JOIN "{roster_table(entity)}" r ON r.district_id = {db.param} '
+        f'JOIN "{stage.roster(entity)}" r ON r.district_id = {db.param} '
         "AND r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL AND s.same IS NULL",
-        [district_id])
+        [stage.district_id])
 
 
-def stage_naming(db: peewee.Database, district_id: int, entity: Entity,
+def stage_naming(db: peewee.Database, stage: Stage, entity: Entity,
                  unchanged: UnchangedRows, column: str, values: str) -> int:
     """Stages the held rows whose records' ``column`` holds one of the ``values`` (a table
     of them: those naming nothing now, few); returns how many."""
     return stage_held(
-        db, entity, unchanged,
-        f'SELECT r.sourced_id, r.row_hash FROM "{roster_table(entity)}" r '
+        db, stage, entity, unchanged,
+        f'SELECT r.sourced_id, r.row_hash FROM "{stage.roster(entity)}" r '
         f"WHERE r.district_id = {db.param} AND r.removed_run_id IS NULL "
-        f'AND r."{column}" IN (SELECT g.value FROM "{values}" g)', [district_id])
+        f'AND r."{column}" IN (SELECT g.value FROM "{values}" g)', [stage.district_id])
 
 
-def stage_positions(db: peewee.Database, entity: Entity, unchanged: UnchangedRows,
-                    positions: list) -> int:
+def stage_positions(db: peewee.Database, stage: Stage, entity: Entity,
+                    unchanged: UnchangedRows, positions: list) -> int:
     """Stages every held row repeating the keys at ``positions`` (arrays of them) narrow,
     its sourcedId and hash its record's, as the reading would have; they are then no
     longer held. Returns how many."""
@@ -81,7 +81,7 @@ def stage_positions(db: peewee.Database, entity: Entity, unchanged: UnchangedRow
     db.execute_sql(
         f'INSERT INTO "{stage_table(entity)}" (line, sourced_id, row_hash, status, same) '
         f"SELECT h.line, r.sourced_id, r.row_hash, 'active', TRUE FROM \"{HELD}\" h "
-        f'JOIN "{roster_table(entity)}" r ON r.id = h.id')
+        f'JOIN "{stage.roster(entity)}" r ON r.id = h.id')
     drop_temp_table(db, HELD)
     return len(ids)
 
@@ -97,7 +97,7 @@ def keep_unmatched(db: peewee.Database, stage: Stage, entity: Entity,
     staged narrow need it only while every matched record still has its row (none was
     left out by a check since)."""
     if unchanged.hold and unchanged.narrow_count() < len(unchanged) / 2:
-        stage_positions(db, entity, unchanged, [unchanged.held_positions()])
+        stage_positions(db, stage, entity, unchanged, [unchanged.held_positions()])
     staged, held = stage.entities[entity.name], unchanged.narrow_count()
     staged.narrow = db.execute_sql(
         f'SELECT COUNT(*) FROM "{stage_table(entity)}" WHERE same').fetchone()[0]

@@ -14,7 +14,7 @@ import peewee
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME
 from .sql import create_temp_table
 from .staging import Stage
-from .tables import analyze, roster_table, stage_table, unmatched_table, whole_rows
+from .tables import analyze, stage_table, unmatched_table, whole_rows
 
 
 @dataclass
@@ -94,7 +94,7 @@ def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
 
 def _plan(db: peewee.Database, stage: Stage, entity) -> EntityPlan:
     p, staged = db.param, stage.entities[entity.name]
-    roster, stage_t = roster_table(entity), stage_table(entity)
+    roster, stage_t = stage.roster(entity), stage_table(entity)
     plan = EntityPlan(staged.mode, rows=staged.rows, digest=staged.digest, clean=staged.clean)
     if staged.mode == "bulk":  # (counted already where the staging fetched their keys)
         plan.present_before = (staged.present if staged.present is not None
@@ -124,7 +124,7 @@ def _find_removals(db: peewee.Database, stage: Stage, name: str) -> int:
     table = removals_table(name)
     create_temp_table(db, table, [("id", "BIGINT PRIMARY KEY")])
     found = db.execute_sql(
-        f'INSERT INTO "{table}" (id) SELECT r.id FROM "{roster_table(ENTITY_BY_NAME[name])}" r '
+        f'INSERT INTO "{table}" (id) SELECT r.id FROM "{stage.roster(ENTITY_BY_NAME[name])}" r '
         f"WHERE r.district_id = {db.param} AND {removal_rule(stage, name)}",
         [stage.district_id]).rowcount
     analyze(db, table)

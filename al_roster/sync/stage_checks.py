@@ -11,7 +11,7 @@ from ..oneroster.entities import ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, shown
 from ..oneroster.known_references import dangling_message
 from .sql import bulk_load, create_temp_table
-from .tables import analyze, roster_table, stage_table
+from .tables import analyze, stage_table
 
 ISSUE_SAMPLE = 1000
 #: The temporary table of the values a column of the copy names that name nothing now.
@@ -54,7 +54,7 @@ class BulkChecks:
         """Warns for each tobedeleted row of a delta naming no present record of the copy."""
         stage, p = stage_table(entity), self.db.param
         condition = (f"s.status = 'tobedeleted' AND NOT EXISTS (SELECT 1 FROM "
-                     f'"{roster_table(entity)}" r WHERE r.district_id = {p} AND '
+                     f'"{self.stage.roster(entity)}" r WHERE r.district_id = {p} AND '
                      "r.sourced_id = s.sourced_id AND r.removed_run_id IS NULL)")
         found = self.db.execute_sql(
             f'SELECT s.line, s.sourced_id FROM "{stage}" s WHERE {condition} ORDER BY s.line '
@@ -74,7 +74,7 @@ class BulkChecks:
         sql = f"SELECT sourced_id FROM \"{stage}\" WHERE status = 'active'"
         mode = self.stage.entities.get(target.name)
         if mode is None or mode.mode != "bulk":
-            sql += (f" UNION SELECT r.sourced_id FROM \"{roster_table(target)}\" r "
+            sql += (f" UNION SELECT r.sourced_id FROM \"{self.stage.roster(target)}\" r "
                     f"WHERE r.district_id = {self.db.param} AND r.removed_run_id IS NULL "
                     f"AND NOT EXISTS (SELECT 1 FROM \"{stage}\" d WHERE d.sourced_id = "
                     "r.sourced_id AND d.status = 'tobedeleted')")
@@ -87,7 +87,7 @@ class BulkChecks:
         records they repeat, looked up only for the few values the copy's records name
         that are no longer valid (none, on most nights: then not at all)."""
         col, p = column.attr, self.db.param
-        stage, roster = stage_table(entity), roster_table(entity)
+        stage, roster = stage_table(entity), self.stage.roster(entity)
         names_nothing, params = self._names_nothing(f's."{col}"', target)
         sql = (f'SELECT s.line, s."{col}" AS value FROM "{stage}" s WHERE s.status = \'active\' '
                f'AND s."{col}" IS NOT NULL AND {names_nothing}')
@@ -107,7 +107,7 @@ class BulkChecks:
         column, value by value; PostgreSQL looks every record's value up in one hash of
         the valid ones first (the distinct values of 6.9 M enrollments, hashed, spilled
         to disk in 223,206 batches and took 169 s)."""
-        col, roster = column.attr, roster_table(entity)
+        col, roster = column.attr, self.stage.roster(entity)
         present = (f'x.district_id = {self.db.param} AND x.removed_run_id IS NULL AND '
                    f'x."{col}" IS NOT NULL')
         if is_postgres(self.db):
@@ -131,7 +131,7 @@ class BulkChecks:
                      "AND t.status = 'active')")
         if self.stage.entities[target.name].mode == "bulk":
             return condition, []
-        condition += (f' AND NOT EXISTS (SELECT 1 FROM "{roster_table(target)}" r WHERE '
+        condition += (f' AND NOT EXISTS (SELECT 1 FROM "{self.stage.roster(target)}" r WHERE '
                       f"r.district_id = {self.db.param} AND r.sourced_id = {value} AND "
                       f'r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "{stage_t}" d '
                       "WHERE d.sourced_id = r.sourced_id AND d.status = 'tobedeleted'))")

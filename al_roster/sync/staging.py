@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from ..errors import PackageRejected
+from ..models import partitions
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns, referred_to
@@ -116,9 +117,16 @@ class Stage:
     #: Bulk entities whose present records no narrow row repeats are kept by id (see
     #: sync.tables.unmatched_table): only those can be removals.
     unmatched: set[str] = field(default_factory=set)
+    #: The district's own partitions of the roster tables (see models.partitions).
+    partitions: dict[str, str] = field(default_factory=dict)
 
     def mode(self, name: str) -> str:
         return self.entities[name].mode
+
+    def roster(self, entity: Entity) -> str:
+        """The roster table of ``entity`` to name in statements about this district."""
+        table = roster_table(entity)
+        return self.partitions.get(table, table)
 
 
 class Stager(BulkChecks):
@@ -130,7 +138,8 @@ class Stager(BulkChecks):
         #: entity -> (digest, rows, run id) of the file the copy of that entity provably
         #: still holds as read (:func:`~al_roster.sync.identical_files.files_the_copy_holds`)
         self.previous_files = previous_files or {}
-        self.stage = Stage(district_id, package.version)
+        self.stage = Stage(district_id, package.version,
+                           partitions=partitions.of_district(db, district_id))
         self._known: dict[str, set[str]] = {}
         self._reading: ReadingProcess | None = None
         self._second: ReadingProcess | None = None  # for the files read in two parts
@@ -246,7 +255,7 @@ class Stager(BulkChecks):
             staged.narrow = unchanged.narrow_count()  # no row is narrow; counted once checked)
         if unchanged is not None and unchanged.hold:  # (before the index: duplicates show)
             staged.read += staged.narrow
-            stage_duplicates(self.db, self.district_id, entity, unchanged)
+            stage_duplicates(self.db, self.stage, entity, unchanged)
         table = stage_table(entity)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
             raise PackageRejected(
@@ -263,14 +272,14 @@ class Stager(BulkChecks):
         """Stages the held narrow rows whose records' ``column`` holds one of ``values``
         (a table), for the reference checks to see (see :mod:`al_roster.sync.narrow_rows`)."""
         if self._held is not None:
-            stage_naming(self.db, self.district_id, entity, self._held, column, values)
+            stage_naming(self.db, self.stage, entity, self._held, column, values)
 
     def _unchanged(self, entity: Entity, staged: StagedEntity) -> UnchangedRows | None:
         """The keys of the present records of ``entity`` in the copy (how many they are
         kept as ``staged.present``), or None when it holds none (or narrow staging is off)."""
         if not STAGE_UNCHANGED_NARROW:
             return None
-        records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{roster_table(entity)}"'
+        records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{self.stage.roster(entity)}"'
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
                           [self.district_id])
         unchanged = UnchangedRows.of_records(  # (held where nothing but its checks reads them)
@@ -368,7 +377,7 @@ class Stager(BulkChecks):
         if staged.mode == "bulk":
             return staged.rows <= KNOWN_IDS_LIMIT
         present = self.db.execute_sql(
-            f'SELECT COUNT(*) FROM "{roster_table(target)}" WHERE district_id = {self.db.param} '
+            f'SELECT COUNT(*) FROM "{self.stage.roster(target)}" WHERE district_id = {self.db.param} '
             "AND removed_run_id IS NULL", [self.district_id]).fetchone()[0]
         return present + staged.read <= KNOWN_IDS_LIMIT
 
