@@ -132,6 +132,17 @@ def app(db_url, tmp_path):
 
 
 @pytest.fixture
+def pg_app(pg_url, tmp_path):
+    """An app on PostgreSQL alone, its database emptied first."""
+    _truncate_postgres(pg_url)
+    app = make_app(pg_url, tmp_path)
+    with app.app_context():
+        yield app
+    if not database.obj.is_closed():
+        database.obj.close()
+
+
+@pytest.fixture
 def sqlite_app(tmp_path):
     app = make_app(f"sqlite:///{tmp_path / 'roster.sqlite3'}", tmp_path)
     with app.app_context():

@@ -35,15 +35,6 @@ def _attached(cur, table: str) -> list[str]:
     return [r[0] for r in cur.fetchall()]
 
 
-@pytest.fixture
-def pg_app(pg_url, tmp_path):
-    from conftest import _truncate_postgres, make_app
-    _truncate_postgres(pg_url)
-    app = make_app(pg_url, tmp_path)
-    with app.app_context():
-        yield app
-
-
 def _load(app, tmp_path, slug: str, students: int):
     district = add_district(slug, slug.title(), plan="prime", rostering=True)
     folder = write_package(tmp_path / slug, small_district(students, school=f"sch-{slug}"))

@@ -6,24 +6,13 @@ import os
 import time
 
 import pytest
-from conftest import _truncate_postgres, make_app
 from packages import small_district, write_package
 
 from al_roster import jobs
 from al_roster.errors import RosterError
-from al_roster.models import District, SyncRun, database
+from al_roster.models import District, SyncRun
 from al_roster.services import sources
 from al_roster.services.districts import add_district, roster_counts
-
-
-@pytest.fixture
-def pg_app(pg_url, tmp_path):
-    _truncate_postgres(pg_url)
-    app = make_app(pg_url, tmp_path)
-    with app.app_context():
-        yield app
-    if not database.obj.is_closed():
-        database.obj.close()
 
 
 def age(path, seconds: float) -> None:

@@ -127,8 +127,9 @@ def _update(db, stage: Stage, entity: Entity, run_id: int, skip: str = "") -> No
 def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
     """The new rows; a district's first rows of a partitioned table go into its partition,
     made, filled and attached here (models.partitions)."""
-    p, roster = db.param, stage.roster(entity)
-    first = partitions.new_partition(db, roster, stage.district_id)
+    p, shared, roster = db.param, roster_table(entity), stage.roster(entity)
+    first = None if roster != shared else partitions.new_partition(db, shared,
+                                                                  stage.district_id)
     columns = value_columns(entity) + list(COPIED)
     names = ", ".join(f'"{c}"' for c in columns)
     picks = ", ".join(f's."{c}"' for c in columns)
@@ -141,8 +142,8 @@ def _insert(db, stage: Stage, entity: Entity, run_id: int) -> None:
         f'FROM "{stage_table(entity)}" s {new}',
         [stage.district_id, run_id, run_id] + ([] if first else [stage.district_id]))
     if first:
-        partitions.attach(db, roster, first, stage.district_id)
-        stage.partitions[roster] = first
+        partitions.attach(db, shared, first, stage.district_id)
+        stage.partitions[shared] = first
 
 
 def _remove(db, stage: Stage, entity: Entity, run_id: int, skip=lambda row: "") -> None:
