@@ -74,6 +74,15 @@ def _pg_params(url: str) -> dict:
     return dict(host=parsed.hostname, port=parsed.port or 5432, user=parsed.username)
 
 
+def partition_tables(cur, parent: str | None = None) -> list[str]:
+    """The district partitions of the roster tables on PostgreSQL (of ``parent`` alone, when
+    named), by name, through a DB-API cursor (al_roster.models.partitions)."""
+    cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE c.relkind = 'r' AND (%s IS NULL OR i.inhparent = to_regclass(%s)) "
+                "ORDER BY 1", (parent, parent))
+    return [row[0] for row in cur.fetchall()]
+
+
 def _truncate_postgres(url: str) -> None:
     import psycopg2
     conn = psycopg2.connect(url)
@@ -83,9 +92,7 @@ def _truncate_postgres(url: str) -> None:
         cur.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         # District ids start again at 1: their roster partitions go too, so each test's first
         # load makes its own (al_roster.models.partitions).
-        cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                    "WHERE c.relkind = 'r'")
-        for (partition,) in cur.fetchall():
+        for partition in partition_tables(cur):
             cur.execute(f'DROP TABLE "{partition}"')
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         extra = [r[0] for r in cur.fetchall() if r[0] not in {m._meta.table_name for m in ALL_MODELS}

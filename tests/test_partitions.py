@@ -9,7 +9,7 @@ import threading
 import peewee
 import psycopg2
 import pytest
-from conftest import PG_ADMIN_URL, _pg_params
+from conftest import PG_ADMIN_URL, _pg_params, partition_tables
 from packages import small_district, write_package
 from psycopg2 import sql
 
@@ -29,12 +29,6 @@ def _index_count(cur, table: str) -> int:
     return cur.fetchone()[0]
 
 
-def _attached(cur, table: str) -> list[str]:
-    cur.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = to_regclass(%s) ORDER BY 1", (table,))
-    return [r[0] for r in cur.fetchall()]
-
-
 def _load(app, tmp_path, slug: str, students: int):
     district = add_district(slug, slug.title(), plan="prime", rostering=True)
     folder = write_package(tmp_path / slug, small_district(students, school=f"sch-{slug}"))
@@ -47,10 +41,10 @@ def test_each_districts_first_load_fills_its_own_indexed_partition(pg_app, pg_ur
     north = _load(pg_app, tmp_path, "north", 4)
     south = _load(pg_app, tmp_path, "south", 7)
     with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
-        assert _attached(cur, "roster_roles") == []  # no role yet, no partition
+        assert partition_tables(cur, "roster_roles") == []  # no role yet, no partition
         for table in FILLED:
             parts = [partitions.partition_name(table, d.id) for d in (north, south)]
-            assert _attached(cur, table) == sorted(parts), table
+            assert partition_tables(cur, table) == sorted(parts), table
             for part in parts:  # every index of the shared table, built on each partition
                 assert _index_count(cur, part) == _index_count(cur, table) > 0, part
         cur.execute(f'SELECT district_id, COUNT(*) FROM "roster_users_d{south.id}" GROUP BY 1')
@@ -138,10 +132,7 @@ def test_the_migration_moves_each_districts_rows_into_its_partition_and_back(bar
 
     assert schema.upgrade(db) == ["0015_district_partitions"]
     assert _users(db) == before
-    assert [r[0] for r in db.execute_sql(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE "
-        "i.inhparent = 'roster_users'::regclass AND c.relkind = 'r' ORDER BY 1")] == [
-            "roster_users_d3", "roster_users_d5"]
+    assert partition_tables(db.cursor(), "roster_users") == ["roster_users_d3", "roster_users_d5"]
     assert sorted(db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = "
                                  "'roster_users'").fetchall()) == indexes
     db.execute_sql("INSERT INTO roster_users (district_id, sourced_id, row_hash, first_run_id, "

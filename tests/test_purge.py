@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from admin_helpers import CSRF, account, half_dropped, holding_whole_runs, sign_in, sync, two_districts
+from conftest import partition_tables
 from packages import small_district, write_package
 
 from al_roster import jobs
@@ -91,9 +92,7 @@ def world(app, tmp_path):
 def all_rows() -> dict[str, list[tuple]]:
     db = database.obj
     # A district's partitions are read through their shared tables (models.partitions).
-    parts = {r[0] for r in db.execute_sql(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid")
-             } if is_postgres(db) else set()
+    parts = set(partition_tables(db.cursor())) if is_postgres(db) else set()
     tables = [t for t in db.get_tables() if not t.startswith("sqlite_")
               and t != "al_roster_migration" and t not in parts]
     out = {}
