@@ -130,7 +130,7 @@ def test_the_migration_moves_each_districts_rows_into_its_partition_and_back(bar
     indexes = sorted(db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = "
                                     "'roster_users'").fetchall())
 
-    assert schema.upgrade(db) == ["0015_district_partitions"]
+    assert schema.runner(db).up("0015_district_partitions") == ["0015_district_partitions"]
     assert _users(db) == before
     assert partition_tables(db.cursor(), "roster_users") == ["roster_users_d3", "roster_users_d5"]
     assert sorted(db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = "
@@ -144,7 +144,7 @@ def test_the_migration_moves_each_districts_rows_into_its_partition_and_back(bar
                            "first_run_id, last_run_id) VALUES (3, 'u-ana', 0, 1, 1)")
 
     after = _users(db)
-    assert schema.downgrade(db) == ["0015_district_partitions"]
+    assert schema.downgrade(db) == ["0015_district_partitions"]  # (the last one applied)
     assert _users(db) == after
     assert db.execute_sql("SELECT COUNT(*) FROM pg_inherits").fetchone()[0] == 0
     assert sorted(db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = "

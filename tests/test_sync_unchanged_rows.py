@@ -269,7 +269,8 @@ def test_held_rows_keep_every_line_of_a_record_repeated():
                                                         (1060, 302)]
     assert held.narrow_count() == 49 and not len(held.repeated())
     assert {1007, 1060} <= set(held.unmatched_ids().tolist())
-    assert held.held(["enr-7", "enr-8", "enr-150"], [7 * 31, 8 * 31, 150 * 31]).tolist() == [
+    assert held.held([("enr-7", 7 * 31, 1007), ("enr-8", 8 * 31, 1008),
+                      ("enr-150", 150 * 31, 1150)]).tolist() == [
         int(np.flatnonzero(held.ids == 1008)[0])]  # taken, held, never read
     held.forget()
     assert held.narrow_count() == 0 and len(held.unmatched_ids()) == len(rows)

@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 
 from .entities import ENTITY_BY_NAME
 from .known_references import KnownReferences
+from .line_keys import KeyedLines
 from .package import _BUFFER, CsvPackage
 from .rows import FileReader
 from .text import LineGuard, decoded_lines
@@ -111,9 +112,12 @@ def _encoded(chunk: list[tuple], fmt: str) -> bytes:
 
 def _read_one(job: dict, feed, results) -> None:
     """Reads one file (or a part of one) from ``feed``; sends ("chunk", (whole, narrow,
-    keys matched, their lines), (rows, rows), issue calls) messages, then ("done", (next
-    line, ran dry), 0, calls) or ("failed", exception, 0, calls). Without the keys of
-    unchanged rows, every row is whole; with ``hold``, narrow rows go by their lines alone."""
+    keys matched, their lines, row lines, row keys), (rows, rows), issue calls) messages,
+    then ("done", (next line, ran dry), 0, calls) or ("failed", exception, 0, calls).
+    Without the keys of unchanged rows, every row is whole; with ``hold``, narrow rows go by
+    their lines alone. With a ``line_seed``, each row's line key goes with its line; when
+    the keys are those of known lines (``by_lines``), the known lines met are the keys
+    matched, and every row read is whole (see :mod:`al_roster.oneroster.line_keys`)."""
     recorder = IssueRecorder()
     blocks = _Blocks(feed, LineGuard())
     try:
@@ -121,25 +125,40 @@ def _read_one(job: dict, feed, results) -> None:
         unchanged = _received_keys(job, feed)
         reader = FileReader(entity, job["version"], job["mode"], recorder)
         lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
-        rows = KnownReferences(entity, job["checks"], recorder).filter(
-            reader.read(lines, job.get("first_line", 2), job.get("header_issues", True)))
-        fmt = job["format"]
-        while chunk := list(islice(rows, CHUNK_ROWS)):
-            whole, narrow, matched, lines = chunk, [], b"", b""
-            if unchanged is not None:
-                whole, narrow, matched = unchanged.split(chunk)
-                lines = narrow_lines(narrow)
-            if job["hold"]:  # the sync holds them by their lines: nothing to stage
-                narrow = []
-            if fmt == "csv":
-                narrow = with_constants(narrow)
-            results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt), bytes(matched),
-                                    bytes(lines)), (len(whole), len(narrow)), recorder.take()))
+        keyed = None if job.get("line_seed") is None else KeyedLines(
+            lines, job["line_seed"], unchanged if job["by_lines"] else None)
+        rows = KnownReferences(entity, job["checks"], recorder).filter(reader.read(
+            lines, job.get("first_line", 2), job.get("header_issues", True), keyed=keyed))
+        while _send_chunk(list(islice(rows, CHUNK_ROWS)), job, unchanged, keyed, results,
+                          recorder):
+            pass
         outcome: tuple = ("done", (reader.next_line, reader.ran_dry), 0, recorder.take())
     except Exception as exc:  # handed to the sync, which raises it there
         outcome = ("failed", (type(exc), exc.args, vars(exc)), 0, recorder.take())
     blocks.drain()
     results.send(outcome)
+
+
+def _send_chunk(chunk: list[tuple], job: dict, unchanged: UnchangedRows | None,
+                keyed: KeyedLines | None, results, recorder: IssueRecorder) -> bool:
+    """Sends a chunk of rows read, and what was found by line key since the last (see
+    :meth:`ReadingProcess.chunks`); returns whether there may be more."""
+    places, known, row_lines, row_keys = (b"",) * 4 if keyed is None else keyed.found.take()
+    if not chunk and not places:
+        return False
+    whole, narrow, matched, lines = chunk, [], places, known
+    if unchanged is not None and not unchanged.by_lines:
+        whole, narrow, matched = unchanged.split(chunk)
+        lines = narrow_lines(narrow)
+    if job["hold"]:  # the sync holds them by their lines: nothing to stage
+        narrow = []
+    fmt = job["format"]
+    if fmt == "csv":
+        narrow = with_constants(narrow)
+    results.send(("chunk", (_encoded(whole, fmt), _encoded(narrow, fmt), bytes(matched),
+                            bytes(lines), row_lines, row_keys), (len(whole), len(narrow)),
+                  recorder.take()))
+    return bool(chunk)
 
 
 def _received_keys(job: dict, feed: Connection) -> UnchangedRows | None:
@@ -149,10 +168,13 @@ def _received_keys(job: dict, feed: Connection) -> UnchangedRows | None:
     if seed is None:
         return None
     if not job["keys_shared"]:
-        return UnchangedRows.from_keys(feed.recv_bytes(), seed)
-    with socket.socket(fileno=os.dup(feed.fileno())) as sock:
-        _, fds, _, _ = socket.recv_fds(sock, 1, 1)
-    return UnchangedRows.from_shared(fds[0], job["keys_count"], seed)
+        unchanged = UnchangedRows.from_keys(feed.recv_bytes(), seed)
+    else:
+        with socket.socket(fileno=os.dup(feed.fileno())) as sock:
+            _, fds, _, _ = socket.recv_fds(sock, 1, 1)
+        unchanged = UnchangedRows.from_shared(fds[0], job["keys_count"], seed)
+    unchanged.by_lines = job["by_lines"]
+    return unchanged
 
 
 def _serve(feed, results) -> None:
@@ -193,12 +215,15 @@ class ReadingProcess:
     def chunks(self, package: CsvPackage, entity_name: str, mode: str,
                checks: list[tuple[int, set[str]]], fmt: str, issues,
                unchanged: UnchangedRows | None = None) -> Iterator[tuple]:
-        """((whole, narrow, keys matched, their lines), (rows, rows)) of each chunk of the
+        """((whole, narrow, keys matched, their lines, row lines, row keys), (rows, rows))
+        of each chunk of the
         file's good rows, ``fmt`` "rows" (marshalled tuples) or "csv" (COPY text, UTF-8);
         narrow are the rows ``unchanged`` holds (none without it, nor where it holds them
         itself: :attr:`~al_roster.oneroster.unchanged.UnchangedRows.hold`), as
         NARROW_COLUMNS in rows and NARROW_STAGED in COPY text; the keys matched as int64
-        positions, their lines as int32. The reader's issues are replayed onto ``issues``."""
+        positions, their lines as int32; the lines (int32) and line keys (uint64) of the
+        rows read, where ``unchanged`` has a ``line_seed`` (else empty). The reader's issues
+        are replayed onto ``issues``."""
         entity = ENTITY_BY_NAME[entity_name]
         self.begin(job(package, entity_name, mode, checks, fmt, unchanged))
         failure: list[BaseException] = []
@@ -316,7 +341,9 @@ def job(package: CsvPackage, entity_name: str, mode: str, checks: list, fmt: str
     ``first_line`` and ``header_issues`` (see :meth:`FileReader.read`)."""
     return {"entity": entity_name, "version": package.version, "mode": mode, "checks": checks,
             "format": fmt, "unchanged": None if unchanged is None else unchanged.seed,
-            "keys": unchanged, "hold": unchanged is not None and unchanged.hold, **part}
+            "keys": unchanged, "hold": unchanged is not None and unchanged.hold,
+            "line_seed": None if unchanged is None else unchanged.line_seed,
+            "by_lines": unchanged is not None and unchanged.by_lines, **part}
 
 
 def _rebuilt(parts: tuple) -> BaseException:

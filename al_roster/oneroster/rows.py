@@ -20,6 +20,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from xxhash import xxh3_64_intdigest
 
@@ -29,6 +30,9 @@ from .entities import LEADING_COLUMNS, Column, Entity, all_stored_columns
 from .issues import IssueLog, shown
 from .text import PushBack, RecordTooLong, record_too_long
 from .values import CHECKS, LENIENT, BadValue, id_problem
+
+if TYPE_CHECKING:
+    from .line_keys import KeyedLines
 
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -173,8 +177,8 @@ class FileReader:
             reason="header_case" if name.lower() in lowered else "missing_column")
 
     # -- rows ----------------------------------------------------------------------------
-    def read(self, lines: Iterable[str], first_line: int = 2,
-             header_issues: bool = True) -> Iterator[tuple]:
+    def read(self, lines: Iterable[str], first_line: int = 2, header_issues: bool = True,
+             keyed: KeyedLines | None = None) -> Iterator[tuple]:
         """Yields the file's good rows as flat tuples; reports the bad ones.
 
         ``lines`` are the file's text lines. A line in canonical form becomes a row with one
@@ -185,8 +189,12 @@ class FileReader:
         without ``header_issues``, the header's issues left to whoever read the first
         part). Once read, :attr:`next_line` is the number a following record would take,
         and :attr:`ran_dry` whether the lines ended inside a record.
+
+        ``keyed``, the same lines with their keys (:mod:`al_roster.oneroster.line_keys`), is
+        read instead: a record starting on a known line is noted in its ``found``, not read,
+        and so is the key of each row read.
         """
-        lines = iter(lines)
+        lines = iter(lines if keyed is None else keyed)
         source = PushBack(lines)  # the csv module's view of the same lines
         records = csv.reader(source, strict=False)
         header = self._next_record(records, 1)
@@ -201,24 +209,36 @@ class FileReader:
         finally:
             self.issues = issues
         self.next_line, self.ran_dry = first_line, False
-        yield from self._records(lines, source, records, first_line)
+        yield from self._records(lines, source, records, first_line, keyed)
         self.ran_dry = source.ran_dry
 
-    def _records(self, lines, source: PushBack, records, first_line: int) -> Iterator[tuple]:
+    def _records(self, lines, source: PushBack, records, first_line: int,
+                 keyed: KeyedLines | None) -> Iterator[tuple]:
         bare, every, some = self._bare.row, self._every.row, self._some.row  # (_fast_row's)
+        found = None if keyed is None else keyed.found
         for line, text in enumerate(lines, start=first_line):
             self.next_line = line + 1
+            if found is not None:
+                if keyed.at >= 0:  # a known line: the record it gave, unchanged
+                    found.places.append(keyed.at)
+                    found.known_lines.append(line)
+                    continue
+                key = keyed.key
             row = bare(line, text) if '"' not in text else every(line, text) or some(line, text)
-            if row is not None:
-                yield row
-                continue
-            source.push(text)
-            record = self._next_record(records, line)
-            if not record or (len(record) == 1 and not record[0].strip()):
-                continue
-            staged = self._read_row(line, record)
-            if staged is not None:
-                yield staged
+            if row is None:
+                source.push(text)
+                record = self._next_record(records, line)
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                row = self._read_row(line, record)
+                if row is None:
+                    continue
+                if source.size != len(text):  # a record spanning lines: no key of its own
+                    key = 0
+            if found is not None:
+                found.row_lines.append(line)
+                found.row_keys.append(key)
+            yield row
 
     def _next_record(self, records, line: int) -> list[str] | None:
         try:

@@ -112,15 +112,34 @@ class UnchangedRows:
     it holds the keys alone."""
 
     def __init__(self, keys: np.ndarray, seed: int, ids: np.ndarray | None = None,
-                 fd: int | None = None, hold: bool = False):
+                 fd: int | None = None, hold: bool = False, by_lines: bool = False):
         self.keys, self.seed, self.ids, self.fd = keys, seed, ids, fd  # keys: sorted uint64
         #: Whether the narrow rows are held here, not staged (the sync's choice).
         self.hold = hold
+        #: Whether the keys are those of the lines that gave the records (the district's
+        #: known lines: :mod:`al_roster.oneroster.line_keys`), not of the records' values.
+        self.by_lines = by_lines
+        #: The seed the reading keys its lines under, to keep them (None: not kept), and
+        #: where the sync keeps them (a :class:`~al_roster.oneroster.line_keys.KeptLines`).
+        self.line_seed: int | None = seed if by_lines else None
+        self.kept = None
+        self._id_order: np.ndarray | None = None  # (see held)
         #: Per key, the line of the row that repeated its record (0: none did).
         self.lines = None if ids is None else np.zeros(len(keys), dtype=np.int32)
         #: (positions, lines) of the rows repeating a record another row repeated already.
         self.repeats: list[tuple[np.ndarray, np.ndarray]] = []
         self._starts: tuple[np.ndarray, np.uint64] | None = None  # (see _buckets)
+
+    @classmethod
+    def of_lines(cls, keys: bytes, ids: bytes, id_size: int, seed: int) -> UnchangedRows:
+        """From the district's known lines: their keys (sorted uint64) and the ids of the
+        records they gave (int32 or int64, ``id_size`` bytes), the keys copied into shared
+        memory for the reading processes to map."""
+        count = len(keys) // 8
+        shared, fd = _shared_keys(count)
+        shared[:] = np.frombuffer(keys, dtype=np.uint64)
+        ids_a = np.frombuffer(ids, dtype=np.int32 if id_size == 4 else np.int64).copy()
+        return cls(shared, seed, ids_a, fd, hold=True, by_lines=True)
 
     @classmethod
     def of_records(cls, batches: Iterable[list[tuple[str, int, int]]], seed: int,
@@ -183,11 +202,28 @@ class UnchangedRows:
             return np.empty(0, dtype=np.int64)
         return np.unique(np.concatenate([p for p, _ in self.repeats]))
 
-    def held(self, sourced_ids: list[str], row_hashes: list[int]) -> np.ndarray:
-        """The positions of the keys of these records that some row repeated."""
-        at, found = self.find(keys_of(sourced_ids, row_hashes, self.seed))
+    def held(self, records: list[tuple[str, int, int]]) -> np.ndarray:
+        """The positions of the keys of these records (sourcedId, row_hash, id) that some
+        row repeated."""
+        if self.by_lines:
+            at, found = self._places_of_ids(np.fromiter((r[2] for r in records),
+                                                        dtype=np.int64, count=len(records)))
+        else:
+            at, found = self.find(keys_of([r[0] for r in records], [r[1] for r in records],
+                                          self.seed))
         at = at[found]
         return at[self.lines[at] != 0].astype(np.int64)
+
+    def _places_of_ids(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position, held) of the keys of the records of these ids."""
+        if self._id_order is None:
+            self._id_order = np.argsort(self.ids, kind="stable")
+        order = self._id_order
+        if not len(order):
+            return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+        sorted_ids = self.ids[order]
+        at = np.minimum(np.searchsorted(sorted_ids, wanted), len(order) - 1)
+        return order[at].astype(np.int64), sorted_ids[at] == wanted
 
     def take(self, positions: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(record ids, lines) of every row that repeated the keys at ``positions`` (arrays
@@ -210,6 +246,8 @@ class UnchangedRows:
         """Forgets every row that matched (a reading abandoned, to be read again)."""
         self.lines[:] = 0
         self.repeats = []
+        if self.kept is not None:
+            self.kept.forget()
 
     def unmatched_ids(self) -> np.ndarray:
         """The ids of the records no row repeated (or whose rows were taken)."""

@@ -33,6 +33,7 @@ from ..models import (
     AccountEvent,
     District,
     ImportedClass,
+    KnownLines,
     LtiDeployment,
     LtiRegistration,
     Membership,
@@ -89,6 +90,7 @@ def _district_rows(district: District):
     yield "run_issue", RunIssue, RunIssue.run.in_(runs)
     for model in ROSTER_MODELS.values():
         yield model._meta.table_name, model, model.district_id == district.id
+    yield "roster_known_lines", KnownLines, KnownLines.district == district.id
     yield "teacher_question", TeacherQuestion, TeacherQuestion.district == district.id
     yield "roster_event", RosterEvent, RosterEvent.district == district.id
     yield "membership", Membership, ((Membership.district_id == district.id)

@@ -27,6 +27,8 @@ import datetime as dt
 from typing import NamedTuple
 
 from ..models import District, SyncRun
+from ..oneroster.issues import IssueLog
+from ..oneroster.package import CsvPackage
 from ..models.runs import APPLIED, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
 
@@ -39,6 +41,25 @@ class HeldFile(NamedTuple):
     digest: str
     rows: int
     run_id: int
+
+
+def repeats_previous_file(package: CsvPackage, issues: IssueLog, stage,
+                          previous: HeldFile | None, staged) -> bool:
+    """Whether the bulk file of ``staged`` (a StagedEntity of ``stage``) is byte-identical to
+    the one the copy provably still holds as read (``previous``), and every file it refers
+    to was skipped for the same reason (or left absent): then it changes nothing, and is
+    noted as such (its digest, rows and the run that read it; a warning)."""
+    entity = staged.entity
+    staged.digest = package.digest(entity.file_name)
+    if previous is None or previous.digest != staged.digest:
+        return False
+    if any(stage.entities[t].mode != "absent" for t in refers_to(entity)):
+        return False
+    staged.rows, staged.identical_to = previous.rows, previous.run_id
+    issues.warning(entity.file_name, None, None,
+                   f"Identical to the file run {previous.run_id} applied, byte for byte: "
+                   "not read again; nothing in it changed.")
+    return True
 
 
 def refers_to(entity: Entity) -> set[str]:

@@ -37,9 +37,8 @@ HELD = "held_rows"
 def stage_held(db: peewee.Database, stage: Stage, entity: Entity, unchanged: UnchangedRows,
                records: str, params: list) -> int:
     """Stages the held rows repeating the copy's records of ``entity`` that ``records``
-    (SQL of their sourcedId and hash, with ``params``) selects; returns how many."""
-    positions = [unchanged.held([row[0] for row in batch], [row[1] for row in batch])
-                 for batch in batches(db, records, params)]
+    (SQL of their sourcedId, hash and id, with ``params``) selects; returns how many."""
+    positions = [unchanged.held(batch) for batch in batches(db, records, params)]
     return stage_positions(db, stage, entity, unchanged, positions)
 
 
@@ -51,7 +50,7 @@ def stage_duplicates(db: peewee.Database, stage: Stage, entity: Entity,
     count = stage_positions(db, stage, entity, unchanged, [unchanged.repeated()])
     return count + stage_held(
         db, stage, entity, unchanged,
-        f'SELECT r.sourced_id, r.row_hash FROM "{stage_table(entity)}" s '
+        f'SELECT r.sourced_id, r.row_hash, r.id FROM "{stage_table(entity)}" s '
         f'JOIN "{stage.roster(entity)}" r ON r.district_id = {db.param} '
         "AND r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL AND s.same IS NULL",
         [stage.district_id])
@@ -63,7 +62,7 @@ def stage_naming(db: peewee.Database, stage: Stage, entity: Entity,
     of them: those naming nothing now, few); returns how many."""
     return stage_held(
         db, stage, entity, unchanged,
-        f'SELECT r.sourced_id, r.row_hash FROM "{stage.roster(entity)}" r '
+        f'SELECT r.sourced_id, r.row_hash, r.id FROM "{stage.roster(entity)}" r '
         f"WHERE r.district_id = {db.param} AND r.removed_run_id IS NULL "
         f'AND r."{column}" IN (SELECT g.value FROM "{values}" g)', [stage.district_id])
 

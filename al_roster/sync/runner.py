@@ -33,6 +33,7 @@ from .grace import mark_missing
 from .guards import Guard, weigh_risks
 from .held_changes import hold_risky_part, partial_message
 from .identical_files import files_the_copy_holds
+from .known_lines import keep as keep_known_lines
 from .lock import DistrictLock
 from .plan import EntityPlan, plan_changes
 from .reconcile import reconcile_imported_classes
@@ -213,6 +214,7 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
             stage_run_event(db, RUN_APPLIED, run, {"status": PARTIAL if guard else APPLIED,
                                                    "counts": reconciled})
             if guard is None:
+                keep_known_lines(db, stage, run.id)  # (a run applied whole: what it read stands)
                 _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
                 return
             causes = likely_causes(guard, plans, package.issues,

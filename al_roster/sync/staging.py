@@ -39,6 +39,8 @@ from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
 from ..oneroster.split_reading import SplitAbandoned, read_in_two
 from ..oneroster.unchanged import UnchangedRows, new_seed
+from . import known_lines
+from .identical_files import repeats_previous_file
 from .narrow_rows import keep_unmatched, stage_duplicates, stage_naming
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 from .stage_checks import GONE_VALUES, BulkChecks
@@ -66,6 +68,8 @@ def _marking(chunks, unchanged: UnchangedRows | None):
     for datas, counts in chunks:
         if unchanged is not None:
             unchanged.mark(datas[2], datas[3])
+            if unchanged.kept is not None:
+                unchanged.kept.add(*datas[2:6])
         yield datas, counts
 
 
@@ -119,6 +123,9 @@ class Stage:
     unmatched: set[str] = field(default_factory=set)
     #: The district's own partitions of the roster tables (see models.partitions).
     partitions: dict[str, str] = field(default_factory=dict)
+    #: Per entity, the line keys of its file's rows, kept once the run is applied
+    #: (see sync.known_lines).
+    lines: dict[str, known_lines.Keeping] = field(default_factory=dict)
 
     def mode(self, name: str) -> str:
         return self.entities[name].mode
@@ -170,7 +177,8 @@ class Stager(BulkChecks):
     def _stage_entity(self, entity: Entity) -> None:
         mode = self.package.modes.get(entity.name, "absent")
         staged = self.stage.entities[entity.name] = StagedEntity(entity, mode)
-        if mode == "bulk" and self._repeats_previous_file(entity, staged):
+        if mode == "bulk" and repeats_previous_file(self.package, self.issues, self.stage,
+                                                    self.previous_files.get(entity.name), staged):
             staged.mode = "absent"  # the copy already holds exactly this file
         elif mode != "absent":
             before = self._issues_so_far()
@@ -205,23 +213,6 @@ class Stager(BulkChecks):
                 and self.issues.warning_count - warnings == sum(i.count for i in new)
                 and not any(i.field in references and (i.line or 0) > 1 for i in new))
 
-    def _repeats_previous_file(self, entity: Entity, staged: StagedEntity) -> bool:
-        """A bulk file byte-identical to the one the copy provably still holds as read
-        changes nothing, as long as every file it refers to was skipped for the same reason
-        (or left absent)."""
-        staged.digest = self.package.digest(entity.file_name)
-        previous = self.previous_files.get(entity.name)
-        if previous is None or previous[0] != staged.digest:
-            return False
-        targets = {c.refers_to for c in all_stored_columns(entity) if c.refers_to} - {entity.name}
-        if any(self.stage.entities[t].mode != "absent" for t in targets):
-            return False
-        staged.rows, staged.identical_to = previous[1], previous[2]
-        self.issues.warning(entity.file_name, None, None,
-                            f"Identical to the file run {previous[2]} applied, byte for byte: "
-                            "not read again; nothing in it changed.")
-        return True
-
     def drop(self) -> None:
         for entity in ENTITIES:
             drop_temp_table(self.db, stage_table(entity))
@@ -243,7 +234,7 @@ class Stager(BulkChecks):
               in_memory: list) -> UnchangedRows | None:
         """Reads and stages the file; returns the keys it was split against, if any."""
         checks = [(at, known) for at, _, known in in_memory]
-        unchanged = self._unchanged(entity, staged) if staged.mode == "bulk" else None
+        unchanged = self._unchanged(entity, staged, in_memory) if staged.mode == "bulk" else None
         job = (self.package, entity.name, staged.mode, checks,
                "csv" if is_postgres(self.db) else "rows", self.issues, unchanged)
         try:
@@ -274,11 +265,21 @@ class Stager(BulkChecks):
         if self._held is not None:
             stage_naming(self.db, self.stage, entity, self._held, column, values)
 
-    def _unchanged(self, entity: Entity, staged: StagedEntity) -> UnchangedRows | None:
+    def _unchanged(self, entity: Entity, staged: StagedEntity,
+                   in_memory: list) -> UnchangedRows | None:
         """The keys of the present records of ``entity`` in the copy (how many they are
-        kept as ``staged.present``), or None when it holds none (or narrow staging is off)."""
+        kept as ``staged.present``), or None when it holds none (or narrow staging is off):
+        its known lines' where they may be looked at, each line's key kept where they may
+        be kept (a file read beside, whose rows no other file names: see sync.known_lines)."""
         if not STAGE_UNCHANGED_NARROW:
             return None
+        if referred_to(entity.name) or not self._read_beside(entity):
+            return self._present_keys(entity, staged)
+        return known_lines.for_reading(self.db, self.stage, self.package, entity,
+                                       self.previous_files.get(entity.name), in_memory,
+                                       lambda: self._present_keys(entity, staged))
+
+    def _present_keys(self, entity: Entity, staged: StagedEntity) -> UnchangedRows | None:
         records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{self.stage.roster(entity)}"'
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
                           [self.district_id])
