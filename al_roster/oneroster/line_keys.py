@@ -12,10 +12,10 @@ line). Every other line is read as before.
 The normal form of a line is its UTF-8 text without its line break, but for a line whose
 every field is quoted and none holds a quote, a comma or a line break: that one is the same
 fields, bare. So an export that quotes every field reads as the same lines as one that
-quotes none; any other quoting is taken as it is. Two lines of one normal form have the same
-fields, so the same header reads them into the same row. A line with an odd number of quotes
-(it may open or close a value spanning lines) has no key (0), so it is never found, and a
-line is only looked up where a record starts (:class:`KeyedLines`, driven by the reader).
+quotes none. A line with any other quote (or a carriage return) is its own form, line break
+and all. Two lines of one normal form have the same fields, so the same header reads them
+into the same row. A line is only looked up where a record starts (:class:`KeyedLines`,
+driven by the reader), and a record spanning lines has no key (0): it is read every night.
 
 Pure: it sees text and keys, never a database.
 """
@@ -40,8 +40,8 @@ def _quoted(text: str) -> str | None:
     Every comma must sit between two closing and opening quotes (``","``), every line break
     between a closing and an opening one, and no quote may be left once those and the first
     and last are taken away."""
-    if text[:1] != '"' or text[-1:] != '"' or text.count(",") != text.count('","') \
-            or text.count("\n") != text.count('"\n"'):
+    if text[:1] != '"' or text[-1:] != '"' or "\r" in text \
+            or text.count(",") != text.count('","') or text.count("\n") != text.count('"\n"'):
         return None
     bare = text.replace('","', ",").replace('"\n"', "\n")
     if bare[:1] != '"' or bare[-1:] != '"' or '"' in bare[1:-1]:
@@ -49,29 +49,30 @@ def _quoted(text: str) -> str | None:
     return bare[1:-1]
 
 
-def normal_forms(lines: list[str]) -> list[bytes | None]:
-    """The normal form of each line (see the module), None where it has none."""
+def normal_forms(lines: list[str]) -> list[bytes]:
+    """The normal form of each line: without its line break, a line holding no quote nor
+    carriage return as it is, and one of quoted fields holding neither (nor a comma) as
+    the same fields bare; any other line exactly as it is, its line break included (so no
+    other line has its form: the forms before hold no quote nor carriage return)."""
     text = "".join(lines)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
-    if '"' not in text:
+    if '"' not in text and "\r" not in text:
         return text.encode("utf-8").split(b"\n")
     bare = _quoted(text)
     if bare is not None:
         return bare.encode("utf-8").split(b"\n")
     if len(lines) > 1:
         return [form for line in lines for form in normal_forms([line])]
-    if text.count('"') % 2:
-        return [None]
-    return [text.encode("utf-8")]
+    return [lines[0].encode("utf-8")]
 
 
 def line_keys(lines: list[str], seed: int) -> np.ndarray:
-    """The keys (uint64; 0: none) of lines under ``seed``."""
-    return np.fromiter((0 if form is None else xxh3_64_intdigest(form, seed) or 1
-                        for form in normal_forms(lines)), dtype=np.uint64, count=len(lines))
+    """The keys (uint64, never 0) of lines under ``seed``."""
+    return np.fromiter((xxh3_64_intdigest(form, seed) or 1 for form in normal_forms(lines)),
+                       dtype=np.uint64, count=len(lines))
 
 
 def header_key(entity: str, version: str, header: str) -> int:
@@ -79,8 +80,6 @@ def header_key(entity: str, version: str, header: str) -> int:
     header (in normal form); a signed 64-bit number. Another header reads the same line
     into other fields, so its lines are looked up in no other header's keys."""
     form = normal_forms([header])[0]
-    if form is None:
-        return 0
     return xxh3_64_intdigest(b"\x1f".join([entity.encode(), version.encode(), form])) - 2**63
 
 
@@ -112,18 +111,16 @@ class LinesFound:
     and the key of each row it read (by line; 0 for a record spanning lines)."""
 
     def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
         self.places, self.known_lines = array("q"), array("i")
         self.row_lines, self.row_keys = array("i"), array("Q")
 
     def take(self) -> tuple[bytes, bytes, bytes, bytes]:
         """(places, their lines, row lines, row keys) found since the last take, as bytes
-        (int64, int32, int32, uint64)."""
-        found = (self.places.tobytes(), self.known_lines.tobytes(), self.row_lines.tobytes(),
-                 self.row_keys.tobytes())
-        self._reset()
+        (int64, int32, int32, uint64); the arrays are emptied, not replaced."""
+        arrays = (self.places, self.known_lines, self.row_lines, self.row_keys)
+        found = tuple(a.tobytes() for a in arrays)
+        for a in arrays:
+            del a[:]
         return found
 
 

@@ -216,12 +216,15 @@ class FileReader:
                  keyed: KeyedLines | None) -> Iterator[tuple]:
         bare, every, some = self._bare.row, self._every.row, self._some.row  # (_fast_row's)
         found = None if keyed is None else keyed.found
+        if found is not None:  # (bound once: these run for every line)
+            known_at, known_line = found.places.append, found.known_lines.append
+            row_line, row_key = found.row_lines.append, found.row_keys.append
         for line, text in enumerate(lines, start=first_line):
             self.next_line = line + 1
             if found is not None:
                 if keyed.at >= 0:  # a known line: the record it gave, unchanged
-                    found.places.append(keyed.at)
-                    found.known_lines.append(line)
+                    known_at(keyed.at)
+                    known_line(line)
                     continue
                 key = keyed.key
             row = bare(line, text) if '"' not in text else every(line, text) or some(line, text)
@@ -236,8 +239,8 @@ class FileReader:
                 if source.size != len(text):  # a record spanning lines: no key of its own
                     key = 0
             if found is not None:
-                found.row_lines.append(line)
-                found.row_keys.append(key)
+                row_line(line)
+                row_key(key)
             yield row
 
     def _next_record(self, records, line: int) -> list[str] | None:

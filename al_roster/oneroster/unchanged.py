@@ -315,7 +315,7 @@ class UnchangedRows:
         """(rows to stage whole, narrow rows, positions of the keys they matched) of a
         chunk of read rows (see :mod:`al_roster.oneroster.rows` for their shape). Only
         active rows can be unchanged; each narrow row holds the NARROW_COLUMNS."""
-        if not rows or not len(self.keys):
+        if not rows or not len(self.keys) or self.by_lines:  # (line keys tell no row's values)
             return rows, [], np.empty(0, dtype=np.int64)
         wanted = keys_of([row[1] for row in rows], [row[-1] for row in rows], self.seed)
         at, held = self.find(wanted)

@@ -27,10 +27,10 @@ import datetime as dt
 from typing import NamedTuple
 
 from ..models import District, SyncRun
-from ..oneroster.issues import IssueLog
-from ..oneroster.package import CsvPackage
 from ..models.runs import APPLIED, PARTIAL, UNDONE
 from ..oneroster.entities import ENTITIES, Entity, all_stored_columns
+from ..oneroster.issues import IssueLog
+from ..oneroster.package import CsvPackage
 
 #: The latest applied or undone runs looked at; a source run further back is read again.
 HISTORY = 100

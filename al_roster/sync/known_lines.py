@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from .identical_files import HeldFile
     from .staging import Stage
 
+#: Whether files' lines are keyed, kept and looked up (off only to compare the two).
+KNOWN_LINES = True
 #: Rows read whole (not known, not repeating a record) kept by their lines at most: as many
 #: as a quarter of the present records, and never fewer than this. Past it, the night
 #: changed too much for its lines to be worth keeping; the next reads the copy's keys.
@@ -78,13 +80,13 @@ def known_lines(db: peewee.Database, stage: Stage, entity: Entity, header: int,
     references the reading checks in memory."""
     if held_file is None or not header:
         return None
-    row = KnownLines.get_or_none((KnownLines.district == stage.district_id)
-                                 & (KnownLines.entity == entity.name))
-    if row is None or row.run_id != held_file.run_id or row.header != header:
+    found = KnownLines.get_or_none((KnownLines.district == stage.district_id)
+                                   & (KnownLines.entity == entity.name)
+                                   & (KnownLines.run_id == held_file.run_id)
+                                   & (KnownLines.header == header))
+    if found is None or not _targets_all_here(db, stage, in_memory):
         return None
-    if not _targets_all_here(db, stage, in_memory):
-        return None
-    return UnchangedRows.of_lines(row.keys, row.ids, row.id_size, row.seed)
+    return UnchangedRows.of_lines(found.keys, found.ids, found.id_size, found.seed)
 
 
 def _targets_all_here(db: peewee.Database, stage: Stage, in_memory: list) -> bool:
@@ -106,6 +108,8 @@ def for_reading(db: peewee.Database, stage: Stage, package: CsvPackage, entity: 
     """The keys a file whose line keys are kept is read against: its known lines, where
     they may be looked at (the present records counted by them), else the copy's keys
     (``present_keys()``, None where it holds none); each line keyed and kept (:func:`keyed`)."""
+    if not KNOWN_LINES:
+        return present_keys()
     header = header_of(package, entity)
     unchanged = known_lines(db, stage, entity, header, held_file, in_memory)
     if unchanged is not None:

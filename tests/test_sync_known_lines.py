@@ -1,0 +1,230 @@
+"""Known lines: a night's enrollments looked up line by line against the keys of the lines
+the last clean reading kept, not read again. The copy, the run's issues, counts and change
+records are exactly those of reading every line (the known lines switched off), night after
+night, on SQLite and PostgreSQL; and they are looked at only while they still tell the truth.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import random
+
+import pytest
+from packages import write_package
+from rosters import school
+from test_sync_reading_process import copy_of, seen
+from test_sync_unchanged_rows import changes, quoted, rewritten
+
+from al_roster.demo.generator import generate_district
+from al_roster.models import KnownLines, SyncRun
+from al_roster.oneroster.entities import ENTITY_BY_NAME
+from al_roster.oneroster.issues import IssueLog
+from al_roster.oneroster.line_keys import KeyedLines, line_keys, normal_forms
+from al_roster.oneroster.rows import FileReader
+from al_roster.oneroster.unchanged import UnchangedRows
+from al_roster.services.districts import add_district
+from al_roster.sync import known_lines, staging
+from al_roster.sync.review import undo_run
+from al_roster.sync.runner import sync_package
+
+TODAY = dt.date.today()
+
+
+@pytest.fixture
+def two_ways(app, monkeypatch):
+    """sync(night) -> (run read line by line, run looked up by known lines) into two
+    districts, every file read beside; ``sync.known()`` tells whether the last run of the
+    second looked its enrollments up by known lines."""
+    every = add_district("every", "Every Line Read", deletion_threshold=1.0)
+    known = add_district("known", "Known Lines", deletion_threshold=1.0)
+    options = app.extensions["al_roster"].sync_options
+    monkeypatch.setattr(staging, "_two_cores", lambda: True)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    stages = []
+    real_run = staging.Stager.run
+
+    def kept(self):
+        stage = real_run(self)
+        stages.append(stage)
+        return stage
+    monkeypatch.setattr(staging.Stager, "run", kept)
+
+    def sync(package):
+        monkeypatch.setattr(known_lines, "KNOWN_LINES", False)
+        first = sync_package(every, package, options)
+        monkeypatch.setattr(known_lines, "KNOWN_LINES", True)
+        del stages[:]
+        second = sync_package(known, package, options)
+        return first, second
+
+    def looked_up() -> bool:
+        keeping = stages[-1].lines.get("enrollments")
+        return keeping is not None and keeping.unchanged.by_lines
+
+    sync.districts, sync.options, sync.looked_up = (every, known), options, looked_up
+    return sync
+
+
+def same(sync, package) -> dict:
+    every, known = sync(package)
+    assert seen(every) == seen(known)
+    assert changes(every) == changes(known)
+    assert copy_of(sync.districts[0]) == copy_of(sync.districts[1])
+    return seen(every)
+
+
+def kept_lines(district) -> int | None:
+    row = KnownLines.get_or_none((KnownLines.district == district.id)
+                                 & (KnownLines.entity == "enrollments"))
+    return None if row is None else row.count
+
+
+def test_a_quiet_night_then_changes_are_looked_up_by_line(two_ways, tmp_path):
+    first = tmp_path / "first"
+    generate_district(first, 200, seed=3)
+    same(two_ways, first)
+    assert kept_lines(two_ways.districts[1]) is None  # a first load keeps none
+    quiet = same(two_ways, quoted(first, tmp_path / "quoted"))
+    assert not two_ways.looked_up()  # none kept yet: read, each line keyed
+    enrollments = quiet["counts"]["enrollments"]["rows"]
+    assert kept_lines(two_ways.districts[1]) == enrollments > 1000
+
+    def edit(stem, lines):
+        if stem == "enrollments":
+            lines = [line for n, line in enumerate(lines) if n == 0 or n % 30 != 4]
+            lines.append(lines[9].replace("enr-", "enr-moved-", 1))
+            lines[12] = lines[12].replace("student", "teacher")
+        if stem == "users":
+            lines = [line.replace(",Smith,", ",Smyth,") for line in lines]
+        return lines
+    night = same(two_ways, rewritten(first, tmp_path / "night", edit))
+    assert two_ways.looked_up()
+    counts = night["counts"]["enrollments"]
+    assert counts["deleted"] > 10 and counts["created"] == 1 and counts["updated"] == 1
+    assert kept_lines(two_ways.districts[1]) == counts["rows"]
+    again = same(two_ways, quoted(tmp_path / "night", tmp_path / "again"))
+    assert two_ways.looked_up() and again["message"] == "Applied: nothing changed."
+
+
+def test_an_undo_then_the_same_files(two_ways, tmp_path):
+    """Undone, the run's known lines no longer tell what the copy holds: the same files
+    again are read line by line and change what they changed the first time."""
+    files = school(TODAY, students=5)
+    same(two_ways, write_package(tmp_path / "one", files))
+    same(two_ways, quoted(tmp_path / "one", tmp_path / "two"))
+    del files["enrollments"][2]
+    files["users"][0]["givenName"] = "Renamed"
+    night = write_package(tmp_path / "three", files)
+    first = same(two_ways, night)
+    assert two_ways.looked_up()
+    for district in two_ways.districts:
+        run = SyncRun.select().where(SyncRun.district == district.id).order_by(
+            SyncRun.id.desc()).first()
+        undo_run(run, two_ways.options, by="support")
+    assert copy_of(two_ways.districts[0]) == copy_of(two_ways.districts[1])
+    again = same(two_ways, night)
+    assert not two_ways.looked_up()
+    assert again["counts"]["enrollments"] == first["counts"]["enrollments"]
+
+
+def test_references_to_what_the_night_removed(two_ways, tmp_path, monkeypatch):
+    """A known enrollment whose class left classes.csv (checked in SQL) is skipped and
+    removed; one whose school left orgs.csv (checked in memory, which a known line skips)
+    is read again, its known lines not looked at."""
+    monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", 0)  # classes and users checked in SQL
+    files = school(TODAY, students=6)
+    files["orgs"].append(dict(sourcedId="sch-2", name="South High", type="school"))
+    files["enrollments"][4]["schoolSourcedId"] = "sch-2"
+    same(two_ways, write_package(tmp_path / "one", files))
+    same(two_ways, quoted(tmp_path / "one", tmp_path / "two"))
+    files["classes"] = [c for c in files["classes"] if c["sourcedId"] != "cls-alg2"]
+    night = same(two_ways, write_package(tmp_path / "three", files))
+    assert two_ways.looked_up()
+    assert night["counts"]["enrollments"]["deleted"] >= 5
+    assert any("cls-alg2" in issue[4] for issue in night["issues"])
+    files["orgs"] = [o for o in files["orgs"] if o["sourcedId"] != "sch-2"]
+    gone = same(two_ways, write_package(tmp_path / "four", files))
+    assert not two_ways.looked_up()
+    assert any("sch-2" in issue[4] for issue in gone["issues"])
+
+
+def test_another_header_or_a_delta_between(two_ways, tmp_path):
+    files = school(TODAY, students=4)
+    one = write_package(tmp_path / "one", files)
+    same(two_ways, one)
+    same(two_ways, quoted(one, tmp_path / "two"))
+
+    def swap(stem, lines):  # two columns the other way round: the same records
+        rows = list(csv.reader(lines))
+        if stem == "enrollments":
+            rows = [[r[1], r[0], *r[2:]] for r in rows]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        return [out.getvalue()]
+    swapped = same(two_ways, rewritten(one, tmp_path / "three", swap))
+    assert not two_ways.looked_up() and swapped["message"] == "Applied: nothing changed."
+    same(two_ways, quoted(tmp_path / "three", tmp_path / "four"))
+    assert two_ways.looked_up()
+    delta = tmp_path / "delta"
+    write_package(delta, {"enrollments": [dict(files["enrollments"][0], status="tobedeleted")]},
+                  modes={"enrollments": "delta"})
+    same(two_ways, delta)
+    night = same(two_ways, quoted(tmp_path / "three", tmp_path / "five"))
+    assert not two_ways.looked_up()
+    counts = night["counts"]["enrollments"]
+    assert counts["created"] + counts["restored"] == 1  # back after the delta's removal
+
+
+def test_the_normal_form_keeps_a_lines_fields():
+    """Two lines of one normal form are read into the same fields: checked on random lines
+    of quotes, commas, line breaks and letters."""
+    rng = random.Random(5)
+    alphabet = ['"', '"', ",", ",", "a", "b", "\r", " "]
+    lines, fields = [], {}
+    for _ in range(20_000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9)))
+        if rng.random() < 0.5:  # and lines as exports write them
+            cells = ["".join(rng.choice("ab, ") for _ in range(rng.randint(0, 3)))
+                     for _ in range(rng.randint(1, 4))]
+            out = io.StringIO()
+            csv.writer(out, quoting=rng.choice([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]),
+                       lineterminator=rng.choice(["\n", "\r\n"])).writerow(cells)
+            line = out.getvalue()
+        lines.append(line if line.endswith("\n") else line + "\n")
+    for start in range(0, len(lines), 64):  # in batches, as read
+        batch = lines[start:start + 64]
+        for line, form in zip(batch, normal_forms(batch), strict=True):
+            if form is None:
+                assert line.count('"') % 2
+                continue
+            try:
+                parsed = list(csv.reader([line], strict=False))
+            except csv.Error:  # (a line break in a bare field: the package is refused)
+                continue
+            if len(parsed) == 1 and "".join(parsed[0]).strip():  # (a blank one gives no row)
+                fields.setdefault(form, set()).add(tuple(parsed[0]))
+    assert normal_forms(['"a","",""\n']) == normal_forms(["a,,\n"]) == [b"a,,"]
+    assert normal_forms(['"a,b","c"\n']) == [b'"a,b","c"\n']  # (a comma inside: as it is)
+    assert all(len(seen_as) == 1 for seen_as in fields.values())
+    assert sum(len(form.split(b",")) > 1 for form in fields) > 1000
+
+
+def test_a_known_line_inside_a_value_spanning_lines_is_not_taken_for_one():
+    """A line found among the known lines is only taken for the record it gave where a
+    record starts: inside a quoted value it is read as the value's."""
+    header = "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role\n"
+    known_line = "enr-1,cls-1,sch-1,stu-1,student\n"
+    text = [header, known_line, 'enr-2,cls-1,sch-1,stu-2,"student\n', known_line,
+            '"\n', "enr-3,cls-1,sch-1,stu-3,student\n"]
+    seed = 11
+    keys = line_keys([known_line], seed)
+    known = UnchangedRows(keys, seed, ids=None)
+    issues = IssueLog()
+    keyed = KeyedLines(text, seed, known)
+    rows = list(FileReader(ENTITY_BY_NAME["enrollments"], "1.1", "bulk", issues).read(
+        text, keyed=keyed))
+    assert keyed.found.known_lines.tolist() == [2]  # the first, not the one inside a value
+    assert [row[0] for row in rows] == [4]  # enr-3 (enr-2's role is no OneRoster role)
+    assert any(i.line == 3 for i in issues.items)
+    assert keyed.found.row_keys.tolist() == [int(line_keys([text[-1]], seed)[0])]
