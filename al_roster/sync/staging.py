@@ -9,8 +9,9 @@ are reported and left out.
 
 A bulk file's rows that the copy already holds value for value are staged narrow (line,
 sourcedId and hash; :mod:`al_roster.oneroster.unchanged`), or in a file no other refers to
-not staged at all but held by their lines (:mod:`al_roster.sync.narrow_rows`): a night's
-re-export writes only what changed. Whatever reads a staged row's values reads whole rows
+not staged at all but held by their lines (:mod:`al_roster.sync.narrow_rows`), the lines
+last night's did too found by their keys, not read (:mod:`al_roster.sync.known_lines`): a
+night's re-export writes only what changed. Whatever reads a staged row's values reads whole rows
 alone (:func:`~al_roster.sync.tables.whole_rows`), but for the references checked in SQL,
 which read the narrow rows' values in the copy. The present records no row repeated
 are kept by id, where the removals are looked for.
