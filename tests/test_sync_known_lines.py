@@ -59,8 +59,7 @@ def two_ways(app, monkeypatch):
         return first, second
 
     def looked_up() -> bool:
-        keeping = stages[-1].lines.get("enrollments")
-        return keeping is not None and keeping.unchanged.by_lines
+        return stages[-1].entities["enrollments"].known_lines
 
     sync.districts, sync.options, sync.looked_up = (every, known), options, looked_up
     return sync

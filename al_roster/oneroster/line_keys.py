@@ -22,7 +22,7 @@ Pure: it sees text and keys, never a database.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
 from xxhash import xxh3_64_intdigest
@@ -31,6 +31,8 @@ from .unchanged import UnchangedRows, np
 
 #: Lines keyed (and looked up) at a time.
 BATCH = 4096
+#: Known lines found, at most, before they are handed on (see KeyedLines.full).
+KNOWN_PER_TAKE = 200_000
 
 
 def _quoted(text: str) -> str | None:
@@ -88,13 +90,19 @@ class KeyedLines:
     :class:`~al_roster.oneroster.unchanged.UnchangedRows` of line keys), its place there
     (:attr:`at`, -1: not known), made a batch at a time; both tell of the line last given."""
 
-    def __init__(self, lines: Iterable[str], seed: int, known: UnchangedRows | None = None):
+    def __init__(self, lines: Iterable[str], seed: int, known: UnchangedRows | None = None,
+                 full: Callable[[], None] | None = None):
         self._lines, self.seed, self.known = iter(lines), seed, known
         self.key, self.at = 0, -1
         self.found = LinesFound()
+        #: Called between batches once KNOWN_PER_TAKE known lines were found and not taken
+        #: (a quiet night's file is almost all known lines, and its rows come seldom).
+        self.full = full
 
     def __iter__(self) -> Iterator[str]:
         while batch := list(islice(self._lines, BATCH)):
+            if self.full is not None and len(self.found.places) >= KNOWN_PER_TAKE:
+                self.full()
             keys = line_keys(batch, self.seed)
             if self.known is None:
                 places = [-1] * len(batch)
@@ -114,11 +122,13 @@ class LinesFound:
         self.places, self.known_lines = array("q"), array("i")
         self.row_lines, self.row_keys = array("i"), array("Q")
 
-    def take(self) -> tuple[bytes, bytes, bytes, bytes]:
+    def take(self, rows: bool = True) -> tuple[bytes, bytes, bytes, bytes]:
         """(places, their lines, row lines, row keys) found since the last take, as bytes
-        (int64, int32, int32, uint64); the arrays are emptied, not replaced."""
-        arrays = (self.places, self.known_lines, self.row_lines, self.row_keys)
-        found = tuple(a.tobytes() for a in arrays)
+        (int64, int32, int32, uint64), without ``rows`` the known lines alone (the rows'
+        left for the next take); the arrays taken are emptied, not replaced."""
+        arrays = (self.places, self.known_lines) + ((self.row_lines, self.row_keys) if rows
+                                                    else ())
+        found = tuple(a.tobytes() for a in arrays) + (() if rows else (b"", b""))
         for a in arrays:
             del a[:]
         return found

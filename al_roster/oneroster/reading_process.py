@@ -126,7 +126,8 @@ def _read_one(job: dict, feed, results) -> None:
         reader = FileReader(entity, job["version"], job["mode"], recorder)
         lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
         keyed = None if job.get("line_seed") is None else KeyedLines(
-            lines, job["line_seed"], unchanged if job["by_lines"] else None)
+            lines, job["line_seed"], unchanged if job["by_lines"] else None,
+            lambda: _send_chunk([], job, unchanged, keyed, results, recorder, rows=False))
         rows = KnownReferences(entity, job["checks"], recorder).filter(reader.read(
             lines, job.get("first_line", 2), job.get("header_issues", True), keyed=keyed))
         while _send_chunk(list(islice(rows, CHUNK_ROWS)), job, unchanged, keyed, results,
@@ -140,10 +141,12 @@ def _read_one(job: dict, feed, results) -> None:
 
 
 def _send_chunk(chunk: list[tuple], job: dict, unchanged: UnchangedRows | None,
-                keyed: KeyedLines | None, results, recorder: IssueRecorder) -> bool:
+                keyed: KeyedLines | None, results, recorder: IssueRecorder,
+                rows: bool = True) -> bool:
     """Sends a chunk of rows read, and what was found by line key since the last (see
-    :meth:`ReadingProcess.chunks`); returns whether there may be more."""
-    places, known, row_lines, row_keys = (b"",) * 4 if keyed is None else keyed.found.take()
+    :meth:`ReadingProcess.chunks`; without ``rows``, the known lines alone); returns
+    whether there may be more."""
+    places, known, row_lines, row_keys = (b"",) * 4 if keyed is None else keyed.found.take(rows)
     if not chunk and not places:
         return False
     whole, narrow, matched, lines = chunk, [], places, known

@@ -20,7 +20,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import compress
 
 from xxhash import xxh3_64_intdigest
@@ -123,7 +123,7 @@ class UnchangedRows:
         #: where the sync keeps them (a :class:`~al_roster.oneroster.line_keys.KeptLines`).
         self.line_seed: int | None = seed if by_lines else None
         self.kept = None
-        self._id_order: np.ndarray | None = None  # (see held)
+        self._id_order: tuple[np.ndarray, np.ndarray] | None = None  # (see held)
         #: Per key, the line of the row that repeated its record (0: none did).
         self.lines = None if ids is None else np.zeros(len(keys), dtype=np.int32)
         #: (positions, lines) of the rows repeating a record another row repeated already.
@@ -131,15 +131,19 @@ class UnchangedRows:
         self._starts: tuple[np.ndarray, np.uint64] | None = None  # (see _buckets)
 
     @classmethod
-    def of_lines(cls, keys: bytes, ids: bytes, id_size: int, seed: int) -> UnchangedRows:
-        """From the district's known lines: their keys (sorted uint64) and the ids of the
-        records they gave (int32 or int64, ``id_size`` bytes), the keys copied into shared
-        memory for the reading processes to map."""
-        count = len(keys) // 8
+    def of_lines(cls, count: int, id_size: int, seed: int,
+                 fill: Callable[[np.ndarray, np.ndarray], bool]) -> UnchangedRows | None:
+        """From the district's ``count`` known lines: ``fill(keys, ids)`` writes their keys
+        (sorted uint64) into the first array, in shared memory for the reading processes to
+        map, and the ids of the records they gave (``id_size`` bytes each) into the second,
+        and says whether it could (else None)."""
         shared, fd = _shared_keys(count)
-        shared[:] = np.frombuffer(keys, dtype=np.uint64)
-        ids_a = np.frombuffer(ids, dtype=np.int32 if id_size == 4 else np.int64).copy()
-        return cls(shared, seed, ids_a, fd, hold=True, by_lines=True)
+        ids = np.empty(count, dtype=np.int32 if id_size == 4 else np.int64)
+        if not fill(shared, ids):
+            if fd is not None:
+                os.close(fd)
+            return None
+        return cls(shared, seed, ids, fd, hold=True, by_lines=True)
 
     @classmethod
     def of_records(cls, batches: Iterable[list[tuple[str, int, int]]], seed: int,
@@ -216,12 +220,13 @@ class UnchangedRows:
 
     def _places_of_ids(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position, held) of the keys of the records of these ids."""
-        if self._id_order is None:
-            self._id_order = np.argsort(self.ids, kind="stable")
-        order = self._id_order
+        if self._id_order is None:  # (the order as int32, and the ids in it: 55 MB at 6.9 M)
+            order = np.argsort(self.ids, kind="stable")
+            order = order.astype(np.int32) if len(order) < 2**31 else order
+            self._id_order = (order, self.ids[order])
+        order, sorted_ids = self._id_order
         if not len(order):
             return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
-        sorted_ids = self.ids[order]
         at = np.minimum(np.searchsorted(sorted_ids, wanted), len(order) - 1)
         return order[at].astype(np.int64), sorted_ids[at] == wanted
 

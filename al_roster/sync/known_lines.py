@@ -28,8 +28,8 @@ second with PostgreSQL's binary COPY.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import struct
+from collections import deque
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -44,7 +44,6 @@ from ..oneroster.entities import ENTITY_BY_NAME, Entity
 from ..oneroster.line_keys import KeptLines, header_key
 from ..oneroster.package import CsvPackage
 from ..oneroster.unchanged import UnchangedRows, new_seed, np
-from .sql import batches
 from .tables import stage_table, whole_rows
 
 if TYPE_CHECKING:
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
 #: Whether files' lines are keyed, kept and looked up (off only to compare the two).
 KNOWN_LINES = True
 #: Rows read whole (not known, not repeating a record) kept by their lines at most: as many
-#: as a quarter of the present records, and never fewer than this. Past it, the night
+#: as one in twenty of the present records, and never fewer than this. Past it, the night
 #: changed too much for its lines to be worth keeping; the next reads the copy's keys.
 MIN_WHOLE_KEPT = 10_000
 
@@ -80,13 +79,33 @@ def known_lines(db: peewee.Database, stage: Stage, entity: Entity, header: int,
     references the reading checks in memory."""
     if held_file is None or not header:
         return None
-    found = KnownLines.get_or_none((KnownLines.district == stage.district_id)
-                                   & (KnownLines.entity == entity.name)
-                                   & (KnownLines.run_id == held_file.run_id)
-                                   & (KnownLines.header == header))
+    found = (KnownLines.select(KnownLines.id, KnownLines.count, KnownLines.id_size,
+                               KnownLines.seed)
+             .where((KnownLines.district == stage.district_id)
+                    & (KnownLines.entity == entity.name) & (KnownLines.run_id == held_file.run_id)
+                    & (KnownLines.header == header)).first())
     if found is None or not _targets_all_here(db, stage, in_memory):
         return None
-    return UnchangedRows.of_lines(found.keys, found.ids, found.id_size, found.seed)
+    return UnchangedRows.of_lines(found.count, found.id_size, found.seed,
+                                  lambda keys, ids: _read_into(db, found.id, keys, ids))
+
+
+def _read_into(db: peewee.Database, row_id: int, keys: np.ndarray, ids: np.ndarray) -> bool:
+    """Reads a row's keys and ids into the arrays given; whether they were of their sizes.
+    PostgreSQL sends them in binary COPY, written straight into the arrays (in text, as a
+    query returns bytea, they would be 166 MB of hex at 6.9 M records, then 83 MB again)."""
+    table = KnownLines._meta.table_name
+    if not is_postgres(db):
+        found = db.execute_sql(f'SELECT keys, ids FROM "{table}" WHERE id = ?', [row_id]).fetchone()
+        if found is None or len(found[0]) != keys.nbytes or len(found[1]) != ids.nbytes:
+            return False
+        _bytes(keys)[:] = found[0]
+        _bytes(ids)[:] = found[1]
+        return True
+    into = _Into(_bytes(keys), _bytes(ids))
+    db.cursor().copy_expert(f'COPY (SELECT keys, ids FROM "{table}" WHERE id = {int(row_id)}) '
+                            "TO STDOUT (FORMAT binary)", into)
+    return into.complete(keys.nbytes, ids.nbytes)
 
 
 def _targets_all_here(db: peewee.Database, stage: Stage, in_memory: list) -> bool:
@@ -113,7 +132,8 @@ def for_reading(db: peewee.Database, stage: Stage, package: CsvPackage, entity: 
     header = header_of(package, entity)
     unchanged = known_lines(db, stage, entity, header, held_file, in_memory)
     if unchanged is not None:
-        stage.entities[entity.name].present = len(unchanged)
+        staged = stage.entities[entity.name]
+        staged.present, staged.known_lines = len(unchanged), True
     else:
         unchanged = present_keys()
     if unchanged is not None:
@@ -126,7 +146,7 @@ def keyed(unchanged: UnchangedRows) -> UnchangedRows:
     one) and the keys kept."""
     if unchanged.line_seed is None:
         unchanged.line_seed = new_seed() >> 1  # (kept as a signed 64-bit number)
-    limit = max(MIN_WHOLE_KEPT, len(unchanged) // 4)
+    limit = max(MIN_WHOLE_KEPT, len(unchanged) // 20)
     unchanged.kept = KeptLines(unchanged.line_seed, len(unchanged), unchanged.by_lines, limit)
     return unchanged
 
@@ -140,6 +160,7 @@ def keep(db: peewee.Database, stage: Stage, run_id: int) -> None:
         found = _complete(db, stage, ENTITY_BY_NAME[name], keeping.unchanged)
         if found is not None:
             _write(db, stage.district_id, name, run_id, keeping, *found)
+    stage.lines.clear()  # (what they held is let go at once)
 
 
 def _complete(db: peewee.Database, stage: Stage, entity: Entity,
@@ -149,56 +170,142 @@ def _complete(db: peewee.Database, stage: Stage, entity: Entity,
     staged, kept = stage.entities[entity.name], unchanged.kept
     if staged.mode != "bulk" or not staged.clean or kept.overflowed or unchanged.repeats:
         return None
-    held = unchanged.held_positions()
-    keys = [unchanged.keys[held] if unchanged.by_lines else kept.by_place[held]]
-    ids = [unchanged.ids[held].astype(np.int64)]
     p = db.param
-    for batch in batches(db, f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
-                             f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '
-                             f"r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL "
-                             f"AND {whole_rows('s')}", [stage.district_id]):
-        lines = np.fromiter((row[0] for row in batch), dtype=np.int32, count=len(batch))
-        keys.append(kept.keys_of_lines(lines))
-        ids.append(np.fromiter((row[1] for row in batch), dtype=np.int64, count=len(batch)))
-    keys_a, ids_a = np.concatenate(keys), np.concatenate(ids)
     present = db.execute_sql(f'SELECT COUNT(*) FROM "{stage.roster(entity)}" WHERE '
                              f"district_id = {p} AND removed_run_id IS NULL",
                              [stage.district_id]).fetchone()[0]
-    if len(keys_a) != present or not np.all(keys_a):
+    whole = db.execute_sql(f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
+                           f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '
+                           f"r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL "
+                           f"AND {whole_rows('s')}", [stage.district_id]).fetchall()
+    held = unchanged.lines != 0
+    if int(np.count_nonzero(held)) + len(whole) != present or len(whole) > kept.limit:
         return None
-    order = np.argsort(keys_a)
-    keys_a, ids_a = keys_a[order], ids_a[order]
-    if len(keys_a) > 1 and not np.all(keys_a[1:] != keys_a[:-1]):
-        return None  # two lines of one key: neither can tell its record
-    return keys_a, ids_a
+    keys, ids = _held(unchanged, held)
+    del held
+    if whole:
+        keys, ids = _with_whole(keys, ids, kept, whole)
+    if not np.all(keys) or (len(keys) > 1 and np.any(keys[1:] == keys[:-1])):
+        return None  # a row with no key, or two lines of one key: neither tells its record
+    return keys, ids
+
+
+def _held(unchanged: UnchangedRows, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, ids) of the records rows repeated (``held``, a mask of places), by key: with
+    known lines looked up, each place's own key (in order already, and on a quiet night
+    every one, as they are); else each row's line key, noted by place, sorted."""
+    if unchanged.by_lines:
+        if held.all():
+            return unchanged.keys, unchanged.ids
+        return unchanged.keys[held], unchanged.ids[held]
+    keys = unchanged.kept.by_place[held]
+    unchanged.kept.by_place = None  # (55 MB at 6.9 M records, no longer needed)
+    order = np.argsort(keys)
+    keys = keys[order]
+    return keys, unchanged.ids[held][order]
+
+
+def _with_whole(keys: np.ndarray, ids: np.ndarray, kept: KeptLines,
+                whole: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``keys`` and ``ids`` (sorted by key) with the rows staged whole merged in: each
+    row's line key, and the id of the record it is now."""
+    lines = np.fromiter((row[0] for row in whole), dtype=np.int32, count=len(whole))
+    whole_ids = np.fromiter((row[1] for row in whole), dtype=np.int64, count=len(whole))
+    whole_keys = kept.keys_of_lines(lines)
+    order = np.argsort(whole_keys)
+    whole_keys, whole_ids = whole_keys[order], whole_ids[order]
+    if ids.dtype != np.int64 and int(whole_ids.max()) >= 2**31:
+        ids = ids.astype(np.int64)
+    at = np.searchsorted(keys, whole_keys)
+    return np.insert(keys, at, whole_keys), np.insert(ids, at, whole_ids.astype(ids.dtype))
 
 
 def _write(db: peewee.Database, district_id: int, name: str, run_id: int, keeping: Keeping,
            keys: np.ndarray, ids: np.ndarray) -> None:
-    small = not len(ids) or int(ids.max()) < 2**31
-    ids_bytes = (ids.astype(np.int32) if small else ids).tobytes()
-    values = [district_id, name.encode(), run_id, keeping.header, keeping.unchanged.line_seed,
-              len(keys), 4 if small else 8, keys.tobytes(), ids_bytes, utcnow()]
+    """Writes the known lines, their arrays' bytes streamed as they are (no copy of 83 MB
+    made at 6.9 M records): in binary COPY on PostgreSQL."""
+    if ids.dtype == np.int64 and (not len(ids) or int(ids.max()) < 2**31):
+        ids = ids.astype(np.int32)
+    values = [district_id, name, run_id, keeping.header, keeping.unchanged.line_seed,
+              len(keys), ids.dtype.itemsize, _bytes(keys), _bytes(ids), utcnow()]
+    table = KnownLines._meta.table_name
+    columns = ", ".join(f'"{getattr(KnownLines, f).column_name}"' for f in _FIELDS)
     if not is_postgres(db):
-        fields = [getattr(KnownLines, field) for field in _FIELDS]
-        KnownLines.insert(dict(zip(fields, [*values[:1], name, *values[2:]], strict=True))).execute()
+        db.execute_sql(f'INSERT INTO "{table}" ({columns}) VALUES '
+                       f"({', '.join('?' * len(values))})", values)
         return
-    stream = io.BytesIO()
-    stream.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">iih", 0, 0, len(values)))
+    parts = [b"PGCOPY\n\xff\r\n\x00" + struct.pack(">iih", 0, 0, len(values))]
     for value, kind in zip(values, _KINDS, strict=True):
         if kind == "t":  # microseconds since 2000-01-01
             value, kind = (value - _EPOCH) // dt.timedelta(microseconds=1), "q"
+        if kind == "s":
+            value, kind = value.encode(), "b"
         data = value if kind == "b" else struct.pack(">" + kind, value)
-        stream.write(struct.pack(">i", len(data)) + data)
-    stream.write(struct.pack(">h", -1))
-    stream.seek(0)
-    columns = ", ".join(f'"{getattr(KnownLines, f).column_name}"' for f in _FIELDS)
-    db.cursor().copy_expert(f'COPY "{KnownLines._meta.table_name}" ({columns}) FROM STDIN '
-                            "(FORMAT binary)", stream)
+        parts += [struct.pack(">i", len(data)), data]
+    parts.append(struct.pack(">h", -1))
+    db.cursor().copy_expert(f'COPY "{table}" ({columns}) FROM STDIN (FORMAT binary)',
+                            _Parts(parts))
+
+
+def _bytes(array: np.ndarray) -> memoryview:
+    return memoryview(np.ascontiguousarray(array)).cast("B")
+
+
+class _Into:
+    """A binary COPY of one row of two bytea columns, written straight into two buffers."""
+
+    def __init__(self, first: memoryview, second: memoryview) -> None:
+        # The header (19 bytes), the row's field count (2) and first length (4); the
+        # second length; the trailer.
+        self._head, self._middle, self._tail = bytearray(25), bytearray(4), bytearray(2)
+        self._regions = deque([memoryview(self._head), first, memoryview(self._middle),
+                               second, memoryview(self._tail)])
+        self.overflowed = False
+
+    def write(self, data) -> int:
+        data = memoryview(data).cast("B")
+        written = len(data)
+        while len(data):
+            if not self._regions:
+                self.overflowed = True
+                break
+            region = self._regions[0]
+            n = min(len(region), len(data))
+            region[:n] = data[:n]
+            data = data[n:]
+            self._regions[0] = region[n:]
+            if not len(self._regions[0]):
+                self._regions.popleft()
+        return written
+
+    def complete(self, first: int, second: int) -> bool:
+        """Whether exactly one row of two values of these lengths came."""
+        return (not self._regions and not self.overflowed and self._head[19:21] == b"\x00\x02"
+                and struct.unpack(">i", self._head[21:25])[0] == first
+                and struct.unpack(">i", self._middle)[0] == second
+                and self._tail == b"\xff\xff")
+
+
+class _Parts:
+    """Bytes read from a list of buffers in turn, as COPY reads a file."""
+
+    def __init__(self, parts: list) -> None:
+        self._parts = deque(memoryview(part).cast("B") for part in parts)
+
+    def read(self, size: int = -1) -> bytes:
+        while self._parts and not len(self._parts[0]):
+            self._parts.popleft()
+        if not self._parts:
+            return b""
+        part = self._parts[0]
+        size = len(part) if size is None or size < 0 else size
+        self._parts[0] = part[size:]
+        return bytes(part[:size])
 
 
 _FIELDS = ("district", "entity", "run_id", "header", "seed", "count", "id_size", "keys", "ids",
            "written_at")
-#: How each column goes in binary COPY: struct formats; "b", bytes as they are; "t", a time.
-_KINDS = ("i", "b", "i", "q", "q", "i", "h", "b", "b", "t")
+#: How each column goes in binary COPY: struct formats; "b", bytes as they are; "s", text;
+#: "t", a time.
+_KINDS = ("i", "s", "i", "q", "q", "i", "h", "b", "b", "t")
 _EPOCH = dt.datetime(2000, 1, 1)

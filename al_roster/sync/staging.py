@@ -44,7 +44,7 @@ from . import known_lines
 from .identical_files import repeats_previous_file
 from .narrow_rows import keep_unmatched, stage_duplicates, stage_naming
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
-from .stage_checks import GONE_VALUES, BulkChecks
+from .stage_checks import GONE_TARGETS, GONE_VALUES, BulkChecks
 from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ class StagedEntity:
     unique: bool = False  # each sourcedId staged once (no duplicates to drop)
     narrow: int = 0  # rows staged narrow (the copy holds their values), once checked kept
     present: int | None = None  # the copy's present records, where their keys were fetched
+    known_lines: bool = False  # its lines looked up among the known lines (sync.known_lines)
 
 
 @dataclass
@@ -220,6 +221,7 @@ class Stager(BulkChecks):
             drop_temp_table(self.db, "gone_" + entity.name.lower())
             drop_temp_table(self.db, unmatched_table(entity.name))
         drop_temp_table(self.db, GONE_VALUES)
+        drop_temp_table(self.db, GONE_TARGETS)
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:
