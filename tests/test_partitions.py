@@ -149,3 +149,32 @@ def test_the_migration_moves_each_districts_rows_into_its_partition_and_back(bar
     assert db.execute_sql("SELECT COUNT(*) FROM pg_inherits").fetchone()[0] == 0
     assert sorted(db.execute_sql("SELECT indexname FROM pg_indexes WHERE tablename = "
                                  "'roster_users'").fetchall()) == indexes
+
+
+def test_a_few_staged_rows_are_joined_by_index_and_the_setting_put_back(pg_app):
+    """A few staged rows joined to a district's many are planned as index look-ups, and the
+    planner's page cost is the server's again after (and after a statement that failed)."""
+    from al_roster.models import database
+    from al_roster.sync.sql import CACHED_PAGE_COST, few_joined_to_many
+    db = database.obj
+    with db.atomic():
+        before = db.execute_sql("SHOW random_page_cost").fetchone()[0]
+        db.execute_sql("CREATE TEMP TABLE many (id int PRIMARY KEY, v int)")
+        db.execute_sql("INSERT INTO many SELECT g, g FROM generate_series(1, 200000) g")
+        db.execute_sql("CREATE TEMP TABLE few AS SELECT g * 37 AS id FROM "
+                       "generate_series(1, 4000) g")
+        db.execute_sql("ANALYZE many")
+        db.execute_sql("ANALYZE few")
+        join = "EXPLAIN SELECT m.v FROM few f JOIN many m ON m.id = f.id"
+        with few_joined_to_many(db, True):
+            assert float(db.execute_sql("SHOW random_page_cost").fetchone()[0]) == \
+                CACHED_PAGE_COST
+            plan = " ".join(r[0] for r in db.execute_sql(join).fetchall())
+        assert "Index" in plan and "Hash Join" not in plan
+        assert db.execute_sql("SHOW random_page_cost").fetchone()[0] == before
+        with pytest.raises(peewee.DatabaseError):
+            with db.atomic(), few_joined_to_many(db, True):
+                db.execute_sql("SELECT 1 / 0")
+        assert db.execute_sql("SHOW random_page_cost").fetchone()[0] == before
+        with few_joined_to_many(db, False):
+            assert db.execute_sql("SHOW random_page_cost").fetchone()[0] == before

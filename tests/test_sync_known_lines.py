@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import random
 
+import numpy as np
 import pytest
 from packages import write_package
 from rosters import school
@@ -227,3 +228,42 @@ def test_a_known_line_inside_a_value_spanning_lines_is_not_taken_for_one():
     assert [row[0] for row in rows] == [4]  # enr-3 (enr-2's role is no OneRoster role)
     assert any(i.line == 3 for i in issues.items)
     assert keyed.found.row_keys.tolist() == [int(line_keys([text[-1]], seed)[0])]
+
+
+def test_known_lines_that_read_back_wrong_are_not_looked_at(two_ways, tmp_path):
+    """Known lines whose stored arrays are not of the length they say (a row damaged by
+    hand) are not looked at: the file is read against the copy's keys, to the same end."""
+    files = school(TODAY, students=4)
+    same(two_ways, write_package(tmp_path / "one", files))
+    same(two_ways, quoted(tmp_path / "one", tmp_path / "two"))
+    KnownLines.update(count=KnownLines.count + 1).execute()
+    files["users"][1]["givenName"] = "Renamed"
+    night = same(two_ways, write_package(tmp_path / "three", files))
+    assert not two_ways.looked_up() and night["counts"]["users"]["updated"] == 1
+    same(two_ways, quoted(tmp_path / "three", tmp_path / "four"))
+    assert two_ways.looked_up()  # kept afresh by the night before
+
+
+def test_known_lines_are_handed_on_a_batch_at_a_time(monkeypatch):
+    """A file of known lines alone hands them on as it goes (a reader holds a few, not
+    the whole file's): the takes add up to every line, in order."""
+    from al_roster.oneroster import line_keys
+    monkeypatch.setattr(line_keys, "BATCH", 16)
+    monkeypatch.setattr(line_keys, "KNOWN_PER_TAKE", 40)
+    header = "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role\n"
+    lines = [f"enr-{n},cls-1,sch-1,stu-{n},student\n" for n in range(500)]
+    seed, taken = 3, []
+    keys = line_keys.line_keys(lines, seed)
+    order = np.argsort(keys)
+    known = UnchangedRows(keys[order], seed, ids=None)
+    keyed = KeyedLines([header, *lines], seed, known,
+                       full=lambda: taken.append(keyed.found.take(rows=False)))
+    rows = list(FileReader(ENTITY_BY_NAME["enrollments"], "1.1", "bulk", IssueLog()).read(
+        [header, *lines], keyed=keyed))
+    taken.append(keyed.found.take())
+    assert not rows and len(taken) > 10
+    assert max(len(t[0]) // 8 for t in taken) <= 40 + 16
+    places = np.concatenate([np.frombuffer(t[0], dtype=np.int64) for t in taken])
+    numbers = np.concatenate([np.frombuffer(t[1], dtype=np.int32) for t in taken])
+    assert numbers.tolist() == list(range(2, 502))
+    assert (order[places] == np.arange(500)).all()

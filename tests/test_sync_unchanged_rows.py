@@ -167,6 +167,21 @@ def test_an_unchanged_row_naming_what_the_night_removed(two_ways, tmp_path, monk
     assert any("cls-chem" in issue[4] for issue in third["issues"])
 
 
+def test_what_the_night_removed_after_a_clean_night(two_ways, tmp_path, monkeypatch):
+    """After a clean reading the copy's enrollments name only what its copy holds: those
+    naming a class or a student the night removed are found from the removed records (the
+    enrollments' values not all looked up), as staging every row whole finds them."""
+    monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", 0)  # every reference checked in SQL
+    files = school(TODAY, students=4)
+    same(two_ways, write_package(tmp_path / "one", files))
+    files["classes"] = [c for c in files["classes"] if c["sourcedId"] != "cls-alg2"]
+    files["users"] = [u for u in files["users"] if u["sourcedId"] != "stu-2"]
+    night = same(two_ways, write_package(tmp_path / "two", files))
+    assert narrow_rows(two_ways, "enrollments") > 5
+    assert any("cls-alg2" in issue[4] for issue in night["issues"])
+    assert any("stu-2" in issue[4] for issue in night["issues"])
+
+
 def test_an_identical_file_beside_a_re_exported_one(two_ways, tmp_path, monkeypatch):
     """classes.csv byte for byte as last night (not read again), enrollments re-exported:
     the enrollments' classes are the copy's, checked in memory or in SQL."""

@@ -13,7 +13,7 @@ from ..models import partitions
 from ..models.runs import RunChange
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from .plan import EntityPlan, removal_condition
-from .sql import json_object
+from .sql import few_joined_to_many, json_object
 from .staging import Stage, analyze, roster_table, stage_table
 
 #: Row columns a change record keeps besides the entity's own.
@@ -36,14 +36,22 @@ def apply_plan(db: peewee.Database, stage: Stage, run_id: int,
         kinds = (held or {}).get(entity.name, set())
         if plan.updated or plan.restored:
             skip = _held(run_id, entity, "held_update", kinds)
-            _record_updates(db, stage, entity, run_id, skip("r"))
-            _update(db, stage, entity, run_id, skip(f'"{stage.roster(entity)}"'))
+            with few_joined_to_many(db, _few_staged(db, entity, plan.present_before)):
+                _record_updates(db, stage, entity, run_id, skip("r"))
+                _update(db, stage, entity, run_id, skip(f'"{stage.roster(entity)}"'))
         if plan.created:
             _insert(db, stage, entity, run_id)
         if plan.deleted:
             _remove(db, stage, entity, run_id, _held(run_id, entity, "held_removal", kinds))
         if plan.created + plan.deleted > max(10_000, plan.present_before // 10):
             analyze(db, stage.roster(entity), sqlite_too=True)
+
+
+def _few_staged(db, entity: Entity, present: int) -> bool:
+    """Whether the staged rows of ``entity`` are fewer than one in twenty of the district's
+    ``present`` records (see sql.few_joined_to_many)."""
+    staged = db.execute_sql(f'SELECT COUNT(*) FROM "{stage_table(entity)}"').fetchone()[0]
+    return staged * 20 < present
 
 
 def _held(run_id: int, entity: Entity, kind: str, kinds: set[str]):

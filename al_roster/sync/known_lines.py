@@ -44,6 +44,7 @@ from ..oneroster.entities import ENTITY_BY_NAME, Entity
 from ..oneroster.line_keys import KeptLines, header_key
 from ..oneroster.package import CsvPackage
 from ..oneroster.unchanged import UnchangedRows, new_seed, np
+from .sql import few_joined_to_many
 from .tables import stage_table, whole_rows
 
 if TYPE_CHECKING:
@@ -93,14 +94,17 @@ def known_lines(db: peewee.Database, stage: Stage, entity: Entity, header: int,
 def _read_into(db: peewee.Database, row_id: int, keys: np.ndarray, ids: np.ndarray) -> bool:
     """Reads a row's keys and ids into the arrays given; whether they were of their sizes.
     PostgreSQL sends them in binary COPY, written straight into the arrays (in text, as a
-    query returns bytea, they would be 166 MB of hex at 6.9 M records, then 83 MB again)."""
+    query returns bytea, they would be 166 MB of hex at 6.9 M records, then 83 MB again);
+    SQLite's blobs are read a piece at a time."""
     table = KnownLines._meta.table_name
     if not is_postgres(db):
-        found = db.execute_sql(f'SELECT keys, ids FROM "{table}" WHERE id = ?', [row_id]).fetchone()
-        if found is None or len(found[0]) != keys.nbytes or len(found[1]) != ids.nbytes:
-            return False
-        _bytes(keys)[:] = found[0]
-        _bytes(ids)[:] = found[1]
+        for column, target in (("keys", keys), ("ids", ids)):
+            with db.connection().blobopen(table, column, row_id, readonly=True) as blob:
+                if len(blob) != target.nbytes:
+                    return False
+                view = _bytes(target)
+                for start in range(0, len(blob), 1 << 20):
+                    view[start:start + (1 << 20)] = blob.read(1 << 20)
         return True
     into = _Into(_bytes(keys), _bytes(ids))
     db.cursor().copy_expert(f'COPY (SELECT keys, ids FROM "{table}" WHERE id = {int(row_id)}) '
@@ -174,10 +178,11 @@ def _complete(db: peewee.Database, stage: Stage, entity: Entity,
     present = db.execute_sql(f'SELECT COUNT(*) FROM "{stage.roster(entity)}" WHERE '
                              f"district_id = {p} AND removed_run_id IS NULL",
                              [stage.district_id]).fetchone()[0]
-    whole = db.execute_sql(f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
-                           f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '
-                           f"r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL "
-                           f"AND {whole_rows('s')}", [stage.district_id]).fetchall()
+    with few_joined_to_many(db, kept.whole * 20 < present):
+        whole = db.execute_sql(f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
+                               f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '
+                               f"r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL "
+                               f"AND {whole_rows('s')}", [stage.district_id]).fetchall()
     held = unchanged.lines != 0
     if int(np.count_nonzero(held)) + len(whole) != present or len(whole) > kept.limit:
         return None

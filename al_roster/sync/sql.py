@@ -6,6 +6,7 @@ import io
 import queue
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 
 import peewee
@@ -49,6 +50,29 @@ def create_temp_table(db: peewee.Database, name: str, columns: list[tuple[str, s
 def drop_temp_table(db: peewee.Database, name: str) -> None:
     prefix = "" if is_postgres(db) else "temp."
     db.execute_sql(f'DROP TABLE IF EXISTS {prefix}"{name}"')
+
+
+#: What PostgreSQL is told an index look-up's page costs, for a few rows joined to a
+#: district's many (its default, 4, takes every page for a disk read).
+CACHED_PAGE_COST = 1.1
+
+
+@contextmanager
+def few_joined_to_many(db: peewee.Database, few: bool) -> Iterator[None]:
+    """Inside, PostgreSQL plans ``few`` staged rows joined to the district's records as
+    look-ups in the records' index. By default it costs each look-up's pages as reads from
+    disk and hashes the whole partition instead: for 68,517 enrollments restored among
+    6.8 M, 5.5 s to join against 1.5 s; the district's rows were read by this very sync
+    and are in memory. Set for the statements inside, then put back; a failed statement's
+    rollback puts it back too."""
+    if not few or not is_postgres(db):
+        yield
+        return
+    before = db.execute_sql("SELECT current_setting('random_page_cost')").fetchone()[0]
+    setting = f"SELECT set_config('random_page_cost', {db.param}, true)"
+    db.execute_sql(setting, [str(CACHED_PAGE_COST)])
+    yield
+    db.execute_sql(setting, [before])
 
 
 def batches(db: peewee.Database, sql: str, params: list,
