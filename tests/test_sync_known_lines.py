@@ -15,7 +15,7 @@ import pytest
 from packages import write_package
 from rosters import school
 from test_sync_reading_process import copy_of, seen
-from test_sync_unchanged_rows import changes, quoted, rewritten
+from test_sync_unchanged_rows import changes, kept_stages, quoted, rewritten
 
 from al_roster.demo.generator import generate_district
 from al_roster.models import KnownLines, SyncRun
@@ -40,16 +40,7 @@ def two_ways(app, monkeypatch):
     every = add_district("every", "Every Line Read", deletion_threshold=1.0)
     known = add_district("known", "Known Lines", deletion_threshold=1.0)
     options = app.extensions["al_roster"].sync_options
-    monkeypatch.setattr(staging, "_two_cores", lambda: True)
-    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
-    stages = []
-    real_run = staging.Stager.run
-
-    def kept(self):
-        stage = real_run(self)
-        stages.append(stage)
-        return stage
-    monkeypatch.setattr(staging.Stager, "run", kept)
+    stages = kept_stages(monkeypatch, beside=True)
 
     def sync(package):
         monkeypatch.setattr(known_lines, "KNOWN_LINES", False)

@@ -30,16 +30,11 @@ from al_roster.sync.runner import sync_package
 TODAY = dt.date.today()
 
 
-@pytest.fixture(params=["read here", "read beside"])
-def two_ways(app, monkeypatch, request):
-    """sync(night) -> (run staged whole, run staged narrow), into two districts; the stage
-    of each narrow run is kept in ``sync.stages``."""
-    whole = add_district("whole", "Staged Whole", deletion_threshold=1.0)
-    narrow = add_district("narrow", "Staged Narrow", deletion_threshold=1.0)
-    options = app.extensions["al_roster"].sync_options
+def kept_stages(monkeypatch, beside: bool) -> list:
+    """The stages of the syncs that follow, as each one's staging left it; every file read
+    beside (by a reading process, as on two cores), or every one here."""
     monkeypatch.setattr(staging, "_two_cores", lambda: True)
-    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES",
-                        0 if request.param == "read beside" else 1 << 62)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0 if beside else 1 << 62)
     stages = []
     real_run = staging.Stager.run
 
@@ -48,6 +43,17 @@ def two_ways(app, monkeypatch, request):
         stages.append(stage)
         return stage
     monkeypatch.setattr(staging.Stager, "run", kept)
+    return stages
+
+
+@pytest.fixture(params=["read here", "read beside"])
+def two_ways(app, monkeypatch, request):
+    """sync(night) -> (run staged whole, run staged narrow), into two districts; the stage
+    of each narrow run is kept in ``sync.stages``."""
+    whole = add_district("whole", "Staged Whole", deletion_threshold=1.0)
+    narrow = add_district("narrow", "Staged Narrow", deletion_threshold=1.0)
+    options = app.extensions["al_roster"].sync_options
+    stages = kept_stages(monkeypatch, beside=request.param == "read beside")
 
     def sync(package):
         monkeypatch.setattr(staging, "STAGE_UNCHANGED_NARROW", False)
