@@ -141,8 +141,8 @@ class KeptLines:
     key), the others (staged whole) by their lines, up to ``limit`` of them: past it (a
     first load, a night that changed most records) none is kept (:attr:`overflowed`)."""
 
-    def __init__(self, seed: int, places: int, by_lines: bool, limit: int):
-        self.seed, self.by_lines, self.limit = seed, by_lines, limit
+    def __init__(self, places: int, by_lines: bool, limit: int):
+        self.by_lines, self.limit = by_lines, limit
         self.by_place = None if by_lines else np.zeros(places, dtype=np.uint64)
         self.lines: list[np.ndarray] = []
         self.keys: list[np.ndarray] = []

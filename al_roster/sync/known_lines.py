@@ -151,7 +151,7 @@ def keyed(unchanged: UnchangedRows) -> UnchangedRows:
     if unchanged.line_seed is None:
         unchanged.line_seed = new_seed() >> 1  # (kept as a signed 64-bit number)
     limit = max(MIN_WHOLE_KEPT, len(unchanged) // 20)
-    unchanged.kept = KeptLines(unchanged.line_seed, len(unchanged), unchanged.by_lines, limit)
+    unchanged.kept = KeptLines(len(unchanged), unchanged.by_lines, limit)
     return unchanged
 
 
