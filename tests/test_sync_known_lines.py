@@ -238,13 +238,12 @@ def test_known_lines_that_read_back_wrong_are_not_looked_at(two_ways, tmp_path):
 def test_known_lines_are_handed_on_a_batch_at_a_time(monkeypatch):
     """A file of known lines alone hands them on as it goes (a reader holds a few, not
     the whole file's): the takes add up to every line, in order."""
-    from al_roster.oneroster import line_keys
-    monkeypatch.setattr(line_keys, "BATCH", 16)
-    monkeypatch.setattr(line_keys, "KNOWN_PER_TAKE", 40)
+    monkeypatch.setattr("al_roster.oneroster.line_keys.BATCH", 16)
+    monkeypatch.setattr("al_roster.oneroster.line_keys.KNOWN_PER_TAKE", 40)
     header = "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role\n"
     lines = [f"enr-{n},cls-1,sch-1,stu-{n},student\n" for n in range(500)]
     seed, taken = 3, []
-    keys = line_keys.line_keys(lines, seed)
+    keys = line_keys(lines, seed)
     order = np.argsort(keys)
     known = UnchangedRows(keys[order], seed, ids=None)
     keyed = KeyedLines([header, *lines], seed, known,

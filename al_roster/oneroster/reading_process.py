@@ -219,8 +219,8 @@ class ReadingProcess:
                checks: list[tuple[int, set[str]]], fmt: str, issues,
                unchanged: UnchangedRows | None = None) -> Iterator[tuple]:
         """((whole, narrow, keys matched, their lines, row lines, row keys), (rows, rows))
-        of each chunk of the
-        file's good rows, ``fmt`` "rows" (marshalled tuples) or "csv" (COPY text, UTF-8);
+        of each chunk of the file's good rows, ``fmt`` "rows" (marshalled tuples) or "csv"
+        (COPY text, UTF-8);
         narrow are the rows ``unchanged`` holds (none without it, nor where it holds them
         itself: :attr:`~al_roster.oneroster.unchanged.UnchangedRows.hold`), as
         NARROW_COLUMNS in rows and NARROW_STAGED in COPY text; the keys matched as int64

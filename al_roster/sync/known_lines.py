@@ -27,9 +27,6 @@ second with PostgreSQL's binary COPY.
 """
 from __future__ import annotations
 
-import datetime as dt
-import struct
-from collections import deque
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
@@ -44,6 +41,7 @@ from ..oneroster.entities import ENTITY_BY_NAME, Entity
 from ..oneroster.line_keys import KeptLines, header_key
 from ..oneroster.package import CsvPackage
 from ..oneroster.unchanged import UnchangedRows, new_seed, np
+from .binary_copy import as_bytes, copy_row_in, copy_two_out
 from .sql import few_joined_to_many
 from .tables import stage_table, whole_rows
 
@@ -102,14 +100,12 @@ def _read_into(db: peewee.Database, row_id: int, keys: np.ndarray, ids: np.ndarr
             with db.connection().blobopen(table, column, row_id, readonly=True) as blob:
                 if len(blob) != target.nbytes:
                     return False
-                view = _bytes(target)
+                view = as_bytes(target)
                 for start in range(0, len(blob), 1 << 20):
                     view[start:start + (1 << 20)] = blob.read(1 << 20)
         return True
-    into = _Into(_bytes(keys), _bytes(ids))
-    db.cursor().copy_expert(f'COPY (SELECT keys, ids FROM "{table}" WHERE id = {int(row_id)}) '
-                            "TO STDOUT (FORMAT binary)", into)
-    return into.complete(keys.nbytes, ids.nbytes)
+    return copy_two_out(db, f'SELECT keys, ids FROM "{table}" WHERE id = {int(row_id)}',
+                        as_bytes(keys), as_bytes(ids))
 
 
 def _targets_all_here(db: peewee.Database, stage: Stage, in_memory: list) -> bool:
@@ -232,85 +228,18 @@ def _write(db: peewee.Database, district_id: int, name: str, run_id: int, keepin
     if ids.dtype == np.int64 and (not len(ids) or int(ids.max()) < 2**31):
         ids = ids.astype(np.int32)
     values = [district_id, name, run_id, keeping.header, keeping.unchanged.line_seed,
-              len(keys), ids.dtype.itemsize, _bytes(keys), _bytes(ids), utcnow()]
+              len(keys), ids.dtype.itemsize, as_bytes(keys), as_bytes(ids), utcnow()]
     table = KnownLines._meta.table_name
-    columns = ", ".join(f'"{getattr(KnownLines, f).column_name}"' for f in _FIELDS)
+    columns = [getattr(KnownLines, f).column_name for f in _FIELDS]
     if not is_postgres(db):
-        db.execute_sql(f'INSERT INTO "{table}" ({columns}) VALUES '
+        names = ", ".join(f'"{c}"' for c in columns)
+        db.execute_sql(f'INSERT INTO "{table}" ({names}) VALUES '
                        f"({', '.join('?' * len(values))})", values)
         return
-    parts = [b"PGCOPY\n\xff\r\n\x00" + struct.pack(">iih", 0, 0, len(values))]
-    for value, kind in zip(values, _KINDS, strict=True):
-        if kind == "t":  # microseconds since 2000-01-01
-            value, kind = (value - _EPOCH) // dt.timedelta(microseconds=1), "q"
-        if kind == "s":
-            value, kind = value.encode(), "b"
-        data = value if kind == "b" else struct.pack(">" + kind, value)
-        parts += [struct.pack(">i", len(data)), data]
-    parts.append(struct.pack(">h", -1))
-    db.cursor().copy_expert(f'COPY "{table}" ({columns}) FROM STDIN (FORMAT binary)',
-                            _Parts(parts))
-
-
-def _bytes(array: np.ndarray) -> memoryview:
-    return memoryview(np.ascontiguousarray(array)).cast("B")
-
-
-class _Into:
-    """A binary COPY of one row of two bytea columns, written straight into two buffers."""
-
-    def __init__(self, first: memoryview, second: memoryview) -> None:
-        # The header (19 bytes), the row's field count (2) and first length (4); the
-        # second length; the trailer.
-        self._head, self._middle, self._tail = bytearray(25), bytearray(4), bytearray(2)
-        self._regions = deque([memoryview(self._head), first, memoryview(self._middle),
-                               second, memoryview(self._tail)])
-        self.overflowed = False
-
-    def write(self, data) -> int:
-        data = memoryview(data).cast("B")
-        written = len(data)
-        while len(data):
-            if not self._regions:
-                self.overflowed = True
-                break
-            region = self._regions[0]
-            n = min(len(region), len(data))
-            region[:n] = data[:n]
-            data = data[n:]
-            self._regions[0] = region[n:]
-            if not len(self._regions[0]):
-                self._regions.popleft()
-        return written
-
-    def complete(self, first: int, second: int) -> bool:
-        """Whether exactly one row of two values of these lengths came."""
-        return (not self._regions and not self.overflowed and self._head[19:21] == b"\x00\x02"
-                and struct.unpack(">i", self._head[21:25])[0] == first
-                and struct.unpack(">i", self._middle)[0] == second
-                and self._tail == b"\xff\xff")
-
-
-class _Parts:
-    """Bytes read from a list of buffers in turn, as COPY reads a file."""
-
-    def __init__(self, parts: list) -> None:
-        self._parts = deque(memoryview(part).cast("B") for part in parts)
-
-    def read(self, size: int = -1) -> bytes:
-        while self._parts and not len(self._parts[0]):
-            self._parts.popleft()
-        if not self._parts:
-            return b""
-        part = self._parts[0]
-        size = len(part) if size is None or size < 0 else size
-        self._parts[0] = part[size:]
-        return bytes(part[:size])
+    copy_row_in(db, table, columns, values, _KINDS)
 
 
 _FIELDS = ("district", "entity", "run_id", "header", "seed", "count", "id_size", "keys", "ids",
            "written_at")
-#: How each column goes in binary COPY: struct formats; "b", bytes as they are; "s", text;
-#: "t", a time.
+#: How each column goes in binary COPY (see binary_copy.copy_row_in).
 _KINDS = ("i", "s", "i", "q", "q", "i", "h", "b", "b", "t")
-_EPOCH = dt.datetime(2000, 1, 1)
