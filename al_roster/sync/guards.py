@@ -127,23 +127,88 @@ class Guard:
 def weigh_risks(db: peewee.Database, stage: Stage, plans: dict[str, EntityPlan],
                 district: District) -> Guard | None:
     """The guards that trip on this plan, or None if it may apply as it is."""
-    trips = district_removals(plans, district.deletion_threshold)
-    breakdown: dict = {}
     names = _names(db, stage.district_id)
     scope_share = max(district.scope_threshold, district.deletion_threshold)
+    if not _may_trip(db, stage, plans, district, names, scope_share):
+        return None
+    trips = district_removals(plans, district.deletion_threshold)
+    breakdown: dict = {}
     for entity in SCOPED:
         plan = plans.get(entity)
         if plan is None or not plan.deleted:
             continue
-        groups = removal_groups(db, stage, entity)
-        breakdown[entity] = _breakdown(groups, names)
+        every = _breakdown(removal_groups(db, stage, entity), names)
         if not any(t.entity == entity for t in trips):
-            trips += _scope_trips(entity, breakdown[entity], plan.present_before, scope_share)
+            trips += _scope_trips(entity, every, plan.present_before, scope_share)
+        breakdown[entity] = {kind: rows[:BREAKDOWN_KEEP] for kind, rows in every.items()}
     trips += mass_updates(db, stage, plans, district.update_threshold)
     if not trips:
         return None
     grades = removed_grades(db, stage) if plans.get("users") and plans["users"].deleted else {}
     return Guard(trips, district.hold_whole_runs, breakdown, grades)
+
+
+def _may_trip(db, stage: Stage, plans: dict[str, EntityPlan], district: District,
+              names: dict, scope_share: float) -> bool:
+    """Whether any guard may trip: False only where none does. The guards' own counts (every
+    present enrollment of the district, by school and class) are what a reviewer reads of a
+    held run; to find that nothing trips, a school's or a term's enrollments are counted only
+    as far as its removals need (see :func:`_enrollment_scopes_trip`)."""
+    if district_removals(plans, district.deletion_threshold):
+        return True
+    if any(plan.updated >= MASS_UPDATE_MIN and plan.present_before
+           and plan.updated / plan.present_before > district.update_threshold
+           for plan in plans.values()):
+        return True
+    for entity in SCOPED:
+        plan = plans.get(entity)
+        if plan is None or not plan.deleted:
+            continue
+        if entity == "enrollments":
+            if _enrollment_scopes_trip(db, stage, plan.present_before, scope_share, names):
+                return True
+        elif _scope_trips(entity, _breakdown(removal_groups(db, stage, entity), names),
+                          plan.present_before, scope_share):
+            return True
+    return False
+
+
+def _enrollment_scopes_trip(db, stage: Stage, present_total: int, threshold: float,
+                            names: dict) -> bool:
+    """Whether a school or a term loses more than ``threshold`` of its present enrollments.
+    Its removals are counted from the few rows the plan found; its present enrollments only
+    up to the least count that keeps those removals within the share (a school losing 40 of
+    its enrollments at 25% needs 161 counted, not its 20,000), each from an index."""
+    if threshold <= 0:
+        return True
+    p, d = db.param, stage.district_id
+    enrollments = stage.roster(ENTITY_BY_NAME["enrollments"])
+    classes = stage.roster(ENTITY_BY_NAME["classes"])
+    removed: dict[str, dict] = {"schools": {}, "terms": {}}
+    for school, term, count in db.execute_sql(
+            f'SELECT r.school_sourced_id, c.term_sourced_ids, COUNT(*) FROM "{enrollments}" r '
+            f'LEFT JOIN "{classes}" c ON c.district_id = {p} AND c.sourced_id = r.class_sourced_id '
+            f"WHERE r.district_id = {p} AND {removal_condition(stage, 'enrollments')} "
+            "GROUP BY r.school_sourced_id, c.term_sourced_ids", [d, d]).fetchall():
+        for kind, key in (("schools", school), ("terms", term)):
+            removed[kind][key] = removed[kind].get(key, 0) + count
+    within = {"schools": f"r.school_sourced_id = {p}",
+              "terms": (f'r.class_sourced_id IN (SELECT c.sourced_id FROM "{classes}" c '
+                        f"WHERE c.district_id = {p} AND c.term_sourced_ids = {p})")}
+    for kind, counts in removed.items():
+        for key, count in counts.items():
+            if _label(key, names[kind]) is None:
+                continue
+            enough = int(count / threshold) + 1  # present >= enough: count / present <= share
+            while count / enough > threshold:
+                enough += 1
+            found = db.execute_sql(
+                f'SELECT COUNT(*) FROM (SELECT 1 FROM "{enrollments}" r WHERE r.district_id = {p} '
+                f"AND r.removed_run_id IS NULL AND {within[kind]} LIMIT {enough}) x",
+                [d, key] if kind == "schools" else [d, d, key]).fetchone()[0]
+            if found < enough and found < present_total and count / found > threshold:
+                return True
+    return False
 
 
 def district_removals(plans: dict[str, EntityPlan], threshold: float) -> list[Trip]:
@@ -237,7 +302,7 @@ def _breakdown(groups: list[tuple], names: dict) -> dict[str, list[dict]]:
         rows = [{"key": key, "name": _label(key, known), "present": present, "removed": removed}
                 for key, (present, removed) in totals.items() if removed]
         rows.sort(key=lambda r: (-r["removed"], r["name"]))
-        out[kind] = rows[:BREAKDOWN_KEEP]
+        out[kind] = rows
     return out
 
 
