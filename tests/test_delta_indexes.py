@@ -50,7 +50,7 @@ def test_a_first_load_leaves_statistics_a_delta_then_plans_with(app, tmp_path):
                                   ).fetchone()[0]
         assert analyzed
     else:
-        stats = dict(db.execute_sql("SELECT idx, stat FROM sqlite_stat1 "
+        stats = dict(db.execute_sql("SELECT idx, stat FROM main.sqlite_stat1 "
                                     "WHERE tbl = 'roster_enrollments'").fetchall())
         # One district: the district's id alone selects every enrollment.
         total, per_district = stats["roster_enrollments_district_id_sourced_id"].split()[:2]
@@ -58,3 +58,30 @@ def test_a_first_load_leaves_statistics_a_delta_then_plans_with(app, tmp_path):
     generate_delta(2000, tmp_path / "delta", 500, seed=3, today=TODAY)
     delta = sync_package(district, tmp_path / "delta", options)
     assert delta.status == "applied" and delta.counts["enrollments"]["deleted"] > 0
+
+
+def test_a_deltas_few_staged_users_are_updated_by_look_up_on_sqlite(sqlite_app, tmp_path):
+    """SQLite keeps no statistics of a temporary table unless asked, and takes it for a big
+    one: a delta's 30 staged users were joined by walking every user of the district. Given
+    a quick look, the planner starts from the staged rows."""
+    from al_roster.sync.sql import create_temp_table
+    from al_roster.sync.tables import analyze
+    with sqlite_app.app_context():
+        db = sqlite_app.extensions["al_roster"].db
+        district = add_district("lake", "Lake", plan="prime", rostering=True)
+        generate_district(tmp_path / "base", 2000, seed=3, today=TODAY)
+        options = sqlite_app.extensions["al_roster"].sync_options
+        assert sync_package(district, tmp_path / "base", options).status == "applied"
+        users = ROSTER_MODELS["users"]._meta.table_name
+        analyze(db, users, sqlite_too=True)  # (as after a large district's first load)
+        create_temp_table(db, "stage_users", [("sourced_id", "TEXT"), ("given_name", "TEXT")])
+        db.execute_sql('CREATE UNIQUE INDEX "ix_stage_users" ON "stage_users" (sourced_id)')
+        for n in range(30):
+            db.execute_sql("INSERT INTO stage_users VALUES (?, 'New')", (f"stu-{n}",))
+        analyze(db, "stage_users")
+        plan = db.execute_sql(
+            f'EXPLAIN QUERY PLAN UPDATE "{users}" SET given_name = s.given_name '
+            f'FROM stage_users s WHERE "{users}".district_id = ? '
+            f'AND "{users}".sourced_id = s.sourced_id', (district.id,)).fetchall()
+        steps = [row[3] for row in plan]
+        assert steps[0] == "SCAN s" and not any(step == f"SCAN {users}" for step in steps)

@@ -16,9 +16,22 @@ def analyze(db: peewee.Database, table: str, sqlite_too: bool = False) -> None:
     ``sqlite_too`` (a roster table after a large change): SQLite keeps no statistics until
     asked, and without them takes ``district_id = ?`` for a selective look-up, so it walks
     the whole district to join a delta's few thousand staged rows (about 1.2 s for 6.9 M
-    enrollments, once after a first load)."""
+    enrollments, once after a first load). Otherwise, on SQLite, a temporary table gets a
+    quick look (a few hundred rows of each index, its size estimated from its pages): the
+    planner then knows 3,000 staged users from the district's million, and updates them by
+    look-ups instead of walking every user (0.4 s to under 0.1 s at 1,000,000 students)."""
     if is_postgres(db) or sqlite_too:
         db.execute_sql(f'ANALYZE "{table}"')
+        return
+    db.execute_sql(f"PRAGMA analysis_limit = {SQLITE_LOOK}")
+    try:
+        db.execute_sql(f'ANALYZE "{table}"')
+    finally:
+        db.execute_sql("PRAGMA analysis_limit = 0")
+
+
+#: How many rows of each index SQLite looks at to size a temporary table.
+SQLITE_LOOK = 400
 
 
 def stage_table(entity: Entity) -> str:
