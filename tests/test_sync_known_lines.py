@@ -50,8 +50,8 @@ def two_ways(app, monkeypatch):
         second = sync_package(known, package, options)
         return first, second
 
-    def looked_up() -> bool:
-        return stages[-1].entities["enrollments"].known_lines
+    def looked_up(entity: str = "enrollments") -> bool:
+        return stages[-1].entities[entity].known_lines
 
     sync.districts, sync.options, sync.looked_up = (every, known), options, looked_up
     return sync
@@ -65,9 +65,9 @@ def same(sync, package) -> dict:
     return seen(every)
 
 
-def kept_lines(district) -> int | None:
+def kept_lines(district, entity: str = "enrollments") -> int | None:
     row = KnownLines.get_or_none((KnownLines.district == district.id)
-                                 & (KnownLines.entity == "enrollments"))
+                                 & (KnownLines.entity == entity))
     return None if row is None else row.count
 
 
@@ -90,7 +90,8 @@ def test_a_quiet_night_then_changes_are_looked_up_by_line(two_ways, tmp_path):
             lines = [line.replace(",Smith,", ",Smyth,") for line in lines]
         return lines
     night = same(two_ways, rewritten(first, tmp_path / "night", edit))
-    assert two_ways.looked_up()
+    assert all(two_ways.looked_up(name) for name in ("enrollments", "users", "classes"))
+    assert night["counts"]["users"]["updated"] > 0
     counts = night["counts"]["enrollments"]
     assert counts["deleted"] > 10 and counts["created"] == 1 and counts["updated"] == 1
     assert kept_lines(two_ways.districts[1]) == counts["rows"]
@@ -138,6 +139,33 @@ def test_references_to_what_the_night_removed(two_ways, tmp_path, monkeypatch):
     gone = same(two_ways, write_package(tmp_path / "four", files))
     assert not two_ways.looked_up()
     assert any("sch-2" in issue[4] for issue in gone["issues"])
+
+
+def test_users_and_classes_others_name_are_looked_up_too(two_ways, tmp_path, monkeypatch):
+    """Files other files name (users, classes): a known line is staged as the record it
+    gave, so the references of the enrollments still find it. A user who left is reported
+    on each enrollment naming them; a user listed twice is a duplicate; a renamed user and
+    a new class are read and compared; the night after, all of it is known again."""
+    monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", 0)  # classes and users checked in SQL
+    files = school(TODAY, students=8)
+    same(two_ways, write_package(tmp_path / "one", files))
+    quiet = same(two_ways, quoted(tmp_path / "one", tmp_path / "two"))
+    assert kept_lines(two_ways.districts[1], "users") == quiet["counts"]["users"]["rows"]
+    left = files["users"].pop(3)["sourcedId"]
+    files["users"][4]["familyName"] = "Renamed"
+    files["users"].append(dict(files["users"][5]))  # the same line twice
+    files["classes"].append(dict(files["classes"][0], sourcedId="cls-new", title="New"))
+    night = same(two_ways, write_package(tmp_path / "three", files))
+    assert two_ways.looked_up("users") and two_ways.looked_up("classes")
+    users = night["counts"]["users"]
+    assert users["updated"] == 1 and users["deleted"] == 1
+    assert night["counts"]["classes"]["created"] == 1
+    assert any(left in issue[4] for issue in night["issues"])  # enrollments naming them
+    assert any("already appears on line" in issue[4] for issue in night["issues"])
+    files["users"].pop()
+    same(two_ways, write_package(tmp_path / "four", files))
+    again = same(two_ways, quoted(tmp_path / "four", tmp_path / "five"))
+    assert two_ways.looked_up("users") and again["message"] == "Applied: nothing changed."
 
 
 def test_another_header_or_a_delta_between(two_ways, tmp_path):

@@ -102,12 +102,13 @@ def test_a_night_read_beside_lets_go_of_the_shared_keys(app, tmp_path, monkeypat
     generate_district(first, 200, seed=3)
     assert sync_package(district, first, options).status == "applied"
     made = []
-    real = UnchangedRows.of_records.__func__
+    for maker in ("of_records", "of_lines"):  # (the copy's keys, or the known lines')
+        real = getattr(UnchangedRows, maker).__func__
 
-    def kept(cls, *args, **kwargs):
-        made.append(real(cls, *args, **kwargs))
-        return made[-1]
-    monkeypatch.setattr(UnchangedRows, "of_records", classmethod(kept))
+        def kept(cls, *args, _real=real, **kwargs):
+            made.append(_real(cls, *args, **kwargs))
+            return made[-1]
+        monkeypatch.setattr(UnchangedRows, maker, classmethod(kept))
     open_after = []
     again = rewritten(first, tmp_path / "again", lambda stem, lines: [*lines, "\n"])
     for night in (quoted(first, tmp_path / "quoted"), again):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import peewee
 
 from ..oneroster.entities import Entity
-from ..oneroster.unchanged import UnchangedRows
+from ..oneroster.unchanged import UnchangedRows, np
 from .sql import batches, bulk_load, create_temp_table, drop_temp_table
 from .tables import analyze, stage_table, unmatched_table
 
@@ -73,8 +73,29 @@ def stage_positions(db: peewee.Database, stage: Stage, entity: Entity,
     its sourcedId and hash its record's, as the reading would have; they are then no
     longer held. Returns how many."""
     ids, lines = unchanged.take(positions)
+    _stage_records(db, stage, entity, ids, lines)
+    return len(ids)
+
+
+def stage_every_held(db: peewee.Database, stage: Stage, entity: Entity,
+                     unchanged: UnchangedRows) -> int:
+    """Stages narrow every row held (an entity others name: their references are checked
+    against its staged rows), as the reading would have staged them; returns how many. The
+    keys keep the lines that repeated them, so the state is that of a reading that staged
+    its narrow rows itself, and nothing is held any more."""
+    positions = unchanged.held_positions()
+    ids = np.concatenate([unchanged.ids[positions], *(unchanged.ids[at] for at, _ in
+                                                       unchanged.repeats)])
+    lines = np.concatenate([unchanged.lines[positions], *(line for _, line in unchanged.repeats)])
+    unchanged.hold = False
+    _stage_records(db, stage, entity, ids, lines)
+    return len(ids)
+
+
+def _stage_records(db: peewee.Database, stage: Stage, entity: Entity, ids, lines) -> None:
+    """Stages a narrow row on each line of ``lines``, of the record of the id beside it."""
     if not len(ids):
-        return 0
+        return
     create_temp_table(db, HELD, [("id", "BIGINT"), ("line", "INTEGER")])
     bulk_load(db, HELD, ["id", "line"], zip(ids.tolist(), lines.tolist(), strict=True))
     db.execute_sql(
@@ -82,7 +103,6 @@ def stage_positions(db: peewee.Database, stage: Stage, entity: Entity,
         f"SELECT h.line, r.sourced_id, r.row_hash, 'active', TRUE FROM \"{HELD}\" h "
         f'JOIN "{stage.roster(entity)}" r ON r.id = h.id')
     drop_temp_table(db, HELD)
-    return len(ids)
 
 
 def keep_unmatched(db: peewee.Database, stage: Stage, entity: Entity,
