@@ -9,18 +9,21 @@ among them first, and a line found there is the record it gave, unchanged: it is
 matched against the canonical pattern, nor checked, nor hashed, only noted (its record and
 line). Every other line is read as before.
 
-The normal form of a line is its UTF-8 text without its line break, but for a line whose
-every field is quoted and none holds a quote, a comma or a line break: that one is the same
-fields, bare. So an export that quotes every field reads as the same lines as one that
-quotes none. A line with any other quote (or a carriage return) is its own form, line break
-and all. Two lines of one normal form have the same fields, so the same header reads them
-into the same row. A line is only looked up where a record starts (:class:`KeyedLines`,
+The normal form of a line is its fields, each quoted only where it holds a quote, a comma
+or a line break, joined by commas (UTF-8). So an export that quotes every field reads as
+the same lines as one that quotes none, or only those that need it. Most lines are found
+in that form already (no quote), or quote every field and need none (the same text, its
+quotes taken away): only the rest are split into fields. A line that is not one whole
+record by itself, or holds a carriage return, is its own form, line break and all. Two
+lines of one normal form have the same fields, so the same header reads them into the
+same row. A line is only looked up where a record starts (:class:`KeyedLines`,
 driven by the reader), and a record spanning lines has no key (0): it is read every night.
 
 Pure: it sees text and keys, never a database.
 """
 from __future__ import annotations
 
+import csv
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -53,9 +56,8 @@ def _quoted(text: str) -> str | None:
 
 def normal_forms(lines: list[str]) -> list[bytes]:
     """The normal form of each line: without its line break, a line holding no quote nor
-    carriage return as it is, and one of quoted fields holding neither (nor a comma) as
-    the same fields bare; any other line exactly as it is, its line break included (so no
-    other line has its form: the forms before hold no quote nor carriage return)."""
+    carriage return as it is, one of quoted fields holding neither (nor a comma) as the
+    same fields bare, any other as its fields with the fewest quotes (:func:`_fields_form`)."""
     text = "".join(lines)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
@@ -68,7 +70,32 @@ def normal_forms(lines: list[str]) -> list[bytes]:
         return bare.encode("utf-8").split(b"\n")
     if len(lines) > 1:
         return [form for line in lines for form in normal_forms([line])]
-    return [lines[0].encode("utf-8")]
+    return [_fields_form(lines[0])]
+
+
+def _fields_form(line: str) -> bytes:
+    """The normal form of a line holding quotes that are not all around its fields: its
+    fields written again with the fewest quotes (a field quoted only where it holds a
+    quote, comma or line break), so ``"a","b,c"`` and ``a,"b,c"`` are one form. A line
+    that is not one whole record by itself (a quote left open: the start of a value
+    spanning lines; text after a closing quote) or holds a carriage return is its own
+    form, line break and all: no whole record's form ends in a line break."""
+    body = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
+    if "\r" in body or "\n" in body:
+        return line.encode("utf-8")
+    try:
+        records = list(csv.reader((body,), strict=True))
+    except csv.Error:
+        return line.encode("utf-8")
+    if len(records) != 1 or not records[0]:
+        return line.encode("utf-8")
+    return ",".join(_fewest_quotes(field) for field in records[0]).encode("utf-8")
+
+
+def _fewest_quotes(field: str) -> str:
+    if '"' in field or "," in field or "\n" in field or "\r" in field:
+        return '"' + field.replace('"', '""') + '"'
+    return field
 
 
 def line_keys(lines: list[str], seed: int) -> np.ndarray:
