@@ -9,15 +9,15 @@ among them first, and a line found there is the record it gave, unchanged: it is
 matched against the canonical pattern, nor checked, nor hashed, only noted (its record and
 line). Every other line is read as before.
 
-The normal form of a line is its fields, each quoted only where it holds a quote, a comma
-or a line break, joined by commas (UTF-8). So an export that quotes every field reads as
-the same lines as one that quotes none, or only those that need it. Most lines are found
-in that form already (no quote), or quote every field and need none (the same text, its
-quotes taken away): only the rest are split into fields. A line that is not one whole
-record by itself, or holds a carriage return, is its own form, line break and all. Two
-lines of one normal form have the same fields, so the same header reads them into the
-same row. A line is only looked up where a record starts (:class:`KeyedLines`,
-driven by the reader), and a record spanning lines has no key (0): it is read every night.
+The normal form of a line is its fields, as a CSV reader reads them, joined by a unit
+separator: an export that quotes every field reads as the same lines as one that quotes
+none, or only those that need it. Two lines of one normal form have the same fields, so
+the same header reads them into the same row. Most lines are bare, or quote every field
+and need none, or quote a list of ids: their fields are found with a few string
+operations over a batch of lines; any other line is split by the csv module, and one that
+is not a whole record by itself is its own form. A line is only looked up where a record
+starts (:class:`KeyedLines`, driven by the reader), and a record spanning lines has no key
+(0): it is read every night.
 
 Pure: it sees text and keys, never a database.
 """
@@ -38,64 +38,77 @@ BATCH = 4096
 KNOWN_PER_TAKE = 200_000
 
 
-def _quoted(text: str) -> str | None:
-    """The lines of ``text`` (joined, without a final line break) as bare fields, if every
-    one of them is a line of quoted fields holding no quote, comma or line break; else None.
-
-    Every comma must sit between two closing and opening quotes (``","``), every line break
-    between a closing and an opening one, and no quote may be left once those and the first
-    and last are taken away."""
-    if text[:1] != '"' or text[-1:] != '"' or "\r" in text \
-            or text.count(",") != text.count('","') or text.count("\n") != text.count('"\n"'):
-        return None
-    bare = text.replace('","', ",").replace('"\n"', "\n")
-    if bare[:1] != '"' or bare[-1:] != '"' or '"' in bare[1:-1]:
-        return None
-    return bare[1:-1]
+#: Between two fields of a line's normal form: a unit separator, which no export writes (a
+#: line holding one, or a record separator, is taken as it is).
+SEP = "\x1f"
+#: Before a line taken as it is.
+RAW = b"\x1e"
 
 
 def normal_forms(lines: list[str]) -> list[bytes]:
-    """The normal form of each line: without its line break, a line holding no quote nor
-    carriage return as it is, one of quoted fields holding neither (nor a comma) as the
-    same fields bare, any other as its fields with the fewest quotes (:func:`_fields_form`)."""
+    """The normal form of each line: its fields, as the csv module reads a whole record,
+    joined by SEP, in UTF-8. The fields of a line of bare fields, or of quoted fields
+    holding no quote, or of both, are found in a few string operations over the whole
+    batch (:func:`_plain`); those of any other line by the csv module (:func:`_records`).
+    A line that is not one whole record by itself (a quote left open: the start of a value
+    spanning lines; text after a closing quote), or that holds a carriage return inside,
+    SEP or RAW, is RAW and the line as it is, line break and all."""
     text = "".join(lines)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
-    if '"' not in text and "\r" not in text:
-        return text.encode("utf-8").split(b"\n")
-    bare = _quoted(text)
-    if bare is not None:
-        return bare.encode("utf-8").split(b"\n")
+    if "\r" not in text and SEP not in text and "\x1e" not in text and "\x00" not in text:
+        fields = _plain(text)
+        if fields is not None:
+            return fields.encode("utf-8").split(b"\n")
+        records = _records(lines)
+        if records is not None:
+            return [SEP.join(record).encode("utf-8") for record in records]
     if len(lines) > 1:
         return [form for line in lines for form in normal_forms([line])]
-    return [_fields_form(lines[0])]
+    return [RAW + lines[0].encode("utf-8")]
 
 
-def _fields_form(line: str) -> bytes:
-    """The normal form of a line holding quotes that are not all around its fields: its
-    fields written again with the fewest quotes (a field quoted only where it holds a
-    quote, comma or line break), so ``"a","b,c"`` and ``a,"b,c"`` are one form. A line
-    that is not one whole record by itself (a quote left open: the start of a value
-    spanning lines; text after a closing quote) or holds a carriage return is its own
-    form, line break and all: no whole record's form ends in a line break."""
-    body = line[:-2] if line.endswith("\r\n") else line[:-1] if line.endswith("\n") else line
-    if "\r" in body or "\n" in body:
-        return line.encode("utf-8")
+def _plain(text: str) -> str | None:
+    """The lines of ``text`` (joined, without a final line break) with SEP between their
+    fields, if every quote of theirs opens or closes a field and no quoted field holds a
+    quote or a line break; else None."""
+    if '"' not in text:
+        return text.replace(",", SEP)
+    if text[0] == '"' == text[-1] and text.count("\n") == text.count('"\n"'):
+        # Every field quoted, as many exports write them: each line starts and ends with
+        # a quote, and no quote is left but those once the quotes around each comma
+        # between two fields and each line break are taken away.
+        fields = text.replace('","', SEP).replace('"\n"', "\n")
+        if len(fields) > 1 and fields[0] == '"' == fields[-1] and '"' not in fields[1:-1]:
+            return fields[1:-1]
+    # Split at its quotes, every other part is what a field quoted, and each part between
+    # holds the bare fields between two quoted ones: every quoted field must follow the
+    # start of a line or a comma and come before a comma or a line's end (else a quote
+    # sits inside a field, or two make one).
+    parts = text.split('"')
+    quoted, bare = parts[1::2], parts[0::2]
+    framed = "\n" + '"Q"'.join(bare) + "\n"
+    if len(parts) % 2 == 0 or "\n" in "".join(quoted) \
+            or framed.count(',"Q"') + framed.count('\n"Q"') != len(quoted) \
+            or framed.count('"Q",') + framed.count('"Q"\n') != len(quoted):
+        return None
+    parts[0::2] = "\x00".join(bare).replace(",", SEP).split("\x00")
+    return "".join(parts)
+
+
+def _records(lines: list[str]) -> list[list[str]] | None:
+    """The fields of each line, if every line is one whole record by itself; else None."""
+    reader, records = csv.reader(lines, strict=True), []
     try:
-        records = list(csv.reader((body,), strict=True))
+        for record in reader:
+            records.append(record)
+            if reader.line_num != len(records):  # (a value spanning lines)
+                return None
     except csv.Error:
-        return line.encode("utf-8")
-    if len(records) != 1 or not records[0]:
-        return line.encode("utf-8")
-    return ",".join(_fewest_quotes(field) for field in records[0]).encode("utf-8")
-
-
-def _fewest_quotes(field: str) -> str:
-    if '"' in field or "," in field or "\n" in field or "\r" in field:
-        return '"' + field.replace('"', '""') + '"'
-    return field
+        return None
+    return records if len(records) == len(lines) else None
 
 
 def line_keys(lines: list[str], seed: int) -> np.ndarray:
