@@ -9,9 +9,11 @@ Three guards weigh the plan, each against a per-district share:
 - updates rewriting an entity's present records (``update_threshold``, 50%): a shifted
   column renames every student.
 
-What trips is a :class:`Trip`; :func:`weigh_risks` gathers them into a :class:`Guard`. The
-breakdown of removals by school and term is one GROUP BY statement per entity, so a
-million-student district costs three scans, not a query per school.
+What trips is a :class:`Trip`; :func:`weigh_risks` gathers them into a :class:`Guard`. Every
+school and term is weighed. Finding that nothing trips counts a school's or a term's
+enrollments only as far as its removals need (:func:`_may_trip`); where something may, the
+breakdown of removals by school and term the reviewer reads is one GROUP BY statement per
+entity, not a query per school.
 """
 from __future__ import annotations
 

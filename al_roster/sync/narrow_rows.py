@@ -93,9 +93,13 @@ def stage_every_held(db: peewee.Database, stage: Stage, entity: Entity,
 
 
 def _stage_records(db: peewee.Database, stage: Stage, entity: Entity, ids, lines) -> None:
-    """Stages a narrow row on each line of ``lines``, of the record of the id beside it."""
+    """Stages a narrow row on each line of ``lines``, of the record of the id beside it;
+    in the order of the ids, so the copy's rows are read in their order (1,000,000 users
+    at random took SQLite 5.2 s)."""
     if not len(ids):
         return
+    order = np.argsort(ids, kind="stable")
+    ids, lines = ids[order], lines[order]
     create_temp_table(db, HELD, [("id", "BIGINT"), ("line", "INTEGER")])
     bulk_load(db, HELD, ["id", "line"], zip(ids.tolist(), lines.tolist(), strict=True))
     db.execute_sql(
