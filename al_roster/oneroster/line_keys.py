@@ -43,6 +43,7 @@ KNOWN_PER_TAKE = 200_000
 SEP = "\x1f"
 #: Before a line taken as it is.
 RAW = b"\x1e"
+_RAW = RAW.decode()
 
 
 def normal_forms(lines: list[str]) -> list[bytes]:
@@ -58,7 +59,7 @@ def normal_forms(lines: list[str]) -> list[bytes]:
         text = text.replace("\r\n", "\n")
     if text.endswith("\n"):
         text = text[:-1]
-    if "\r" not in text and SEP not in text and "\x1e" not in text and "\x00" not in text:
+    if "\r" not in text and SEP not in text and _RAW not in text and "\x00" not in text:
         fields = _plain(text)
         if fields is not None:
             return fields.encode("utf-8").split(b"\n")

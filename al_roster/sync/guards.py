@@ -158,9 +158,7 @@ def _may_trip(db, stage: Stage, plans: dict[str, EntityPlan], district: District
     as far as its removals need (see :func:`_enrollment_scopes_trip`)."""
     if district_removals(plans, district.deletion_threshold):
         return True
-    if any(plan.updated >= MASS_UPDATE_MIN and plan.present_before
-           and plan.updated / plan.present_before > district.update_threshold
-           for plan in plans.values()):
+    if any(_mass_update(plan, district.update_threshold) for plan in plans.values()):
         return True
     for entity in SCOPED:
         plan = plans.get(entity)
@@ -325,13 +323,19 @@ def _scope_trips(entity: str, breakdown: dict[str, list[dict]], present_total: i
 def mass_updates(db, stage: Stage, plans: dict[str, EntityPlan], threshold: float) -> list[Trip]:
     trips = []
     for name, plan in plans.items():
-        if (plan.updated < MASS_UPDATE_MIN or not plan.present_before
-                or plan.updated / plan.present_before <= threshold):
+        if not _mass_update(plan, threshold):
             continue
         trips.append(Trip(name, "update", "district", plan.updated, plan.present_before,
                           threshold, fields=changed_fields(db, stage, name, plan.present_before,
                                                            threshold)))
     return trips
+
+
+def _mass_update(plan: EntityPlan, threshold: float) -> bool:
+    """Whether the file rewrites more than ``threshold`` of an entity's present records
+    (and at least MASS_UPDATE_MIN of them)."""
+    return (plan.updated >= MASS_UPDATE_MIN and bool(plan.present_before)
+            and plan.updated / plan.present_before > threshold)
 
 
 def changed_fields(db, stage: Stage, name: str, present: int, threshold: float) -> dict[str, int]:

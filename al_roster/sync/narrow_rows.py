@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import peewee
 
-from ..oneroster.entities import Entity
+from ..oneroster.entities import Entity, referred_to
 from ..oneroster.unchanged import UnchangedRows, np
 from .sql import batches, bulk_load, create_temp_table, drop_temp_table
 from .tables import analyze, stage_table, unmatched_table
@@ -40,6 +40,17 @@ def stage_held(db: peewee.Database, stage: Stage, entity: Entity, unchanged: Unc
     (SQL of their sourcedId, hash and id, with ``params``) selects; returns how many."""
     positions = [unchanged.held(batch) for batch in batches(db, records, params)]
     return stage_positions(db, stage, entity, unchanged, positions)
+
+
+def stage_after_reading(db: peewee.Database, stage: Stage, entity: Entity,
+                        unchanged: UnchangedRows) -> None:
+    """Stages, once the file is read and before its staged rows are indexed, the held rows
+    its checks need: every one of a file others name (their references are checked against
+    its staged rows), else the duplicates."""
+    if referred_to(entity.name):
+        stage_every_held(db, stage, entity, unchanged)
+    else:
+        stage_duplicates(db, stage, entity, unchanged)
 
 
 def stage_duplicates(db: peewee.Database, stage: Stage, entity: Entity,

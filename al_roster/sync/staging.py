@@ -42,7 +42,7 @@ from ..oneroster.split_reading import SplitAbandoned, read_in_two
 from ..oneroster.unchanged import UnchangedRows, new_seed
 from . import known_lines
 from .identical_files import repeats_previous_file
-from .narrow_rows import keep_unmatched, stage_duplicates, stage_every_held, stage_naming
+from .narrow_rows import keep_unmatched, stage_after_reading, stage_naming
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
 from .stage_checks import GONE_TARGETS, GONE_VALUES, BulkChecks
 from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
@@ -249,10 +249,7 @@ class Stager(BulkChecks):
             staged.narrow = unchanged.narrow_count()  # no row is narrow; counted once checked)
         if unchanged is not None and unchanged.hold:  # (before the index: duplicates show)
             staged.read += staged.narrow
-            if referred_to(entity.name):  # (known lines of a file others name)
-                stage_every_held(self.db, self.stage, entity, unchanged)
-            else:
-                stage_duplicates(self.db, self.stage, entity, unchanged)
+            stage_after_reading(self.db, self.stage, entity, unchanged)
         table = stage_table(entity)
         if staged.mode == "bulk" and not staged.read and not self._has_rows(entity):
             raise PackageRejected(
