@@ -309,3 +309,24 @@ def test_references_report_the_same_checked_in_memory_or_in_sql(app, tmp_path, m
         ("classes.csv", 4, "termSourcedIds"), ("users.csv", 6, "orgSourcedIds")]
     assert counts_by_entity["enrollments"] == 7 and counts_by_entity["classes"] == 2
     assert {"enr-cls-3-stu-1", "enr-cls-1-stu-4", "enr-cls-3-stu-4"} <= set(enrollments)
+
+
+def test_a_sync_leaves_no_staged_table_behind(app, district, tmp_path):
+    """The staged package goes once the run is over, applied or rejected, whether the
+    temporary tables are dropped (PostgreSQL) or go with the connection (SQLite): the
+    next query sees none, and the next sync stages afresh."""
+    from al_roster.models import database
+    from al_roster.models.base import is_postgres
+
+    db = database.obj
+    listing = ("SELECT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r' "
+               "AND left(relname, 6) = 'stage_'" if is_postgres(db) else
+               "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND substr(name, 1, 6) = 'stage_'")
+    package = write_package(tmp_path / "one", small_district(students=4))
+    assert sync(app, district, package).status == "applied"
+    assert db.execute_sql(listing).fetchall() == []
+    files = small_district(students=4)
+    files["users"][1]["familyName"] = "Renamed"
+    second = sync(app, district, write_package(tmp_path / "two", files))
+    assert second.status == "applied" and counts(second, "users")["updated"] == 1
+    assert db.execute_sql(listing).fetchall() == []

@@ -371,3 +371,19 @@ def test_a_night_that_changed_most_enrollments(two_ways, tmp_path):
     assert enrollments["deleted"] >= 2
     assert narrow_rows(two_ways, "enrollments") == enrollments["unchanged"]
     assert "enrollments" not in two_ways.stages[-1].unmatched  # (the few held: staged)
+
+
+@pytest.mark.parametrize("largest", [7, 2**40])
+def test_pairs_of_ids_and_lines_reach_the_database_as_they_are(app, largest):
+    """The ids and lines of known records are handed to the database in one go (a table
+    filled by binary COPY, or a JSON array of packed pairs): each pair arrives whole and
+    in its place, ids too large to pack with their lines included."""
+    from al_roster.models import database
+    from al_roster.sync.sql import integer_pairs
+
+    db = database.obj
+    ids = np.array([largest, 3, 0, 2**31 + 5, 9], dtype=np.int64)
+    lines = np.array([2, 2**31 - 1, 5, 7, 1], dtype=np.int32)
+    with db.atomic(), integer_pairs(db, ids, lines) as (pairs, params):
+        got = db.execute_sql(f"SELECT h.a, h.b FROM {pairs} ORDER BY h.a", params).fetchall()
+    assert got == sorted(zip(ids.tolist(), lines.tolist(), strict=True))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import peewee
 
 from ..oneroster.entities import ENTITIES
-from .plan import EntityPlan, lacking
+from .plan import EntityPlan
 from .staging import Stage
+from .tables import lacking
 
 
 def mark_missing(db: peewee.Database, stage: Stage, run_id: int,

@@ -24,15 +24,11 @@ import peewee
 
 from ..oneroster.entities import Entity, referred_to
 from ..oneroster.unchanged import UnchangedRows, np
-from .sql import batches, bulk_load, create_temp_table, drop_temp_table
+from .sql import batches, bulk_load, create_temp_table, integer_pairs
 from .tables import analyze, stage_table, unmatched_table
 
 if TYPE_CHECKING:
     from .staging import Stage
-
-#: The temporary table of the held rows being staged: (record id, line).
-HELD = "held_rows"
-
 
 def stage_held(db: peewee.Database, stage: Stage, entity: Entity, unchanged: UnchangedRows,
                records: str, params: list) -> int:
@@ -111,13 +107,11 @@ def _stage_records(db: peewee.Database, stage: Stage, entity: Entity, ids, lines
         return
     order = np.argsort(ids, kind="stable")
     ids, lines = ids[order], lines[order]
-    create_temp_table(db, HELD, [("id", "BIGINT"), ("line", "INTEGER")])
-    bulk_load(db, HELD, ["id", "line"], zip(ids.tolist(), lines.tolist(), strict=True))
-    db.execute_sql(
-        f'INSERT INTO "{stage_table(entity)}" (line, sourced_id, row_hash, status, same) '
-        f"SELECT h.line, r.sourced_id, r.row_hash, 'active', TRUE FROM \"{HELD}\" h "
-        f'JOIN "{stage.roster(entity)}" r ON r.id = h.id')
-    drop_temp_table(db, HELD)
+    with integer_pairs(db, ids, lines) as (pairs, params):
+        db.execute_sql(
+            f'INSERT INTO "{stage_table(entity)}" (line, sourced_id, row_hash, status, same) '
+            f"SELECT h.b, r.sourced_id, r.row_hash, 'active', TRUE FROM {pairs} "
+            f'JOIN "{stage.roster(entity)}" r ON r.id = h.a', params)
 
 
 def keep_unmatched(db: peewee.Database, stage: Stage, entity: Entity,

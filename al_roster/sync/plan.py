@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 import peewee
 
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME
-from .sql import create_temp_table
+from .sql import create_temp_table, few_joined_to_many
 from .staging import Stage
-from .tables import analyze, stage_table, unmatched_table, whole_rows
+from .tables import analyze, lacking, stage_table, whole_rows
 
 
 @dataclass
@@ -67,17 +67,6 @@ def removal_rule(stage: Stage, name: str, alias: str = "r") -> str:
             f"FROM \"{table}\" s WHERE s.status = 'tobedeleted')")
 
 
-def lacking(stage: Stage, name: str, alias: str = "r") -> str:
-    """SQL condition on roster rows ``alias``: the staged bulk file of entity ``name`` has
-    no active row of the record, whole or narrow. Only a record no narrow row repeats can
-    be lacking: where those are kept (:attr:`Stage.unmatched`), the search starts there,
-    and must where the narrow rows are held, not staged (see sync.narrow_rows)."""
-    among = (f'{alias}.id IN (SELECT u.id FROM "{unmatched_table(name)}" u) AND '
-             if name in stage.unmatched else "")
-    return (f'{among}NOT EXISTS (SELECT 1 FROM "{stage_table(ENTITY_BY_NAME[name])}" s '
-            f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active')")
-
-
 def plan_changes(db: peewee.Database, stage: Stage) -> dict[str, EntityPlan]:
     """What applying the staged package would do, per entity it touches."""
     plans: dict[str, EntityPlan] = {}
@@ -101,14 +90,16 @@ def _plan(db: peewee.Database, stage: Stage, entity) -> EntityPlan:
                                else _present(db, roster, stage.district_id))
     # Narrow rows repeat present records value for value: unchanged, without a look.
     narrow = staged.narrow  # (counted once the checks were done)
-    row = db.execute_sql(
-        "SELECT COUNT(*), "
-        "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN r.removed_run_id IS NOT NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN r.removed_run_id IS NULL AND r.row_hash <> s.row_hash THEN 1 ELSE 0 END) "
-        f'FROM "{stage_t}" s LEFT JOIN "{roster}" r ON r.district_id = {p} '
-        f"AND r.sourced_id = s.sourced_id WHERE s.status = 'active' AND {whole_rows()}",
-        [stage.district_id]).fetchone()
+    whole = staged.rows - narrow  # (few on a quiet night: looked up, not hashed; see sql)
+    with few_joined_to_many(db, whole * 20 < (plan.present_before or 0)):
+        row = db.execute_sql(
+            "SELECT COUNT(*), "
+            "SUM(CASE WHEN r.id IS NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN r.removed_run_id IS NOT NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN r.removed_run_id IS NULL AND r.row_hash <> s.row_hash THEN 1 ELSE 0 END) "
+            f'FROM "{stage_t}" s LEFT JOIN "{roster}" r ON r.district_id = {p} '
+            f"AND r.sourced_id = s.sourced_id WHERE s.status = 'active' AND {whole_rows()}",
+            [stage.district_id]).fetchone()
     active, plan.created, plan.restored, plan.updated = (v or 0 for v in row)
     plan.unchanged = narrow + active - plan.created - plan.restored - plan.updated
     # A bulk file naming every present record removes none: no need to look for them.

@@ -13,7 +13,8 @@ import peewee
 
 from ..models.base import is_postgres
 from ..oneroster.reading_process import decoded
-from ..oneroster.unchanged import NARROW_STAGED, UnchangedRows, with_constants
+from ..oneroster.unchanged import NARROW_STAGED, UnchangedRows, np, with_constants
+from .binary_copy import copy_integers_in
 
 CHUNK_ROWS = 20_000
 
@@ -50,6 +51,18 @@ def create_temp_table(db: peewee.Database, name: str, columns: list[tuple[str, s
 def drop_temp_table(db: peewee.Database, name: str) -> None:
     prefix = "" if is_postgres(db) else "temp."
     db.execute_sql(f'DROP TABLE IF EXISTS {prefix}"{name}"')
+
+
+def drop_temp_tables(db: peewee.Database, names: list[str]) -> None:
+    """Drops temporary tables. SQLite, outside a transaction, on a file (an in-memory
+    database would go with them), closes the connection instead: that deletes the file
+    holding them, where dropping them walks every page of it (10 s after a first load of
+    1,000,000 students). The next query opens a fresh connection."""
+    if not is_postgres(db) and not db.in_transaction() and db.database != ":memory:":
+        db.close()
+        return
+    for name in names:
+        drop_temp_table(db, name)
 
 
 #: What PostgreSQL is told an index look-up's page costs, for a few rows joined to a
@@ -198,6 +211,34 @@ def _copy_pipelined(cursor, copy: str, narrow_copy: str,
     if failure:
         raise failure[0]
     return total
+
+
+@contextmanager
+def integer_pairs(db: peewee.Database, first, second) -> Iterator[tuple[str, list]]:
+    """Inside, a FROM item (and its params) of the pairs ``(first[i], second[i])`` of two
+    arrays of non-negative integers, as columns ``a`` and ``b``. PostgreSQL reads them
+    from a temporary table filled by binary COPY; SQLite walks a JSON array of each pair
+    as one integer, where both fit in one (``a`` in the high bits), else of the pairs. A
+    million ids and lines took 3.8 s through a table filled from Python tuples on
+    PostgreSQL, 2.0 s on SQLite; now 0.5 s each."""
+    if is_postgres(db):
+        create_temp_table(db, PAIRS, [("a", "BIGINT"), ("b", "BIGINT")])
+        copy_integers_in(db, PAIRS, ["a", "b"], [first, second])
+        yield f'"{PAIRS}" h', []
+        drop_temp_table(db, PAIRS)
+        return
+    shift = int(second.max(initial=0)).bit_length()
+    if int(first.max(initial=0)).bit_length() + shift <= 63:
+        packed = (first.astype(np.int64) << shift) | second
+        yield (f"(SELECT j.value >> {shift} AS a, j.value & {(1 << shift) - 1} AS b "
+               "FROM json_each(?) j) h", ["[" + ",".join(map(str, packed.tolist())) + "]"])
+        return
+    pairs = ",".join(f"[{a},{b}]" for a, b in zip(first.tolist(), second.tolist(), strict=True))
+    yield "(SELECT j.value ->> 0 AS a, j.value ->> 1 AS b FROM json_each(?) j) h", [f"[{pairs}]"]
+
+
+#: The temporary table of :func:`integer_pairs` on PostgreSQL.
+PAIRS = "integer_pairs"
 
 
 def json_object(db: peewee.Database, alias: str, columns: list[str]) -> str:

@@ -43,7 +43,7 @@ from ..oneroster.unchanged import UnchangedRows, new_seed
 from . import known_lines
 from .identical_files import repeats_previous_file
 from .narrow_rows import keep_unmatched, stage_after_reading, stage_naming
-from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_table, load_prepared
+from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_tables, load_prepared
 from .stage_checks import GONE_TARGETS, GONE_VALUES, BulkChecks
 from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
 
@@ -216,12 +216,8 @@ class Stager(BulkChecks):
                 and not any(i.field in references and (i.line or 0) > 1 for i in new))
 
     def drop(self) -> None:
-        for entity in ENTITIES:
-            drop_temp_table(self.db, stage_table(entity))
-            drop_temp_table(self.db, "gone_" + entity.name.lower())
-            drop_temp_table(self.db, unmatched_table(entity.name))
-        drop_temp_table(self.db, GONE_VALUES)
-        drop_temp_table(self.db, GONE_TARGETS)
+        drop_temp_tables(self.db, [GONE_VALUES, GONE_TARGETS] + [t for e in ENTITIES for t in (
+            stage_table(e), "gone_" + e.name.lower(), unmatched_table(e.name))])
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:

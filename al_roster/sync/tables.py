@@ -2,11 +2,16 @@
 package's (temporary tables, one per entity), and their statistics."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import peewee
 
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
-from ..oneroster.entities import Entity, all_stored_columns
+from ..oneroster.entities import ENTITY_BY_NAME, Entity, all_stored_columns
+
+if TYPE_CHECKING:
+    from .staging import Stage
 
 
 def analyze(db: peewee.Database, table: str, sqlite_too: bool = False) -> None:
@@ -57,3 +62,14 @@ def unmatched_table(name: str) -> str:
     """The temporary table of the ids of the present records of entity ``name`` that no
     row of its bulk file repeats value for value."""
     return "unmatched_" + name.lower()
+
+
+def lacking(stage: Stage, name: str, alias: str = "r") -> str:
+    """SQL condition on roster rows ``alias``: the staged bulk file of entity ``name`` has
+    no active row of the record, whole or narrow. Only a record no narrow row repeats can
+    be lacking: where those are kept (:attr:`Stage.unmatched`), the search starts there,
+    and must where the narrow rows are held, not staged (see sync.narrow_rows)."""
+    among = (f'{alias}.id IN (SELECT u.id FROM "{unmatched_table(name)}" u) AND '
+             if name in stage.unmatched else "")
+    return (f'{among}NOT EXISTS (SELECT 1 FROM "{stage_table(ENTITY_BY_NAME[name])}" s '
+            f"WHERE s.sourced_id = {alias}.sourced_id AND s.status = 'active')")
