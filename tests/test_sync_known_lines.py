@@ -233,6 +233,7 @@ def test_the_normal_form_keeps_a_lines_fields():
     assert normal_forms(['"a"b,c\n']) == [b'\x1e"a"b,c\n']  # (text after a quote: as it is)
     assert normal_forms(['","b"\n']) == [b'\x1e","b"\n'] and normal_forms(['"\n']) == [b'\x1e"\n']
     assert normal_forms(['"a","\n', '"b"\n']) == [b'\x1e"a","\n', b"b"]
+    assert normal_forms(['","a"b"\n', '"c"\n']) == [b'\x1e","a"b"\n', b"c"]  # (a quote inside)
     assert all(len(seen_as) == 1 for seen_as in fields.values())
     assert sum(len(form.split(b"\x1f")) > 1 for form in fields) > 1000
     for _ in range(2_000):  # and one row's fields, however an export quotes them, one form

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import islice, repeat
 
 from xxhash import xxh3_64_intdigest
 
@@ -77,12 +77,15 @@ def _plain(text: str) -> str | None:
     quote or a line break; else None."""
     if '"' not in text:
         return text.replace(",", SEP)
-    if text[0] == '"' == text[-1] and text.count("\n") == text.count('"\n"'):
+    if text[0] == '"' == text[-1]:
         # Every field quoted, as many exports write them: each line starts and ends with
         # a quote, and no quote is left but those once the quotes around each comma
-        # between two fields and each line break are taken away.
-        fields = text.replace('","', SEP).replace('"\n"', "\n")
-        if len(fields) > 1 and fields[0] == '"' == fields[-1] and '"' not in fields[1:-1]:
+        # between two fields and each line break (every one: the text shrinks by two for
+        # each) are taken away.
+        joined = text.replace('","', SEP)
+        fields = joined.replace('"\n"', "\n")
+        if (len(joined) - len(fields) == 2 * text.count("\n") and len(fields) > 1
+                and fields[0] == '"' == fields[-1] and fields.count('"') == 2):
             return fields[1:-1]
     # Split at its quotes, every other part is what a field quoted, and each part between
     # holds the bare fields between two quoted ones: every quoted field must follow the
@@ -114,8 +117,10 @@ def _records(lines: list[str]) -> list[list[str]] | None:
 
 def line_keys(lines: list[str], seed: int) -> np.ndarray:
     """The keys (uint64, never 0) of lines under ``seed``."""
-    return np.fromiter((xxh3_64_intdigest(form, seed) or 1 for form in normal_forms(lines)),
+    keys = np.fromiter(map(xxh3_64_intdigest, normal_forms(lines), repeat(seed)),
                        dtype=np.uint64, count=len(lines))
+    keys[keys == 0] = 1
+    return keys
 
 
 def header_key(entity: str, version: str, header: str) -> int:
@@ -129,7 +134,9 @@ def header_key(entity: str, version: str, header: str) -> int:
 class KeyedLines:
     """A file's lines, each with its key (:attr:`key`) and, against ``known`` lines (an
     :class:`~al_roster.oneroster.unchanged.UnchangedRows` of line keys), its place there
-    (:attr:`at`, -1: not known), made a batch at a time; both tell of the line last given."""
+    (:attr:`at`, -1: not known), made a batch at a time; both tell of the line last given.
+    Where a record starts, the reader has a run of known lines noted at once instead
+    (:meth:`skip_known`): a quiet night's file is almost all of them."""
 
     def __init__(self, lines: Iterable[str], seed: int, known: UnchangedRows | None = None,
                  full: Callable[[], None] | None = None):
@@ -139,20 +146,59 @@ class KeyedLines:
         #: Called between batches once KNOWN_PER_TAKE known lines were found and not taken
         #: (a quiet night's file is almost all known lines, and its rows come seldom).
         self.full = full
+        self._batch: list[str] = []
+        self._keys: list[int] = []
+        self._places = np.empty(0, dtype=np.int64)
+        self._at: list[int] = []
+        self._run_end: list[int] = []  # per line, where the run of known lines from it ends
+        self._next = 0
 
     def __iter__(self) -> Iterator[str]:
-        while batch := list(islice(self._lines, BATCH)):
-            if self.full is not None and len(self.found.places) >= KNOWN_PER_TAKE:
-                self.full()
-            keys = line_keys(batch, self.seed)
-            if self.known is None:
-                places = [-1] * len(batch)
-            else:
-                at, held = self.known.find(keys)
-                places = np.where(held, at, -1).tolist()
-            for line, key, at in zip(batch, keys.tolist(), places, strict=True):
-                self.key, self.at = key, at
-                yield line
+        return self
+
+    def __next__(self) -> str:
+        if self._next == len(self._batch) and not self._fill():
+            raise StopIteration
+        at = self._next
+        self._next = at + 1
+        self.key, self.at = self._keys[at], self._at[at]
+        return self._batch[at]
+
+    def skip_known(self, first_line: int) -> int:
+        """Takes the known lines that come next (where a record starts: each the record
+        it gave), noting their places and their numbers from ``first_line`` on; returns
+        how many."""
+        skipped = 0
+        while self._next < len(self._batch) or self._fill():
+            start, end = self._next, self._run_end[self._next]
+            if end == start:
+                break
+            self.found.places.frombytes(self._places[start:end].tobytes())
+            self.found.known_lines.frombytes(np.arange(
+                first_line + skipped, first_line + skipped + end - start, dtype=np.int32).tobytes())
+            skipped += end - start
+            self._next = end
+        return skipped
+
+    def _fill(self) -> bool:
+        """Reads, keys and looks up the next batch of lines; whether there was one."""
+        if self.full is not None and len(self.found.places) >= KNOWN_PER_TAKE:
+            self.full()
+        batch = list(islice(self._lines, BATCH))
+        if not batch:
+            return False
+        keys = line_keys(batch, self.seed)
+        count = len(batch)
+        if self.known is None:
+            places, run_end = np.full(count, -1, dtype=np.int64), list(range(count))
+        else:
+            at, held = self.known.find(keys)
+            places = np.where(held, at, -1).astype(np.int64)
+            ends = np.where(held, count, np.arange(count))  # (an unknown line ends a run)
+            run_end = np.minimum.accumulate(ends[::-1])[::-1].tolist()
+        self._batch, self._keys, self._places, self._next = batch, keys.tolist(), places, 0
+        self._at, self._run_end = places.tolist(), run_end
+        return True
 
 
 class LinesFound:

@@ -217,16 +217,15 @@ class FileReader:
         bare, every, some = self._bare.row, self._every.row, self._some.row  # (_fast_row's)
         found = None if keyed is None else keyed.found
         if found is not None:  # (bound once: these run for every line)
-            known_at, known_line = found.places.append, found.known_lines.append
             row_line, row_key = found.row_lines.append, found.row_keys.append
-        for line, text in enumerate(lines, start=first_line):
-            self.next_line = line + 1
-            if found is not None:
-                if keyed.at >= 0:  # a known line: the record it gave, unchanged
-                    known_at(keyed.at)
-                    known_line(line)
-                    continue
-                key = keyed.key
+        skipping, line = found is not None and keyed.known is not None, first_line - 1
+        while True:
+            if skipping:  # known lines: each the record it gave, unchanged, noted at once
+                line += keyed.skip_known(line + 1)
+            if (text := next(lines, None)) is None:
+                break
+            line += 1
+            key = None if found is None else keyed.key
             row = bare(line, text) if '"' not in text else every(line, text) or some(line, text)
             if row is None:
                 source.push(text)
@@ -242,6 +241,7 @@ class FileReader:
                 row_line(line)
                 row_key(key)
             yield row
+        self.next_line = line + 1
 
     def _next_record(self, records, line: int) -> list[str] | None:
         try:

@@ -47,6 +47,7 @@ from .tables import stage_table, whole_rows
 
 if TYPE_CHECKING:
     from .identical_files import HeldFile
+    from .plan import EntityPlan
     from .staging import Stage
 
 #: Whether files' lines are keyed, kept and looked up (off only to compare the two).
@@ -151,31 +152,32 @@ def keyed(unchanged: UnchangedRows) -> UnchangedRows:
     return unchanged
 
 
-def keep(db: peewee.Database, stage: Stage, run_id: int) -> None:
-    """After the run applied every change: the lines of each file read keyed become the
-    district's known lines of its entity, where complete; else it has none."""
+def keep(db: peewee.Database, stage: Stage, run_id: int, plans: dict[str, EntityPlan]) -> None:
+    """After the run applied every change its ``plans`` name: the lines of each file read
+    keyed become the district's known lines of its entity, where complete; else it has
+    none."""
     while stage.lines:  # (each file's let go before the next: enrollments, the largest, last)
         name = next(iter(stage.lines))
         keeping = stage.lines.pop(name)
         KnownLines.delete().where((KnownLines.district == stage.district_id)
                                   & (KnownLines.entity == name)).execute()
-        found = _complete(db, stage, ENTITY_BY_NAME[name], keeping.unchanged)
+        found = _complete(db, stage, ENTITY_BY_NAME[name], keeping.unchanged, plans[name])
         if found is not None:
             _write(db, stage.district_id, name, run_id, keeping, *found)
         del found, keeping  # (what they held is let go at once)
 
 
-def _complete(db: peewee.Database, stage: Stage, entity: Entity,
-              unchanged: UnchangedRows) -> tuple[np.ndarray, np.ndarray] | None:
+def _complete(db: peewee.Database, stage: Stage, entity: Entity, unchanged: UnchangedRows,
+              plan: EntityPlan) -> tuple[np.ndarray, np.ndarray] | None:
     """(sorted keys, their record ids) of every present record of ``entity``, each with
-    the line that gave it tonight; None unless every one has exactly one (see the module)."""
+    the line that gave it tonight; None unless every one has exactly one (see the module).
+    The present records are those before and those the applied ``plan`` made present, less
+    those it removed (a count of 6.9 M enrollments took 1.1 s on SQLite)."""
     staged, kept = stage.entities[entity.name], unchanged.kept
     if staged.mode != "bulk" or not staged.clean or kept.overflowed or unchanged.repeats:
         return None
     p = db.param
-    present = db.execute_sql(f'SELECT COUNT(*) FROM "{stage.roster(entity)}" WHERE '
-                             f"district_id = {p} AND removed_run_id IS NULL",
-                             [stage.district_id]).fetchone()[0]
+    present = plan.present_before + plan.created + plan.restored - plan.deleted
     with few_joined_to_many(db, kept.whole * 20 < present):
         whole = db.execute_sql(f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
                                f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '

@@ -214,7 +214,7 @@ def _sync_in_transaction(db, district, run, package, force) -> None:
             stage_run_event(db, RUN_APPLIED, run, {"status": PARTIAL if guard else APPLIED,
                                                    "counts": reconciled})
             if guard is None:
-                keep_known_lines(db, stage, run.id)  # (a run applied whole: what it read stands)
+                keep_known_lines(db, stage, run.id, plans)  # (applied whole: what it read stands)
                 _finish(run, APPLIED, _summary(plans), package.issues, plans, reconciled)
                 return
             causes = likely_causes(guard, plans, package.issues,
