@@ -330,3 +330,25 @@ def test_a_sync_leaves_no_staged_table_behind(app, district, tmp_path):
     second = sync(app, district, write_package(tmp_path / "two", files))
     assert second.status == "applied" and counts(second, "users")["updated"] == 1
     assert db.execute_sql(listing).fetchall() == []
+
+
+def test_a_reference_to_a_user_the_same_delta_deletes_names_nothing(app, tmp_path,
+                                                                      monkeypatch):
+    """A delta that deletes a user and adds an enrollment naming them: the enrollment
+    names nothing, the references checked in SQL (where a file of active rows alone is
+    looked up by sourcedId only)."""
+    import al_roster.sync.staging as staging
+
+    monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", 0)  # users checked in SQL
+    files = small_district(students=3)
+    district = add_district("gone-user", "Gone User", plan="prime", rostering=True,
+                            deletion_threshold=1.0)
+    assert sync(app, district, write_package(tmp_path / "one", files)).status == "applied"
+    delta = {"users": [dict(files["users"][3], status="tobedeleted")],
+             "enrollments": [dict(files["enrollments"][1], sourcedId="enr-new",
+                                  userSourcedId="stu-3")]}
+    run = sync(app, district, write_package(tmp_path / "two", delta,
+                                            modes={"users": "delta", "enrollments": "delta"}))
+    assert run.status == "applied", run.message
+    assert any("'stu-3' matches nothing" in i.message for i in run.issues)
+    assert counts(run, "enrollments")["created"] == 0

@@ -150,6 +150,7 @@ class Stager(BulkChecks):
         self.stage = Stage(district_id, package.version,
                            partitions=partitions.of_district(db, district_id))
         self._known: dict[str, set[str]] = {}
+        self._all_active: dict[str, bool] = {}  # (see BulkChecks._active)
         self._reading: ReadingProcess | None = None
         self._second: ReadingProcess | None = None  # for the files read in two parts
         self._seed = new_seed()  # of this sync's keys of unchanged rows
