@@ -14,7 +14,7 @@ import peewee
 from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME
 from .sql import create_temp_table, few_joined_to_many
 from .staging import Stage
-from .tables import analyze, lacking, stage_table, whole_rows
+from .tables import analyze, lacking, removals_table, stage_table, whole_rows
 
 
 @dataclass
@@ -40,11 +40,6 @@ class EntityPlan:
 
 def _scalar(db: peewee.Database, sql: str, params: list) -> int:
     return db.execute_sql(sql, params).fetchone()[0] or 0
-
-
-def removals_table(name: str) -> str:
-    """The temporary table of the roster rows a staged file removes (their ids)."""
-    return "gone_" + name.lower()
 
 
 def removal_condition(stage: Stage, name: str, alias: str = "r") -> str:

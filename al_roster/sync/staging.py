@@ -45,7 +45,7 @@ from .identical_files import repeats_previous_file
 from .narrow_rows import keep_unmatched, stage_after_reading, stage_naming
 from .sql import batches, bulk_load, column_type, create_temp_table, drop_temp_tables, load_prepared
 from .stage_checks import GONE_TARGETS, GONE_VALUES, BulkChecks
-from .tables import analyze, roster_table, stage_columns, stage_table, unmatched_table
+from .tables import analyze, removals_table, roster_table, stage_columns, stage_table, unmatched_table
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Stage:
     entities: dict[str, StagedEntity] = field(default_factory=dict)
     #: The district's removal grace, in runs (see sync.grace); 0 or 1: removed at once.
     removal_grace: int = 0
-    #: Entities whose removals the plan found and kept (see sync.plan.removals_table).
+    #: Entities whose removals the plan found and kept (see sync.tables.removals_table).
     removals: set[str] = field(default_factory=set)
     #: Bulk entities whose present records no narrow row repeats are kept by id (see
     #: sync.tables.unmatched_table): only those can be removals.
@@ -218,7 +218,7 @@ class Stager(BulkChecks):
 
     def drop(self) -> None:
         drop_temp_tables(self.db, [GONE_VALUES, GONE_TARGETS] + [t for e in ENTITIES for t in (
-            stage_table(e), "gone_" + e.name.lower(), unmatched_table(e.name))])
+            stage_table(e), removals_table(e.name), unmatched_table(e.name))])
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:

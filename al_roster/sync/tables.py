@@ -58,6 +58,11 @@ def whole_rows(alias: str = "s") -> str:
     return f"{alias}.same IS NULL"
 
 
+def removals_table(name: str) -> str:
+    """The temporary table of the roster rows a staged file removes (their ids)."""
+    return "gone_" + name.lower()
+
+
 def unmatched_table(name: str) -> str:
     """The temporary table of the ids of the present records of entity ``name`` that no
     row of its bulk file repeats value for value."""
