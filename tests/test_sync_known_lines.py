@@ -21,7 +21,7 @@ from al_roster.demo.generator import generate_district
 from al_roster.models import KnownLines, SyncRun
 from al_roster.oneroster.entities import ENTITY_BY_NAME
 from al_roster.oneroster.issues import IssueLog
-from al_roster.oneroster.line_keys import KeyedLines, line_keys, normal_forms
+from al_roster.oneroster.line_keys import RAW, SEP, KeyedLines, line_keys, normal_forms
 from al_roster.oneroster.rows import FileReader
 from al_roster.oneroster.unchanged import UnchangedRows
 from al_roster.services.districts import add_district
@@ -146,6 +146,22 @@ def test_references_to_what_the_night_removed(two_ways, tmp_path, monkeypatch):
     assert any("sch-2" in issue[4] for issue in gone["issues"])
 
 
+def test_a_user_who_left_is_found_on_the_known_lines_naming_them(two_ways, tmp_path):
+    """Users few enough to be held in memory while reading: known enrollment lines are not
+    read, so a user who left is looked for in SQL, on the records those lines gave; each
+    enrollment naming them is reported and removed, the rest still looked up by line."""
+    files = school(TODAY, students=6)
+    same(two_ways, write_package(tmp_path / "one", files))
+    same(two_ways, quoted(tmp_path / "one", tmp_path / "two"))
+    left = next(u for u in files["users"] if u["role"] == "student")["sourcedId"]
+    files["users"] = [u for u in files["users"] if u["sourcedId"] != left]
+    naming = sum(e["userSourcedId"] == left for e in files["enrollments"])
+    night = same(two_ways, write_package(tmp_path / "three", files))
+    assert two_ways.looked_up() and naming > 0
+    assert night["counts"]["enrollments"]["deleted"] == naming
+    assert sum(left in issue[4] for issue in night["issues"]) == naming
+
+
 def test_users_and_classes_others_name_are_looked_up_too(two_ways, tmp_path, monkeypatch):
     """Files other files name (users, classes): a known line is staged as the record it
     gave, so the references of the enrollments still find it. A user who left is reported
@@ -245,6 +261,43 @@ def test_the_normal_form_keeps_a_lines_fields():
             csv.writer(out, quoting=quoting, lineterminator="\n").writerow(cells)
             writings.add(normal_forms([out.getvalue()])[0])
         assert len(writings) == 1, cells
+
+
+def _form_read_by_csv(line: str) -> bytes:
+    """A line's normal form as the csv module reads it: its fields joined, where the line
+    is one whole record by itself; else the line as it is."""
+    reader = csv.reader([line], strict=True)
+    try:
+        records = list(reader)
+    except csv.Error:
+        records = []
+    if len(records) != 1 or reader.line_num != 1:
+        return RAW + line.encode()
+    return SEP.join(records[0]).encode()
+
+
+def test_lines_quoting_every_field_are_read_as_the_csv_module_reads_them():
+    """Batches of lines quoting every field (found byte by byte, all at once), some
+    spoilt by a quote, comma or line end out of place: each line's form is the fields the
+    csv module reads from it alone."""
+    rng = random.Random(18)
+    for _ in range(3_000):
+        batch = []
+        for _ in range(rng.randint(1, 12)):
+            cells = ["".join(rng.choice("ab,é") for _ in range(rng.randint(0, 3)))
+                     for _ in range(rng.randint(1, 4))]
+            line = '"' + '","'.join(cells) + '"'
+            for _ in range(rng.choice([0, 0, 0, 1, 2])):  # (a character added or taken)
+                at = rng.randint(0, len(line))
+                line = line[:at] + rng.choice(['"', '"', ",", "a"]) + line[at + 1:]
+            batch.append(line + "\n")
+        for line, form in zip(batch, normal_forms(batch), strict=True):
+            assert form == _form_read_by_csv(line), (batch, line)
+    # A line of one quote is no field: its quote is not taken for two.
+    assert normal_forms(['"\n', '"x""\n']) == [RAW + b'"\n', RAW + b'"x""\n']
+    assert normal_forms(['"\n', '"x"\n']) == [RAW + b'"\n', b"x"]
+    assert normal_forms(['"a","b,c"\n', '"",""\n']) == [b"a\x1fb,c", b"\x1f"]
+    assert normal_forms(['","\n', '"a,"\n']) == [b",", b"a,"]
 
 
 def test_a_known_line_inside_a_value_spanning_lines_is_not_taken_for_one():

@@ -44,13 +44,17 @@ SEP = "\x1f"
 #: Before a line taken as it is.
 RAW = b"\x1e"
 _RAW = RAW.decode()
+_QUOTE, _COMMA, _BREAK, _SEP_BYTE = b'"'[0], b","[0], b"\n"[0], SEP.encode()[0]
+_COMMA_TO_SEP = bytes.maketrans(b",", SEP.encode())
 
 
 def normal_forms(lines: list[str]) -> list[bytes]:
     """The normal form of each line: its fields, as the csv module reads a whole record,
-    joined by SEP, in UTF-8. The fields of a line of bare fields, or of quoted fields
-    holding no quote, or of both, are found in a few string operations over the whole
-    batch (:func:`_plain`); those of any other line by the csv module (:func:`_records`).
+    joined by SEP, in UTF-8. The fields of lines quoting every field, none holding a
+    quote, are found by looking at every byte of the batch at once
+    (:func:`_every_field_quoted`); those of a line of bare fields, or of quoted fields
+    holding no quote, or of both, in a few string operations over the whole batch
+    (:func:`_plain`); those of any other line by the csv module (:func:`_records`).
     A line that is not one whole record by itself (a quote left open: the start of a value
     spanning lines; text after a closing quote), or that holds a carriage return inside,
     SEP or RAW, is RAW and the line as it is, line break and all."""
@@ -60,6 +64,10 @@ def normal_forms(lines: list[str]) -> list[bytes]:
     if text.endswith("\n"):
         text = text[:-1]
     if "\r" not in text and SEP not in text and _RAW not in text and "\x00" not in text:
+        if text[:1] == '"' == text[-1:]:
+            forms = _every_field_quoted(text.encode("utf-8"))
+            if forms is not None:
+                return forms
         fields = _plain(text)
         if fields is not None:
             return fields.encode("utf-8").split(b"\n")
@@ -71,22 +79,40 @@ def normal_forms(lines: list[str]) -> list[bytes]:
     return [RAW + lines[0].encode("utf-8")]
 
 
+def _every_field_quoted(data: bytes) -> list[bytes] | None:
+    """The normal forms of lines (``data``: in UTF-8, joined, without a final line break)
+    that quote every field, as many exports write them, if no field holds a quote or a line
+    break; else None. Found by looking at every byte at once, not at each field: each
+    quote must stand at a line's start or end or beside a *separator* (a line break, or a
+    comma between two quotes; any other comma is a field's own), every such place must
+    hold one, and no quote may be shared by two (a line ``"`` is one quote, not two). Then
+    the fields are what lies between the quotes, and the normal form is the text without
+    them, its separating commas made SEP. (UTF-8 never writes a quote, comma or line break
+    inside another character.)"""
+    text = np.frombuffer(data, dtype=np.uint8)
+    quotes, commas = text == _QUOTE, text == _COMMA
+    separating = np.flatnonzero(commas[1:-1] & quotes[:-2] & quotes[2:]) + 1
+    breaks = np.flatnonzero(text == _BREAK)  # (never first or last: those are quotes)
+    edges = np.zeros(len(text), dtype=bool)
+    edges[0] = edges[-1] = True
+    for places in (separating, breaks):
+        edges[places - 1] = edges[places + 1] = True
+    if np.count_nonzero(quotes) != 2 * (len(separating) + len(breaks) + 1) \
+            or not np.array_equal(edges, quotes):
+        return None
+    if len(separating) != np.count_nonzero(commas):  # (a field holds a comma)
+        text = text.copy()
+        text[separating] = _SEP_BYTE
+        return text.tobytes().translate(None, b'"').split(b"\n")
+    return data.translate(_COMMA_TO_SEP, b'"').split(b"\n")
+
+
 def _plain(text: str) -> str | None:
     """The lines of ``text`` (joined, without a final line break) with SEP between their
     fields, if every quote of theirs opens or closes a field and no quoted field holds a
     quote or a line break; else None."""
     if '"' not in text:
         return text.replace(",", SEP)
-    if text[0] == '"' == text[-1]:
-        # Every field quoted, as many exports write them: each line starts and ends with
-        # a quote, and no quote is left but those once the quotes around each comma
-        # between two fields and each line break (every one: the text shrinks by two for
-        # each) are taken away.
-        joined = text.replace('","', SEP)
-        fields = joined.replace('"\n"', "\n")
-        if (len(joined) - len(fields) == 2 * text.count("\n") and len(fields) > 1
-                and fields[0] == '"' == fields[-1] and fields.count('"') == 2):
-            return fields[1:-1]
     # Split at its quotes, every other part is what a field quoted, and each part between
     # holds the bare fields between two quoted ones: every quoted field must follow the
     # start of a line or a comma and come before a comma or a line's end (else a quote

@@ -176,13 +176,8 @@ def _complete(db: peewee.Database, stage: Stage, entity: Entity, unchanged: Unch
     staged, kept = stage.entities[entity.name], unchanged.kept
     if staged.mode != "bulk" or not staged.clean or kept.overflowed or unchanged.repeats:
         return None
-    p = db.param
     present = plan.present_before + plan.created + plan.restored - plan.deleted
-    with few_joined_to_many(db, kept.whole * 20 < present):
-        whole = db.execute_sql(f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
-                               f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '
-                               f"r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL "
-                               f"AND {whole_rows('s')}", [stage.district_id]).fetchall()
+    whole = [] if not kept.whole else _staged_whole(db, stage, entity, kept.whole * 20 < present)
     held = unchanged.lines != 0
     if int(np.count_nonzero(held)) + len(whole) != present or len(whole) > kept.limit:
         return None
@@ -194,6 +189,18 @@ def _complete(db: peewee.Database, stage: Stage, entity: Entity, unchanged: Unch
     if not np.all(keys) or (len(keys) > 1 and np.any(keys[1:] == keys[:-1])):
         return None  # a row with no key, or two lines of one key: neither tells its record
     return keys, ids
+
+
+def _staged_whole(db: peewee.Database, stage: Stage, entity: Entity,
+                  few: bool) -> list[tuple[int, int]]:
+    """(line, record id) of the rows staged whole (none read whole, none staged: on a
+    quiet night SQLite would otherwise walk the district's records to find so)."""
+    p = db.param
+    with few_joined_to_many(db, few):
+        return db.execute_sql(f'SELECT s.line, r.id FROM "{stage_table(entity)}" s JOIN '
+                              f'"{stage.roster(entity)}" r ON r.district_id = {p} AND '
+                              f"r.sourced_id = s.sourced_id WHERE r.removed_run_id IS NULL "
+                              f"AND {whole_rows('s')}", [stage.district_id]).fetchall()
 
 
 def _held(unchanged: UnchangedRows, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

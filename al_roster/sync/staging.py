@@ -185,8 +185,7 @@ class Stager(BulkChecks):
             staged.mode = "absent"  # the copy already holds exactly this file
         elif mode != "absent":
             before = self._issues_so_far()
-            in_memory = self._known_targets(entity)
-            unchanged = self._load(entity, staged, in_memory)
+            unchanged, in_memory = self._load(entity, staged)
             self._held = unchanged if unchanged is not None and unchanged.hold else None
             # Every reference is checked before duplicates are weighed, whether in memory
             # while reading or in SQL: a row skipped for naming nothing never wins.
@@ -230,11 +229,15 @@ class Stager(BulkChecks):
                    ("row_hash", "BIGINT"), ("same", "BOOLEAN")]
         create_temp_table(self.db, stage_table(entity), columns)
 
-    def _load(self, entity: Entity, staged: StagedEntity,
-              in_memory: list) -> UnchangedRows | None:
-        """Reads and stages the file; returns the keys it was split against, if any."""
-        checks = [(at, known) for at, _, known in in_memory]
+    def _load(self, entity: Entity, staged: StagedEntity) -> tuple[UnchangedRows | None, list]:
+        """Reads and stages the file; returns the keys it was split against, if any, and the
+        references checked while reading (_known_targets): looked up by its known lines, only
+        those to the small entities (the rest in SQL, as for any narrow row)."""
+        in_memory = self._known_targets(entity, LIST_TARGETS)
         unchanged = self._unchanged(entity, staged, in_memory) if staged.mode == "bulk" else None
+        if not staged.known_lines:
+            in_memory = self._known_targets(entity)
+        checks = [(at, known) for at, _, known in in_memory]
         job = (self.package, entity.name, staged.mode, checks,
                "csv" if is_postgres(self.db) else "rows", self.issues, unchanged)
         try:
@@ -257,7 +260,7 @@ class Stager(BulkChecks):
                 reason="empty_bulk_file")
         staged.unique = self._index(table)
         analyze(self.db, table)
-        return unchanged
+        return unchanged, in_memory
 
     def _stage_held_naming(self, entity: Entity, column: str, values: str) -> None:
         """Stages the held narrow rows whose records' ``column`` holds one of ``values``
@@ -355,17 +358,18 @@ class Stager(BulkChecks):
             next(lines, None)
             return any(line.strip() for line in lines)
 
-    def _known_targets(self, entity: Entity) -> list[tuple[int, object, set[str]]]:
-        """The references of ``entity`` checked while reading: (row position, column, ids).
-
-        Those whose target's sourcedIds are cheap to hold: the small entities (orgs, terms)
-        always, any other when it has at most KNOWN_IDS_LIMIT records the reference may
-        name: the rows of its bulk file, or (a delta, or no file: an identical one) those
-        and its present records in the copy. The rest are checked in SQL."""
+    def _known_targets(self, entity: Entity, only: tuple | None = None) -> list[tuple]:
+        """The references of ``entity`` (to the targets ``only`` names, if given) checked
+        while reading: (row position, column, ids). Those whose target's sourcedIds are cheap
+        to hold: the small entities (orgs, terms) always, any other when it has at most
+        KNOWN_IDS_LIMIT records the reference may name: the rows of its bulk file, or (a
+        delta, or no file: an identical one) those and its present records in the copy. The
+        rest are checked in SQL."""
         checks = []
         for at, column in enumerate(all_stored_columns(entity), start=4):
             target = column.refers_to
-            if target is None or target == entity.name or column.kind not in ("id", "ids"):
+            if target is None or target == entity.name or column.kind not in ("id", "ids") \
+                    or (only is not None and target not in only):
                 continue
             if column.kind == "ids" and target not in LIST_TARGETS:
                 continue
