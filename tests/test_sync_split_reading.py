@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import logging
+import random
 
 import pytest
 from packages import write_package
@@ -189,3 +191,23 @@ def test_enrollments_read_again_whole_on_a_night_their_rows_are_held(two_ways, t
     result = same(two_ways, night)
     assert two_ways.abandoned == 1 and result["errors"] == 0
     assert result["counts"]["enrollments"]["unchanged"] == len(enrollments)
+
+
+def test_records_are_counted_as_the_csv_module_ends_them():
+    """The second part's first record number: the records ending in each block the file
+    comes in (whole lines of paired quotes looked at all at once), as csv ends them."""
+    rng = random.Random(7)
+    for _ in range(300):
+        rows = [["".join(rng.choice('ab,"\n') if rng.random() < 0.05 else rng.choice("ab ")
+                         for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 4))]
+                for _ in range(rng.randint(1, 40))]
+        out = io.StringIO()
+        csv.writer(out, quoting=rng.choice([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]),
+                   lineterminator="\n").writerows(rows)
+        data = out.getvalue().encode()
+        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(0, 6))))
+        records, quotes, start = 0, 0, 0
+        for end in [*cuts, len(data)]:
+            counted, quotes = split_reading._records(data[start:end], quotes)
+            records, start = records + counted, end
+        assert records == len(rows) and quotes == data.count(b'"')

@@ -168,9 +168,32 @@ def _feed_second(package: CsvPackage, name: str, second: ReadingProcess, cut: _C
 
 def _records(data: bytes, quotes: int) -> tuple[int, int]:
     """How many records end in ``data`` (line breaks with the quotes before them paired,
-    ``quotes`` seen before it), and the quotes seen after it."""
+    ``quotes`` seen before it), and the quotes seen after it. Its whole lines are looked
+    at all at once where each holds its quotes in pairs (as an export quoting every field
+    writes them): then each line break ends a record, or none does."""
     if b'"' not in data:
         return (data.count(b"\n") if quotes % 2 == 0 else 0), quotes
+    first, last = data.find(b"\n"), data.rfind(b"\n")
+    if first != last and _quotes_paired_in_each_line(data, first + 1, last + 1):
+        records, quotes = _each_line(data[:first + 1], quotes)
+        if quotes % 2 == 0:
+            records += data.count(b"\n", first + 1, last + 1)
+        return records, quotes + data.count(b'"', first + 1)
+    return _each_line(data, quotes)
+
+
+#: Every byte but a quote and a line break.
+_NOT_QUOTE_NOR_BREAK = bytes(b for b in range(256) if b not in b'"\n')
+
+
+def _quotes_paired_in_each_line(data: bytes, start: int, end: int) -> bool:
+    """Whether each line of ``data[start:end]`` holds an even number of quotes: with all
+    else taken away, and each two quotes side by side, none is left."""
+    return b'"' not in data[start:end].translate(None, _NOT_QUOTE_NOR_BREAK).replace(b'""', b"")
+
+
+def _each_line(data: bytes, quotes: int) -> tuple[int, int]:
+    """_records, line by line."""
     parts = data.split(b"\n")
     records = 0
     for part in parts[:-1]:
