@@ -23,6 +23,7 @@ from al_roster.oneroster.entities import ENTITY_BY_NAME
 from al_roster.oneroster.issues import IssueLog
 from al_roster.oneroster.line_keys import RAW, SEP, KeyedLines, line_keys, normal_forms
 from al_roster.oneroster.rows import FileReader
+from al_roster.oneroster.text import MAX_LINE_BYTES, LineBatches
 from al_roster.oneroster.unchanged import UnchangedRows
 from al_roster.services.districts import add_district
 from al_roster.sync import known_lines, staging
@@ -30,6 +31,16 @@ from al_roster.sync.review import undo_run
 from al_roster.sync.runner import sync_package
 
 TODAY = dt.date.today()
+
+
+def forms(lines: list[str]) -> list[bytes]:
+    """The normal forms of lines written as text."""
+    return normal_forms([line.encode() for line in lines])
+
+
+def batches(lines: list[str]) -> LineBatches:
+    """A file of these lines, to be taken a batch at a time."""
+    return LineBatches(io.BytesIO("".join(lines).encode()), "enrollments.csv")
 
 
 @pytest.fixture
@@ -162,6 +173,26 @@ def test_a_user_who_left_is_found_on_the_known_lines_naming_them(two_ways, tmp_p
     assert sum(left in issue[4] for issue in night["issues"]) == naming
 
 
+def test_a_line_not_utf8_among_known_lines_rejects_the_file_naming_it(two_ways, tmp_path):
+    """Known lines are never decoded, the others are as they are given: one that is not
+    UTF-8, or one far too long, rejects the package naming its line, as when every line is
+    decoded."""
+    files = school(TODAY, students=6)
+    same(two_ways, write_package(tmp_path / "one", files))
+    same(two_ways, quoted(tmp_path / "one", tmp_path / "two"))
+    night = write_package(tmp_path / "three", files)
+    lines = (night / "enrollments.csv").read_bytes().splitlines(keepends=True)
+    lines[5] = lines[5].replace(b"student", b"stud\xffent")
+    (night / "enrollments.csv").write_bytes(b"".join(lines))
+    rejected = same(two_ways, night)
+    assert rejected["status"] == "rejected"
+    assert "not UTF-8 text (byte 0xFF on line 6)" in rejected["message"]
+    lines[5] = b"enr-long," + b"x" * MAX_LINE_BYTES + b"\n"  # (and one far too long)
+    (night / "enrollments.csv").write_bytes(b"".join(lines))
+    rejected = same(two_ways, night)
+    assert rejected["status"] == "rejected" and "line 6 is longer than" in rejected["message"]
+
+
 def test_users_and_classes_others_name_are_looked_up_too(two_ways, tmp_path, monkeypatch):
     """Files other files name (users, classes): a known line is staged as the record it
     gave, so the references of the enrollments still find it. A user who left is reported
@@ -234,22 +265,22 @@ def test_the_normal_form_keeps_a_lines_fields():
         lines.append(line if line.endswith("\n") else line + "\n")
     for start in range(0, len(lines), 64):  # in batches, as read
         batch = lines[start:start + 64]
-        for line, form in zip(batch, normal_forms(batch), strict=True):
-            assert normal_forms([line]) == [form]  # (whatever lines it is read among)
+        for line, form in zip(batch, forms(batch), strict=True):
+            assert forms([line]) == [form]  # (whatever lines it is read among)
             try:
                 parsed = list(csv.reader([line], strict=False))
             except csv.Error:  # (a line break in a bare field: the package is refused)
                 continue
             if len(parsed) == 1 and "".join(parsed[0]).strip():  # (a blank one gives no row)
                 fields.setdefault(form, set()).add(tuple(parsed[0]))
-    assert normal_forms(['"a","",""\n']) == normal_forms(["a,,\n"]) == [b"a\x1f\x1f"]
-    assert normal_forms(['"a,b","c"\n']) == normal_forms(['"a,b",c\n']) == [b"a,b\x1fc"]
-    assert normal_forms(['a,b"c\n']) == normal_forms(['"a","b""c"\n']) == [b'a\x1fb"c']
-    assert normal_forms(['a,"b\n']) == [b'\x1ea,"b\n']  # (a value spanning lines: as it is)
-    assert normal_forms(['"a"b,c\n']) == [b'\x1e"a"b,c\n']  # (text after a quote: as it is)
-    assert normal_forms(['","b"\n']) == [b'\x1e","b"\n'] and normal_forms(['"\n']) == [b'\x1e"\n']
-    assert normal_forms(['"a","\n', '"b"\n']) == [b'\x1e"a","\n', b"b"]
-    assert normal_forms(['","a"b"\n', '"c"\n']) == [b'\x1e","a"b"\n', b"c"]  # (a quote inside)
+    assert forms(['"a","",""\n']) == forms(["a,,\n"]) == [b"a\x1f\x1f"]
+    assert forms(['"a,b","c"\n']) == forms(['"a,b",c\n']) == [b"a,b\x1fc"]
+    assert forms(['a,b"c\n']) == forms(['"a","b""c"\n']) == [b'a\x1fb"c']
+    assert forms(['a,"b\n']) == [b'\x1ea,"b\n']  # (a value spanning lines: as it is)
+    assert forms(['"a"b,c\n']) == [b'\x1e"a"b,c\n']  # (text after a quote: as it is)
+    assert forms(['","b"\n']) == [b'\x1e","b"\n'] and forms(['"\n']) == [b'\x1e"\n']
+    assert forms(['"a","\n', '"b"\n']) == [b'\x1e"a","\n', b"b"]
+    assert forms(['","a"b"\n', '"c"\n']) == [b'\x1e","a"b"\n', b"c"]  # (a quote inside)
     assert all(len(seen_as) == 1 for seen_as in fields.values())
     assert sum(len(form.split(b"\x1f")) > 1 for form in fields) > 1000
     for _ in range(2_000):  # and one row's fields, however an export quotes them, one form
@@ -259,7 +290,7 @@ def test_the_normal_form_keeps_a_lines_fields():
         for quoting in (csv.QUOTE_ALL, csv.QUOTE_MINIMAL):
             out = io.StringIO()
             csv.writer(out, quoting=quoting, lineterminator="\n").writerow(cells)
-            writings.add(normal_forms([out.getvalue()])[0])
+            writings.add(forms([out.getvalue()])[0])
         assert len(writings) == 1, cells
 
 
@@ -291,13 +322,13 @@ def test_lines_quoting_every_field_are_read_as_the_csv_module_reads_them():
                 at = rng.randint(0, len(line))
                 line = line[:at] + rng.choice(['"', '"', ",", "a"]) + line[at + 1:]
             batch.append(line + "\n")
-        for line, form in zip(batch, normal_forms(batch), strict=True):
+        for line, form in zip(batch, forms(batch), strict=True):
             assert form == _form_read_by_csv(line), (batch, line)
     # A line of one quote is no field: its quote is not taken for two.
-    assert normal_forms(['"\n', '"x""\n']) == [RAW + b'"\n', RAW + b'"x""\n']
-    assert normal_forms(['"\n', '"x"\n']) == [RAW + b'"\n', b"x"]
-    assert normal_forms(['"a","b,c"\n', '"",""\n']) == [b"a\x1fb,c", b"\x1f"]
-    assert normal_forms(['","\n', '"a,"\n']) == [b",", b"a,"]
+    assert forms(['"\n', '"x""\n']) == [RAW + b'"\n', RAW + b'"x""\n']
+    assert forms(['"\n', '"x"\n']) == [RAW + b'"\n', b"x"]
+    assert forms(['"a","b,c"\n', '"",""\n']) == [b"a\x1fb,c", b"\x1f"]
+    assert forms(['","\n', '"a,"\n']) == [b",", b"a,"]
 
 
 def test_a_known_line_inside_a_value_spanning_lines_is_not_taken_for_one():
@@ -308,16 +339,16 @@ def test_a_known_line_inside_a_value_spanning_lines_is_not_taken_for_one():
     text = [header, known_line, 'enr-2,cls-1,sch-1,stu-2,"student\n', known_line,
             '"\n', "enr-3,cls-1,sch-1,stu-3,student\n"]
     seed = 11
-    keys = line_keys([known_line], seed)
+    keys = line_keys([known_line.encode()], seed)
     known = UnchangedRows(keys, seed, ids=None)
     issues = IssueLog()
-    keyed = KeyedLines(text, seed, known)
+    keyed = KeyedLines(batches(text), seed, known)
     rows = list(FileReader(ENTITY_BY_NAME["enrollments"], "1.1", "bulk", issues).read(
         text, keyed=keyed))
     assert keyed.found.known_lines.tolist() == [2]  # the first, not the one inside a value
     assert [row[0] for row in rows] == [4]  # enr-3 (enr-2's role is no OneRoster role)
     assert any(i.line == 3 for i in issues.items)
-    assert keyed.found.row_keys.tolist() == [int(line_keys([text[-1]], seed)[0])]
+    assert keyed.found.row_keys.tolist() == [int(line_keys([text[-1].encode()], seed)[0])]
 
 
 def test_known_lines_that_read_back_wrong_are_not_looked_at(two_ways, tmp_path):
@@ -342,10 +373,10 @@ def test_known_lines_are_handed_on_a_batch_at_a_time(monkeypatch):
     header = "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role\n"
     lines = [f"enr-{n},cls-1,sch-1,stu-{n},student\n" for n in range(500)]
     seed, taken = 3, []
-    keys = line_keys(lines, seed)
+    keys = line_keys([line.encode() for line in lines], seed)
     order = np.argsort(keys)
     known = UnchangedRows(keys[order], seed, ids=None)
-    keyed = KeyedLines([header, *lines], seed, known,
+    keyed = KeyedLines(batches([header, *lines]), seed, known,
                        full=lambda: taken.append(keyed.found.take(rows=False)))
     rows = list(FileReader(ENTITY_BY_NAME["enrollments"], "1.1", "bulk", IssueLog()).read(
         [header, *lines], keyed=keyed))

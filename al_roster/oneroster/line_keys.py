@@ -6,8 +6,8 @@ said the night before. Each line a reader reads gets a *line key*: XXH3 of its n
 the key of every line that gave a present record, with that record's id
 (:mod:`al_roster.sync.known_lines`); the next night a reader looks each line's key up
 among them first, and a line found there is the record it gave, unchanged: it is neither
-matched against the canonical pattern, nor checked, nor hashed, only noted (its record and
-line). Every other line is read as before.
+decoded, nor matched against the canonical pattern, nor checked, nor hashed, only noted
+(its record and line). Every other line is read as before.
 
 The normal form of a line is its fields, as a CSV reader reads them, joined by a unit
 separator: an export that quotes every field reads as the same lines as one that quotes
@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import csv
 from array import array
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice, repeat
+from collections.abc import Callable, Iterator
+from itertools import repeat
 
 from xxhash import xxh3_64_intdigest
 
+from .text import LineBatches, not_utf8
 from .unchanged import UnchangedRows, np
 
 #: Lines keyed (and looked up) at a time.
@@ -43,40 +44,48 @@ KNOWN_PER_TAKE = 200_000
 SEP = "\x1f"
 #: Before a line taken as it is.
 RAW = b"\x1e"
-_RAW = RAW.decode()
-_QUOTE, _COMMA, _BREAK, _SEP_BYTE = b'"'[0], b","[0], b"\n"[0], SEP.encode()[0]
-_COMMA_TO_SEP = bytes.maketrans(b",", SEP.encode())
+_SEP = SEP.encode()
+_QUOTE, _COMMA, _BREAK, _SEP_BYTE = b'"'[0], b","[0], b"\n"[0], _SEP[0]
+_COMMA_TO_SEP = bytes.maketrans(b",", _SEP)
 
 
-def normal_forms(lines: list[str]) -> list[bytes]:
-    """The normal form of each line: its fields, as the csv module reads a whole record,
-    joined by SEP, in UTF-8. The fields of lines quoting every field, none holding a
-    quote, are found by looking at every byte of the batch at once
-    (:func:`_every_field_quoted`); those of a line of bare fields, or of quoted fields
+def normal_forms(lines: list[bytes]) -> list[bytes]:
+    """The normal form of each line (its bytes, as the file has them): its fields, as the
+    csv module reads a whole record, joined by SEP, in UTF-8. The fields of lines quoting
+    every field, none holding a quote, are found by looking at every byte of the batch at
+    once (:func:`_every_field_quoted`); those of a line of bare fields, or of quoted fields
     holding no quote, or of both, in a few string operations over the whole batch
-    (:func:`_plain`); those of any other line by the csv module (:func:`_records`).
-    A line that is not one whole record by itself (a quote left open: the start of a value
+    (:func:`_plain`); those of any other line by the csv module (:func:`_records`). A line
+    that is not one whole record by itself (a quote left open: the start of a value
     spanning lines; text after a closing quote), or that holds a carriage return inside,
-    SEP or RAW, is RAW and the line as it is, line break and all."""
-    text = "".join(lines)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    if text.endswith("\n"):
-        text = text[:-1]
-    if "\r" not in text and SEP not in text and _RAW not in text and "\x00" not in text:
-        if text[:1] == '"' == text[-1:]:
-            forms = _every_field_quoted(text.encode("utf-8"))
+    SEP or RAW, or is not UTF-8, is RAW and the line as it is, line break and all."""
+    data = b"".join(lines)
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    if b"\r" not in data and _SEP not in data and RAW not in data and b"\x00" not in data:
+        if data[:1] == b'"' == data[-1:]:
+            forms = _every_field_quoted(data)
             if forms is not None:
                 return forms
-        fields = _plain(text)
+        text = _text(data)
+        fields = None if text is None else _plain(text)
         if fields is not None:
             return fields.encode("utf-8").split(b"\n")
-        records = _records(lines)
+        records = None if text is None else _records([line.decode() for line in lines])
         if records is not None:
             return [SEP.join(record).encode("utf-8") for record in records]
     if len(lines) > 1:
         return [form for line in lines for form in normal_forms([line])]
-    return [RAW + lines[0].encode("utf-8")]
+    return [RAW + lines[0]]
+
+
+def _text(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:  # (a line of it is refused when read: it is never known)
+        return None
 
 
 def _every_field_quoted(data: bytes) -> list[bytes] | None:
@@ -141,7 +150,7 @@ def _records(lines: list[str]) -> list[list[str]] | None:
     return records if len(records) == len(lines) else None
 
 
-def line_keys(lines: list[str], seed: int) -> np.ndarray:
+def line_keys(lines: list[bytes], seed: int) -> np.ndarray:
     """The keys (uint64, never 0) of lines under ``seed``."""
     keys = np.fromiter(map(xxh3_64_intdigest, normal_forms(lines), repeat(seed)),
                        dtype=np.uint64, count=len(lines))
@@ -153,7 +162,7 @@ def header_key(entity: str, version: str, header: str) -> int:
     """What a file's known lines are good for: files of this entity, OneRoster version and
     header (in normal form); a signed 64-bit number. Another header reads the same line
     into other fields, so its lines are looked up in no other header's keys."""
-    form = normal_forms([header])[0]
+    form = normal_forms([header.encode("utf-8")])[0]
     return xxh3_64_intdigest(b"\x1f".join([entity.encode(), version.encode(), form])) - 2**63
 
 
@@ -162,17 +171,22 @@ class KeyedLines:
     :class:`~al_roster.oneroster.unchanged.UnchangedRows` of line keys), its place there
     (:attr:`at`, -1: not known), made a batch at a time; both tell of the line last given.
     Where a record starts, the reader has a run of known lines noted at once instead
-    (:meth:`skip_known`): a quiet night's file is almost all of them."""
+    (:meth:`skip_known`): a quiet night's file is almost all of them.
 
-    def __init__(self, lines: Iterable[str], seed: int, known: UnchangedRows | None = None,
+    ``lines`` are the file's lines as it has them: a line is decoded when given, so a known
+    line never is. One that is not UTF-8 rejects the file, naming its line, as when every
+    line is decoded."""
+
+    def __init__(self, lines: LineBatches, seed: int, known: UnchangedRows | None = None,
                  full: Callable[[], None] | None = None):
-        self._lines, self.seed, self.known = iter(lines), seed, known
+        self._lines, self.seed, self.known = lines, seed, known
+        self._number = 1  # (the batch's first line's)
         self.key, self.at = 0, -1
         self.found = LinesFound()
         #: Called between batches once KNOWN_PER_TAKE known lines were found and not taken
         #: (a quiet night's file is almost all known lines, and its rows come seldom).
         self.full = full
-        self._batch: list[str] = []
+        self._batch: list[bytes] = []
         self._keys: list[int] = []
         self._places = np.empty(0, dtype=np.int64)
         self._at: list[int] = []
@@ -188,7 +202,11 @@ class KeyedLines:
         at = self._next
         self._next = at + 1
         self.key, self.at = self._keys[at], self._at[at]
-        return self._batch[at]
+        line = self._batch[at]
+        try:
+            return line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise not_utf8(self._lines.file_name, self._number + at, line, exc) from exc
 
     def skip_known(self, first_line: int) -> int:
         """Takes the known lines that come next (where a record starts: each the record
@@ -210,7 +228,8 @@ class KeyedLines:
         """Reads, keys and looks up the next batch of lines; whether there was one."""
         if self.full is not None and len(self.found.places) >= KNOWN_PER_TAKE:
             self.full()
-        batch = list(islice(self._lines, BATCH))
+        self._number += len(self._batch)
+        batch = self._lines.take(BATCH)
         if not batch:
             return False
         keys = line_keys(batch, self.seed)

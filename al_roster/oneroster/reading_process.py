@@ -32,7 +32,7 @@ from .known_references import KnownReferences
 from .line_keys import KeyedLines
 from .package import _BUFFER, CsvPackage
 from .rows import FileReader
-from .text import LineGuard, decoded_lines
+from .text import LineBatches, LineGuard, decoded_lines
 from .unchanged import UnchangedRows, narrow_lines, with_constants
 
 #: Rows per chunk sent back (as the in-process loader's chunks).
@@ -124,10 +124,12 @@ def _read_one(job: dict, feed, results) -> None:
         entity = ENTITY_BY_NAME[job["entity"]]
         unchanged = _received_keys(job, feed)
         reader = FileReader(entity, job["version"], job["mode"], recorder)
-        lines = decoded_lines(io.BufferedReader(blocks, _BUFFER), entity.file_name)
+        buffered = io.BufferedReader(blocks, _BUFFER)
         keyed = None if job.get("line_seed") is None else KeyedLines(
-            lines, job["line_seed"], unchanged if job["by_lines"] else None,
+            LineBatches(buffered, entity.file_name), job["line_seed"],
+            unchanged if job["by_lines"] else None,
             lambda: _send_chunk([], job, unchanged, keyed, results, recorder, rows=False))
+        lines = decoded_lines(buffered, entity.file_name) if keyed is None else keyed
         rows = KnownReferences(entity, job["checks"], recorder).filter(reader.read(
             lines, job.get("first_line", 2), job.get("header_issues", True), keyed=keyed))
         while _send_chunk(list(islice(rows, CHUNK_ROWS)), job, unchanged, keyed, results,

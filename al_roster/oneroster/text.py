@@ -16,6 +16,7 @@ went to the csv module.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 from ..errors import PackageRejected
 
@@ -68,12 +69,40 @@ def decoded_lines(raw, file_name: str) -> Iterator[str]:
             try:
                 yield line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise PackageRejected(
-                    f"{file_name} is not UTF-8 text (byte 0x{line[exc.start]:02X} on line "
-                    f"{number}); export it as UTF-8 (a BOM is fine).",
-                    file=file_name, line=number, reason="encoding") from exc
+                raise not_utf8(file_name, number, line, exc) from exc
     except LineTooLong:
         raise line_too_long(file_name, number + 1) from None
+
+
+class LineBatches:
+    """The same lines, not yet decoded (see :func:`not_utf8`), taken a batch at a time
+    (:meth:`take`): for a reader that decodes only some of them (see
+    :mod:`al_roster.oneroster.line_keys`). Each batch is split off the stream in C, not
+    handed over a line at a time."""
+
+    def __init__(self, raw, file_name: str):
+        self.raw, self.file_name = raw, file_name
+        self.taken = 0  # lines taken so far
+
+    def take(self, count: int) -> list[bytes]:
+        """The next ``count`` lines (fewer at the end)."""
+        batch: list[bytes] = []
+        try:
+            batch.extend(islice(self.raw, count))  # (keeps the lines read before a refusal)
+        except LineTooLong:
+            raise line_too_long(self.file_name, self.taken + len(batch) + 1) from None
+        if not self.taken and batch and batch[0].startswith(_BOM):
+            batch[0] = batch[0][3:]
+        self.taken += len(batch)
+        return batch
+
+
+def not_utf8(file_name: str, number: int, line: bytes,
+             exc: UnicodeDecodeError) -> PackageRejected:
+    """The refusal of a file whose line ``number`` is not UTF-8."""
+    return PackageRejected(
+        f"{file_name} is not UTF-8 text (byte 0x{line[exc.start]:02X} on line {number}); "
+        "export it as UTF-8 (a BOM is fine).", file=file_name, line=number, reason="encoding")
 
 
 class RecordTooLong(Exception):
