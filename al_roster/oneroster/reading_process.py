@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection
 from .entities import ENTITY_BY_NAME
 from .known_references import KnownReferences
 from .line_keys import KeyedLines
+from .memory import give_back
 from .package import _BUFFER, CsvPackage
 from .rows import FileReader
 from .text import LineBatches, LineGuard, decoded_lines
@@ -195,6 +196,7 @@ def _serve(feed, results) -> None:
         if job is None:
             return
         _read_one(job, feed, results)
+        give_back()  # (what it held for the file, not kept while it waits for the next)
 
 
 class ReadingProcess:

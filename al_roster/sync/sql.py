@@ -12,6 +12,7 @@ from itertools import islice
 import peewee
 
 from ..models.base import is_postgres
+from ..oneroster.memory import give_back
 from ..oneroster.reading_process import decoded
 from ..oneroster.unchanged import NARROW_STAGED, UnchangedRows, np, with_constants
 from .binary_copy import copy_integers_in
@@ -88,20 +89,35 @@ def few_joined_to_many(db: peewee.Database, few: bool) -> Iterator[None]:
     db.execute_sql(setting, [before])
 
 
-def batches(db: peewee.Database, sql: str, params: list,
-            size: int = 50_000) -> Iterator[list[tuple]]:
+def release_memory(db: peewee.Database) -> None:
+    """Gives back what this process no longer needs: on SQLite the connection's cached
+    pages (up to its 64 MB cache, filled by a walk over the district's records), then the
+    freed heap (:func:`~al_roster.oneroster.memory.give_back`). Pages read again later
+    come from the system's file cache."""
+    if not is_postgres(db):
+        db.execute_sql("PRAGMA shrink_memory")
+    give_back()
+
+
+def batches(db: peewee.Database, sql: str, params: list, size: int = 50_000,
+            release: bool = False) -> Iterator[list[tuple]]:
     """The rows of a query, ``size`` at a time. On PostgreSQL through a cursor declared in
     the transaction: psycopg2 would otherwise hold every row in memory before the first one
-    is seen. Call inside a transaction."""
+    is seen. Call inside a transaction. ``release``: once the rows are read, the memory the
+    walk filled is given back (:func:`release_memory`)."""
     if not is_postgres(db):
         cursor = db.execute_sql(sql, params)
         while batch := cursor.fetchmany(size):
             yield batch
+        if release:
+            release_memory(db)
         return
     db.execute_sql(f"DECLARE al_roster_batches NO SCROLL CURSOR FOR {sql}", params)
     while batch := db.execute_sql(f"FETCH {int(size)} FROM al_roster_batches").fetchall():
         yield batch
     db.execute_sql("CLOSE al_roster_batches")  # (a transaction that fails closes it too)
+    if release:
+        release_memory(db)
 
 
 def bulk_load(db: peewee.Database, table: str, columns: list[str], rows: Iterable[tuple],

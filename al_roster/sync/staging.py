@@ -285,7 +285,7 @@ class Stager(BulkChecks):
     def _present_keys(self, entity: Entity, staged: StagedEntity) -> UnchangedRows | None:
         records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{self.stage.roster(entity)}"'
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
-                          [self.district_id])
+                          [self.district_id], release=True)  # (before the keys are sorted)
         unchanged = UnchangedRows.of_records(  # (held where nothing but its checks reads them)
             records, self._seed, hold=not referred_to(entity.name))
         staged.present = len(unchanged)
