@@ -180,7 +180,6 @@ class KeyedLines:
     def __init__(self, lines: LineBatches, seed: int, known: UnchangedRows | None = None,
                  full: Callable[[], None] | None = None):
         self._lines, self.seed, self.known = lines, seed, known
-        self._number = 1  # (the batch's first line's)
         self.key, self.at = 0, -1
         self.found = LinesFound()
         #: Called between batches once KNOWN_PER_TAKE known lines were found and not taken
@@ -206,7 +205,8 @@ class KeyedLines:
         try:
             return line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise not_utf8(self._lines.file_name, self._number + at, line, exc) from exc
+            number = self._lines.taken - len(self._batch) + at + 1
+            raise not_utf8(self._lines.file_name, number, line, exc) from exc
 
     def skip_known(self, first_line: int) -> int:
         """Takes the known lines that come next (where a record starts: each the record
@@ -228,7 +228,6 @@ class KeyedLines:
         """Reads, keys and looks up the next batch of lines; whether there was one."""
         if self.full is not None and len(self.found.places) >= KNOWN_PER_TAKE:
             self.full()
-        self._number += len(self._batch)
         batch = self._lines.take(BATCH)
         if not batch:
             return False

@@ -64,8 +64,8 @@ def decoded_lines(raw, file_name: str) -> Iterator[str]:
     number = 0
     try:
         for number, line in enumerate(raw, start=1):
-            if number == 1 and line.startswith(_BOM):
-                line = line[3:]
+            if number == 1:
+                line = _without_bom(line)
             try:
                 yield line.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -91,10 +91,15 @@ class LineBatches:
             batch.extend(islice(self.raw, count))  # (keeps the lines read before a refusal)
         except LineTooLong:
             raise line_too_long(self.file_name, self.taken + len(batch) + 1) from None
-        if not self.taken and batch and batch[0].startswith(_BOM):
-            batch[0] = batch[0][3:]
+        if not self.taken and batch:
+            batch[0] = _without_bom(batch[0])
         self.taken += len(batch)
         return batch
+
+
+def _without_bom(first_line: bytes) -> bytes:
+    """A file's first line without the byte order mark some exports begin with."""
+    return first_line[3:] if first_line.startswith(_BOM) else first_line
 
 
 def not_utf8(file_name: str, number: int, line: bytes,
