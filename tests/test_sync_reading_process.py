@@ -22,7 +22,7 @@ from al_roster.demo.generator import generate_district
 from al_roster.models import ROSTER_MODELS, RunIssue, SyncRun
 from al_roster.oneroster.reading_process import ReadingStopped
 from al_roster.services.districts import add_district, roster_counts
-from al_roster.sync import staging
+from al_roster.sync import runner, staging
 from al_roster.sync.runner import sync_package
 
 TODAY = dt.date.today()
@@ -196,6 +196,30 @@ def test_a_sync_whose_load_fails_stops_its_reading_process(app, tmp_path, monkey
     assert readers and all(r.process.poll() is not None for r in readers)
     run = SyncRun.get(SyncRun.district == district.id)
     assert run.status == "failed" and roster_counts(district)["users"] == 0
+
+
+def test_reading_processes_end_while_the_sync_applies_and_none_outlives_it(app, tmp_path,
+                                                                          monkeypatch):
+    """Told to end once the files are read (not waited for there), they exit while the sync
+    plans and applies; by the time the sync returns every one has been waited for."""
+    district = add_district("north", "North", deletion_threshold=1.0)
+    generate_district(tmp_path / "gen", 300, seed=5)
+    monkeypatch.setattr(staging, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "_two_cores", lambda: True)
+    readers, waited_at_plan = [], []
+    real = staging.ReadingProcess
+    monkeypatch.setattr(staging, "ReadingProcess", lambda: readers.append(real()) or readers[-1])
+    real_plan = runner.plan_changes
+
+    def planning(db, stage):
+        waited_at_plan.extend(r.process.returncode for r in readers)
+        return real_plan(db, stage)
+    monkeypatch.setattr(runner, "plan_changes", planning)
+    run = sync_package(district, tmp_path / "gen", app.extensions["al_roster"].sync_options)
+    assert run.status == "applied" and len(readers) == 2
+    assert waited_at_plan == [None, None]  # told to end, not yet waited for
+    assert all(r.process.returncode == 0 for r in readers)  # each ended as told, and reaped
 
 
 def test_without_a_reading_process_files_are_read_here(two_ways, tmp_path, monkeypatch):

@@ -56,6 +56,17 @@ def with_constants(narrow: list[tuple]) -> list[tuple]:
     return [row + NARROW_CONSTANTS for row in narrow]
 
 
+def marking(chunks, unchanged: UnchangedRows | None):
+    """The chunks of a reading process (:mod:`al_roster.oneroster.reading_process`), the
+    keys they matched marked on ``unchanged`` as they pass."""
+    for datas, counts in chunks:
+        if unchanged is not None:
+            unchanged.mark(datas[2], datas[3])
+            if unchanged.kept is not None:
+                unchanged.kept.add(*datas[2:6])
+        yield datas, counts
+
+
 #: Odd, so that multiplying by it is one-to-one modulo 2**64 (the golden ratio's bits).
 _SPREAD = 0x9E3779B97F4A7C15
 

@@ -39,7 +39,7 @@ from ..oneroster.package import CsvPackage
 from ..oneroster.reading_process import ReadingProcess
 from ..oneroster.rows import FileReader
 from ..oneroster.split_reading import SplitAbandoned, read_in_two
-from ..oneroster.unchanged import UnchangedRows, new_seed
+from ..oneroster.unchanged import UnchangedRows, marking, new_seed
 from . import known_lines
 from .identical_files import repeats_previous_file
 from .narrow_rows import keep_unmatched, stage_after_reading, stage_naming
@@ -62,16 +62,6 @@ PARALLEL_MIN_BYTES = 1024 * 1024
 SPLIT_MIN_BYTES = 8 * 1024 * 1024
 #: Whether a bulk file's unchanged rows are staged narrow (off only to compare the two).
 STAGE_UNCHANGED_NARROW = True
-
-
-def _marking(chunks, unchanged: UnchangedRows | None):
-    """The chunks of a reading process, the keys they matched marked on ``unchanged``."""
-    for datas, counts in chunks:
-        if unchanged is not None:
-            unchanged.mark(datas[2], datas[3])
-            if unchanged.kept is not None:
-                unchanged.kept.add(*datas[2:6])
-        yield datas, counts
 
 
 def _keys(job: tuple) -> UnchangedRows | None:
@@ -153,18 +143,19 @@ class Stager(BulkChecks):
         self._all_active: dict[str, bool] = {}  # (see BulkChecks._active)
         self._reading: ReadingProcess | None = None
         self._second: ReadingProcess | None = None  # for the files read in two parts
+        self._ending: list[ReadingProcess] = []  # told to end, waited for by drop()
         self._seed = new_seed()  # of this sync's keys of unchanged rows
         self._held: UnchangedRows | None = None  # the keys holding the narrow rows read
 
     def run(self) -> Stage:
-        for entity in ENTITIES:
-            self._create(entity)
         read = [e for e in ENTITIES if self.package.modes.get(e.name, "absent") != "absent"]
-        if any(self._big(e) for e in read):
-            self._reading = _start_reading()  # starts while the small files are read here
+        if any(self._big(e) for e in read):  # (they start while the tables are made and the
+            self._reading = _start_reading()  # small files are read here)
             if self._reading is not None and any(self._big(e, SPLIT_MIN_BYTES) for e in read):
                 self._second = _start_reading()
         try:
+            for entity in ENTITIES:
+                self._create(entity)
             for entity in ENTITIES:
                 self._stage_entity(entity)
         finally:
@@ -172,9 +163,12 @@ class Stager(BulkChecks):
         return self.stage
 
     def _close_readers(self) -> None:
+        """Tells the reading processes to end; they exit while the sync plans and applies,
+        and :meth:`drop` waits for them."""
         for reader in (self._reading, self._second):
             if reader is not None:
-                reader.close()
+                reader.stop()
+                self._ending.append(reader)
         self._reading = self._second = None
 
     def _stage_entity(self, entity: Entity) -> None:
@@ -216,8 +210,12 @@ class Stager(BulkChecks):
                 and not any(i.field in references and (i.line or 0) > 1 for i in new))
 
     def drop(self) -> None:
-        drop_temp_tables(self.db, [GONE_VALUES, GONE_TARGETS] + [t for e in ENTITIES for t in (
-            stage_table(e), removals_table(e.name), unmatched_table(e.name))])
+        try:
+            drop_temp_tables(self.db, [GONE_VALUES, GONE_TARGETS] + [t for e in ENTITIES for t in (
+                stage_table(e), removals_table(e.name), unmatched_table(e.name))])
+        finally:
+            while self._ending:  # (the reading processes, told to end)
+                self._ending.pop().close()
 
     # -- loading -------------------------------------------------------------------------
     def _create(self, entity: Entity) -> None:
@@ -318,7 +316,7 @@ class Stager(BulkChecks):
                 return read
         if self._read_beside(entity):
             return load_prepared(self.db, stage_table(entity), stage_columns(entity),
-                                 _marking(self._reading.chunks(*job), _keys(job)))
+                                 marking(self._reading.chunks(*job), _keys(job)))
         return self._read_here(entity, job)
 
     def _load_in_two(self, entity: Entity, job: tuple) -> int | None:
@@ -328,7 +326,7 @@ class Stager(BulkChecks):
         table, columns = stage_table(entity), stage_columns(entity)
         before = self.issues.snapshot()
         try:
-            read = load_prepared(self.db, table, columns, _marking(
+            read = load_prepared(self.db, table, columns, marking(
                 read_in_two((self._reading, self._second), *job), _keys(job)))
         except SplitAbandoned:
             log.info("%s did not split into two parts that read as the whole; read as one",
