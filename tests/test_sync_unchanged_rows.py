@@ -188,6 +188,32 @@ def test_what_the_night_removed_after_a_clean_night(two_ways, tmp_path, monkeypa
     assert any("stu-2" in issue[4] for issue in night["issues"])
 
 
+def test_enrollments_naming_students_whose_rows_are_held(two_ways, tmp_path, monkeypatch):
+    """users.csv re-exported as it was but for a student who left: its narrow rows are held,
+    not staged, and the night's new enrollments naming a student they repeat are applied,
+    one naming the student who left names nothing: checked in memory or in SQL, exactly as
+    staging every row whole finds."""
+    held = {}
+    real_keep = staging.keep_unmatched
+
+    def keeping(db, stage, entity, unchanged):
+        held[entity.name] = unchanged.narrow_count() if unchanged.hold else 0
+        return real_keep(db, stage, entity, unchanged)
+    monkeypatch.setattr(staging, "keep_unmatched", keeping)
+    files = school(TODAY, students=6)
+    same(two_ways, write_package(tmp_path / "one", files))
+    for n, limit in enumerate((staging.KNOWN_IDS_LIMIT, 0)):
+        monkeypatch.setattr(staging, "KNOWN_IDS_LIMIT", limit)
+        left = f"stu-{n + 2}"
+        files["users"] = [u for u in files["users"] if u["sourcedId"] != left]
+        files["enrollments"] += [dict(files["enrollments"][-1], sourcedId=f"enr-new-{n}-{who}",
+                                      userSourcedId=who) for who in ("stu-1", left)]
+        night = same(two_ways, write_package(tmp_path / f"night{n}", files))
+        assert held["users"] >= 5  # the students who stayed: held, not staged
+        assert night["counts"]["enrollments"]["created"] == 1
+        assert any(left in issue[4] for issue in night["issues"])
+
+
 def test_an_identical_file_beside_a_re_exported_one(two_ways, tmp_path, monkeypatch):
     """classes.csv byte for byte as last night (not read again), enrollments re-exported:
     the enrollments' classes are the copy's, checked in memory or in SQL."""

@@ -197,8 +197,9 @@ def all_stored_columns(entity: Entity) -> tuple[Column, ...]:
     return tuple(seen.values())
 
 
-def referred_to(name: str) -> bool:
-    """Whether another entity's rows name records of ``name`` (its staged rows are then
-    where references to it are checked); enrollments and roles are named by none."""
-    return any(column.refers_to == name for entity in ENTITIES if entity.name != name
-               for column in all_stored_columns(entity))
+def names_itself(name: str) -> bool:
+    """Whether rows of ``name`` name other records of it by a checked reference (an org
+    its parent org, a term its school year): their file's rows are then the targets of
+    its own checks, while it is read."""
+    return any(column.refers_to == name and column.kind == "id"
+               for column in all_stored_columns(ENTITY_BY_NAME[name]))

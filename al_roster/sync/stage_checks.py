@@ -11,7 +11,7 @@ from ..oneroster.entities import ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import ERROR, WARNING, shown
 from ..oneroster.known_references import dangling_message
 from .sql import bulk_load, create_temp_table
-from .tables import analyze, lacking, stage_table
+from .tables import analyze, lacking, repeated, stage_table
 
 ISSUE_SAMPLE = 1000
 #: The temporary table of the values a column of the copy names that name nothing now.
@@ -81,6 +81,11 @@ class BulkChecks:
         stage = stage_table(target)
         sql = f"SELECT sourced_id FROM \"{stage}\" WHERE status = 'active'"
         mode = self.stage.entities.get(target.name)
+        if mode is not None and mode.mode == "bulk" and (
+                held := repeated(self.stage, target.name)) is not None:
+            sql += (f' UNION SELECT r.sourced_id FROM "{self.stage.roster(target)}" r WHERE '
+                    f"r.district_id = {self.db.param} AND r.removed_run_id IS NULL AND {held}")
+            return sql, [self.district_id]
         if mode is None or mode.mode != "bulk":
             sql += (f" UNION SELECT r.sourced_id FROM \"{self.stage.roster(target)}\" r "
                     f"WHERE r.district_id = {self.db.param} AND r.removed_run_id IS NULL "
@@ -168,15 +173,20 @@ class BulkChecks:
 
     def _names_nothing(self, value: str, target: Entity) -> tuple[str, list]:
         """SQL condition (and params): ``value`` is the sourcedId of no record of
-        ``target`` in the package nor, unless the package carries it in bulk, the copy."""
+        ``target`` in the package (its staged rows, and the present records its held narrow
+        rows repeat: :func:`~al_roster.sync.tables.repeated`) nor, unless the package
+        carries it in bulk, the copy."""
         stage_t = stage_table(target)
         condition = (f'NOT EXISTS (SELECT 1 FROM "{stage_t}" t WHERE t.sourced_id = {value}'
                      f"{self._active(target, 't')})")
+        present = (f'NOT EXISTS (SELECT 1 FROM "{self.stage.roster(target)}" r WHERE '
+                   f"r.district_id = {self.db.param} AND r.sourced_id = {value} AND "
+                   "r.removed_run_id IS NULL")
         if self.stage.entities[target.name].mode == "bulk":
-            return condition, []
-        condition += (f' AND NOT EXISTS (SELECT 1 FROM "{self.stage.roster(target)}" r WHERE '
-                      f"r.district_id = {self.db.param} AND r.sourced_id = {value} AND "
-                      f'r.removed_run_id IS NULL AND NOT EXISTS (SELECT 1 FROM "{stage_t}" d '
+            held = repeated(self.stage, target.name)
+            return (condition, []) if held is None else (
+                f"{condition} AND {present} AND {held})", [self.district_id])
+        condition += (f' AND {present} AND NOT EXISTS (SELECT 1 FROM "{stage_t}" d '
                       "WHERE d.sourced_id = r.sourced_id AND d.status = 'tobedeleted'))")
         return condition, [self.district_id]
 

@@ -7,9 +7,9 @@ whole package (duplicate sourcedIds, references to other files or to the roster 
 checked afterwards in SQL (:mod:`al_roster.sync.stage_checks`), and the offending rows
 are reported and left out.
 
-A bulk file's rows that the copy already holds value for value are staged narrow (line,
-sourcedId and hash; :mod:`al_roster.oneroster.unchanged`), or in a file no other refers to
-not staged at all but held by their lines (:mod:`al_roster.sync.narrow_rows`), the lines
+A bulk file's rows that the copy already holds value for value are narrow (line, sourcedId
+and hash; :mod:`al_roster.oneroster.unchanged`): held by their lines, not staged (staged
+narrow in a file naming its own records; :mod:`al_roster.sync.narrow_rows`), the lines
 last night's did too found by their keys, not read (:mod:`al_roster.sync.known_lines`): a
 night's re-export writes only what changed. Whatever reads a staged row's values reads whole rows
 alone (:func:`~al_roster.sync.tables.whole_rows`), but for the references checked in SQL,
@@ -32,7 +32,7 @@ from ..errors import PackageRejected
 from ..models import partitions
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
-from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns, referred_to
+from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns, names_itself
 from ..oneroster.issues import WARNING, IssueLog
 from ..oneroster.known_references import KnownReferences
 from ..oneroster.package import CsvPackage
@@ -285,7 +285,7 @@ class Stager(BulkChecks):
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
                           [self.district_id], release=True)  # (before the keys are sorted)
         unchanged = UnchangedRows.of_records(  # (held where nothing but its checks reads them)
-            records, self._seed, hold=not referred_to(entity.name))
+            records, self._seed, hold=not names_itself(entity.name))
         staged.present = len(unchanged)
         return unchanged if len(unchanged) else None
 

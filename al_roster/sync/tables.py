@@ -69,6 +69,17 @@ def unmatched_table(name: str) -> str:
     return "unmatched_" + name.lower()
 
 
+def repeated(stage: Stage, name: str, alias: str = "r") -> str | None:
+    """SQL condition on present roster rows ``alias`` of the bulk entity ``name``: a narrow
+    row repeats the record (it is none of the unmatched ids); None where those are not kept
+    (every record the file names then has its staged row). The records the file names are
+    the staged active rows' and these: those :func:`lacking` leaves out, the held narrow
+    rows' among them (see sync.narrow_rows)."""
+    if name not in stage.unmatched:
+        return None
+    return f'{alias}.id NOT IN (SELECT u.id FROM "{unmatched_table(name)}" u)'
+
+
 def lacking(stage: Stage, name: str, alias: str = "r") -> str:
     """SQL condition on roster rows ``alias``: the staged bulk file of entity ``name`` has
     no active row of the record, whole or narrow. Only a record no narrow row repeats can
