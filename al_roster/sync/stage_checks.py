@@ -78,21 +78,24 @@ class BulkChecks:
 
     def _valid_targets(self, target: Entity) -> tuple[str, list]:
         """SQL (and params) of the sourcedIds a reference to ``target`` may name."""
-        stage = stage_table(target)
-        sql = f"SELECT sourced_id FROM \"{stage}\" WHERE status = 'active'"
-        mode = self.stage.entities.get(target.name)
-        if mode is not None and mode.mode == "bulk" and (
-                held := repeated(self.stage, target.name)) is not None:
-            sql += (f' UNION SELECT r.sourced_id FROM "{self.stage.roster(target)}" r WHERE '
-                    f"r.district_id = {self.db.param} AND r.removed_run_id IS NULL AND {held}")
-            return sql, [self.district_id]
-        if mode is None or mode.mode != "bulk":
-            sql += (f" UNION SELECT r.sourced_id FROM \"{self.stage.roster(target)}\" r "
-                    f"WHERE r.district_id = {self.db.param} AND r.removed_run_id IS NULL "
-                    f"AND NOT EXISTS (SELECT 1 FROM \"{stage}\" d WHERE d.sourced_id = "
-                    "r.sourced_id AND d.status = 'tobedeleted')")
-            return sql, [self.district_id]
-        return sql, []
+        sql = f"SELECT sourced_id FROM \"{stage_table(target)}\" WHERE status = 'active'"
+        also = self._also_in_copy(target)
+        if also is None:
+            return sql, []
+        return (f'{sql} UNION SELECT r.sourced_id FROM "{self.stage.roster(target)}" r WHERE '
+                f"r.district_id = {self.db.param} AND r.removed_run_id IS NULL AND {also}",
+                [self.district_id])
+
+    def _also_in_copy(self, target: Entity) -> str | None:
+        """SQL condition on the copy's present records ``r`` of ``target`` that a reference
+        may name besides the staged rows: those the package does not remove, unless it
+        carries ``target`` in bulk; then those its held narrow rows repeat
+        (:func:`~al_roster.sync.tables.repeated`), if any are held; else None."""
+        staged = self.stage.entities.get(target.name)
+        if staged is not None and staged.mode == "bulk":
+            return repeated(self.stage, target.name)
+        return (f'NOT EXISTS (SELECT 1 FROM "{stage_table(target)}" d WHERE d.sourced_id = '
+                "r.sourced_id AND d.status = 'tobedeleted')")
 
     def _dangling(self, entity: Entity, column, target: Entity) -> tuple[str, list]:
         """SQL (and params) of the lines and values of the staged rows whose ``column``
@@ -173,22 +176,16 @@ class BulkChecks:
 
     def _names_nothing(self, value: str, target: Entity) -> tuple[str, list]:
         """SQL condition (and params): ``value`` is the sourcedId of no record of
-        ``target`` in the package (its staged rows, and the present records its held narrow
-        rows repeat: :func:`~al_roster.sync.tables.repeated`) nor, unless the package
-        carries it in bulk, the copy."""
-        stage_t = stage_table(target)
-        condition = (f'NOT EXISTS (SELECT 1 FROM "{stage_t}" t WHERE t.sourced_id = {value}'
-                     f"{self._active(target, 't')})")
-        present = (f'NOT EXISTS (SELECT 1 FROM "{self.stage.roster(target)}" r WHERE '
-                   f"r.district_id = {self.db.param} AND r.sourced_id = {value} AND "
-                   "r.removed_run_id IS NULL")
-        if self.stage.entities[target.name].mode == "bulk":
-            held = repeated(self.stage, target.name)
-            return (condition, []) if held is None else (
-                f"{condition} AND {present} AND {held})", [self.district_id])
-        condition += (f' AND {present} AND NOT EXISTS (SELECT 1 FROM "{stage_t}" d '
-                      "WHERE d.sourced_id = r.sourced_id AND d.status = 'tobedeleted'))")
-        return condition, [self.district_id]
+        ``target`` in the package nor in the copy where a reference may name it there
+        (:meth:`_also_in_copy`)."""
+        condition = (f'NOT EXISTS (SELECT 1 FROM "{stage_table(target)}" t WHERE '
+                     f"t.sourced_id = {value}{self._active(target, 't')})")
+        also = self._also_in_copy(target)
+        if also is None:
+            return condition, []
+        return (f'{condition} AND NOT EXISTS (SELECT 1 FROM "{self.stage.roster(target)}" r '
+                f"WHERE r.district_id = {self.db.param} AND r.sourced_id = {value} AND "
+                f"r.removed_run_id IS NULL AND {also})", [self.district_id])
 
     def _active(self, target: Entity, alias: str) -> str:
         """SQL condition on a staged row ``alias`` of ``target``: it is active; nothing
