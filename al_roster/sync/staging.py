@@ -32,7 +32,7 @@ from ..errors import PackageRejected
 from ..models import partitions
 from ..models.base import is_postgres
 from ..models.roster import ROSTER_MODELS
-from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns, names_itself
+from ..oneroster.entities import ENTITIES, ENTITY_BY_NAME, Entity, all_stored_columns
 from ..oneroster.issues import WARNING, IssueLog
 from ..oneroster.known_references import KnownReferences
 from ..oneroster.package import CsvPackage
@@ -159,10 +159,10 @@ class Stager(BulkChecks):
             for entity in ENTITIES:
                 self._stage_entity(entity)
         finally:
-            self._close_readers()
+            self._end_readers()
         return self.stage
 
-    def _close_readers(self) -> None:
+    def _end_readers(self) -> None:
         """Tells the reading processes to end; they exit while the sync plans and applies,
         and :meth:`drop` waits for them."""
         for reader in (self._reading, self._second):
@@ -284,8 +284,8 @@ class Stager(BulkChecks):
         records = batches(self.db, f'SELECT sourced_id, row_hash, id FROM "{self.stage.roster(entity)}"'
                                   f" WHERE district_id = {self.db.param} AND removed_run_id IS NULL",
                           [self.district_id], release=True)  # (before the keys are sorted)
-        unchanged = UnchangedRows.of_records(  # (held where nothing but its checks reads them)
-            records, self._seed, hold=not names_itself(entity.name))
+        unchanged = UnchangedRows.of_records(  # (held; see narrow_rows.stage_after_reading)
+            records, self._seed, hold=True)
         staged.present = len(unchanged)
         return unchanged if len(unchanged) else None
 
@@ -335,7 +335,7 @@ class Stager(BulkChecks):
             self.db.execute_sql(f'DELETE FROM "{table}"')
             if _keys(job) is not None:  # nothing of the abandoned reading was matched
                 _keys(job).forget()
-            self._close_readers()  # busy: stopped at once
+            self._end_readers()  # busy: stopped at once
             self._reading = _start_reading()
             return None
         return read
